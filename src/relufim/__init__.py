@@ -1,0 +1,35 @@
+"""relufim: spectral theory of two-layer ReLU networks with random hidden weights.
+
+The Fisher information matrix (FIM) of the output weights, its clustered spectrum,
+the approximate eigenvectors of the theory, the infinite-width limit, the function
+space, the NTK and the learning dynamics. See ``DESIGN.md`` for the formulas.
+"""
+
+from __future__ import annotations
+
+from .activations import Activation, get_activation, known_activations, register_activation
+from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
+from .kernels import arccos_kernel, arccos_kernel_series_coefficients
+from .weights import expected_squared_norm, sample_weights
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    # weights
+    "sample_weights",
+    "expected_squared_norm",
+    # kernels and activations
+    "arccos_kernel",
+    "arccos_kernel_series_coefficients",
+    "Activation",
+    "get_activation",
+    "known_activations",
+    "register_activation",
+    # fisher
+    "fisher_matrix",
+    "monte_carlo_fisher",
+    "empirical_fisher",
+    "hidden_features",
+    "column_norms",
+]

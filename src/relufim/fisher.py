@@ -1,0 +1,298 @@
+r"""The Fisher information of the output weights ``v`` (DESIGN §1–2).
+
+``I = J / sigma^2`` with :math:`J = E_x[X(x)^\top X(x)]`, :math:`X(x) = \phi(xW)`.
+For ReLU, Lemma 1 of the 2023 paper gives every entry in closed form,
+
+.. math::  J_{ij} = \|w_i\|\,\|w_j\|\,\kappa(t_{ij}),\qquad t_{ij} = \cos\angle(w_i, w_j),
+
+with :math:`J_{ii} = \|w_i\|^2/2` and :math:`\operatorname{tr} J = \|W\|_F^2/2`.
+Sampled versions: Monte Carlo over fresh Gaussian inputs, and the empirical FIM on
+a user's inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
+from .activations import Activation, get_activation
+from .kernels import ANTIPARALLEL_THRESHOLD, arccos_kernel_from_angle_complement
+
+__all__ = [
+    "fisher_matrix",
+    "monte_carlo_fisher",
+    "empirical_fisher",
+    "hidden_features",
+    "column_norms",
+]
+
+Progress = Callable[[int, int], None]
+
+_INV_2PI = 1.0 / (2.0 * np.pi)
+
+
+def column_norms(W: np.ndarray) -> np.ndarray:
+    r""":math:`\|w_i\|` for each column of ``W`` (shape ``(p,)``)."""
+    return np.sqrt(np.einsum("ij,ij->j", W, W))
+
+
+def _unit_columns(W: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    safe = np.where(norms > 0, norms, 1.0)
+    return W / safe
+
+
+def _kappa_block_inplace(T: np.ndarray, scratch: np.ndarray) -> None:
+    """Overwrite cosines ``T`` with kappa(T) using one scratch buffer; no other temporaries."""
+    np.clip(T, -1.0, 1.0, out=T)
+    np.arccos(T, out=scratch)
+    np.subtract(np.pi, scratch, out=scratch)  # pi - theta
+    scratch *= T  # (pi - theta) t
+    np.multiply(T, T, out=T)
+    np.subtract(1.0, T, out=T)
+    np.sqrt(T, out=T)  # sqrt(1 - t^2)
+    T += scratch
+    T *= _INV_2PI
+
+
+def _antiparallel_pairs(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.nonzero(T < ANTIPARALLEL_THRESHOLD)
+
+
+def _fix_antiparallel(K: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], U: np.ndarray, row0: int,
+                      col0: int) -> None:
+    """Recompute kappa where t < threshold from ||u + v|| (relative accuracy near t = -1)."""
+    ii, jj = pairs
+    if ii.size == 0:
+        return
+    s = np.linalg.norm(U[:, row0 + ii] + U[:, col0 + jj], axis=0)
+    delta = 2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))
+    K[ii, jj] = arccos_kernel_from_angle_complement(delta)
+
+
+def _upper_tiles(p: int, tile: int) -> list[tuple[int, int]]:
+    starts = range(0, p, tile)
+    return [(i, j) for i in starts for j in starts if j >= i]
+
+
+def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progress | None) -> None:
+    """Fill ``out`` with J tile by tile over the upper triangle, mirroring each tile in cache."""
+    p = W.shape[1]
+    norms = column_norms(W)
+    U = _unit_columns(W, norms)
+    tiles = _upper_tiles(p, tile)
+    n_workers = max(1, min(len(tiles), os.cpu_count() or 1))
+    done = [0]
+
+    def work(ij: tuple[int, int]) -> None:
+        i, j = ij
+        rows, cols = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
+        K = U[:, rows].T @ U[:, cols]  # cosines
+        pairs = _antiparallel_pairs(K)
+        _kappa_block_inplace(K, np.empty_like(K))
+        _fix_antiparallel(K, pairs, U, i, j)
+        K *= norms[rows, None]
+        K *= norms[None, cols]
+        if j == i:  # the diagonal tile's GEMM need not be exactly symmetric: mirror its upper half
+            K = np.triu(K) + np.triu(K, 1).T
+        out[rows, cols] = K
+        if j != i:
+            out[cols, rows] = K.T
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(tiles))
+
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        list(pool.map(work, tiles))
+    idx = np.arange(p)
+    out[idx, idx] = 0.5 * norms * norms  # exact diagonal
+
+
+def _generic_fisher_into(W: np.ndarray, act: Activation, out: np.ndarray, block: int,
+                         progress: Progress | None) -> None:
+    p = W.shape[1]
+    norms = column_norms(W)
+    U = _unit_columns(W, norms)
+    starts = list(range(0, p, block))
+    for b, start in enumerate(starts):
+        rows = slice(start, min(start + block, p))
+        T = np.clip(U[:, rows].T @ U[:, start:], -1.0, 1.0)
+        K = act.dual(norms[rows, None], norms[None, start:], T)
+        out[rows, start:] = K
+        out[start:, rows] = K.T
+        if progress is not None:
+            progress(b + 1, len(starts))
+    idx = np.arange(p)
+    out[idx, idx] = act.dual(norms, norms, np.ones(p))
+
+
+def fisher_matrix(W: np.ndarray, *, sigma: float = 1.0, activation: str | Activation = "relu",
+                  block: int | None = None, progress: Progress | None = None) -> np.ndarray:
+    r"""Exact Fisher information matrix of ``v``, :math:`I = J/\sigma^2` (DESIGN §2, Lemma 1).
+
+    Parameters
+    ----------
+    W : array of shape (d, p)
+        Hidden weights; column ``i`` is hidden unit ``i``.
+    sigma : float, default 1.0
+        Output-noise standard deviation; ``sigma=1`` returns ``J`` itself.
+    activation : str or Activation, default "relu"
+        ReLU uses the closed form :math:`J_{ij} = \|w_i\|\|w_j\|\kappa(t_{ij})`; other
+        registered activations use their dual kernel.
+    block : int, optional
+        Tile size (default 256): memory ``O(block^2)`` per thread beyond the output.
+    progress : callable(done, total), optional
+        Called after each block.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(p, p)`` symmetric, entrywise nonnegative (ReLU) float64 matrix.
+
+    Notes
+    -----
+    The cosines come from GEMMs of the unit columns; :math:`\kappa` is evaluated in
+    place tile by tile over the upper triangle on all cores (each tile mirrored while
+    in cache, so ``J`` is exactly symmetric), with the diagonal set exactly
+    (:math:`\|w_i\|^2/2`) and the rare near-antiparallel pairs (``t < -0.99``)
+    recomputed from :math:`\|u+v\|` for relative accuracy.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(d=3, p=50, seed=0)
+    >>> J = rf.fisher_matrix(W)
+    >>> bool(np.isclose(np.trace(J), (W**2).sum() / 2))
+    True
+    >>> bool((J >= 0).all() and np.allclose(J, J.T))
+    True
+    """
+    W = check_weights(W)
+    sigma = check_sigma(sigma)
+    act = get_activation(activation)
+    p = W.shape[1]
+    check_dense_fits(p, what=f"the dense {p} x {p} FIM")
+    block = 256 if block is None else check_positive_int(block, "block")
+    out = np.empty((p, p))
+    if act.name == "relu":
+        _relu_fisher_into(W, out, block, progress)
+    else:
+        _generic_fisher_into(W, act, out, block, progress)
+    if sigma != 1.0:
+        out /= sigma * sigma
+    return out
+
+
+def hidden_features(W: np.ndarray, x: np.ndarray, activation: str | Activation = "relu") -> np.ndarray:
+    r"""Hidden layer :math:`X = \phi(xW)` for inputs ``x`` of shape ``(n, d)``; returns ``(n, p)``.
+
+    Examples
+    --------
+    >>> W = np.array([[1.0, -1.0]])
+    >>> hidden_features(W, np.array([[2.0], [-3.0]]))
+    array([[2., 0.],
+           [0., 3.]])
+    """
+    W = check_weights(W)
+    x = check_inputs(x, W.shape[0])
+    return get_activation(activation).phi(x @ W)
+
+
+def _default_batch(p: int) -> int:
+    # keep a batch of hidden features near 32 MB
+    return int(max(16, min(65536, (32 * 2**20) // (8 * max(p, 1)))))
+
+
+def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | np.random.Generator | None = None,
+                       sigma: float = 1.0, activation: str | Activation = "relu", batch: int | None = None,
+                       return_stderr: bool = False, progress: Progress | None = None):
+    r"""Monte Carlo FIM :math:`J^{(n)} = \frac1n\sum_t X(x_t)^\top X(x_t)`, :math:`x_t\sim N(0,I_d)`.
+
+    Inputs are drawn and consumed in batches, so memory stays ``O(batch * p + p^2)``
+    for any ``n``.
+
+    Parameters
+    ----------
+    W : array (d, p)
+    n : int
+        Number of Gaussian input samples (>= 1).
+    seed : int or Generator, optional
+    sigma : float
+        Returns :math:`J^{(n)}/\sigma^2`.
+    activation : str or Activation
+    batch : int, optional
+        Samples per batch.
+    return_stderr : bool
+        Also return the entrywise standard error of the mean,
+        :math:`\sqrt{(\overline{(X_iX_j)^2} - \overline{X_iX_j}^2)/(n-1)}` (needs ``n >= 2``).
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    J_n : numpy.ndarray (p, p)
+    stderr : numpy.ndarray (p, p), only if ``return_stderr``
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(2, 5, seed=0)
+    >>> Jn, se = rf.monte_carlo_fisher(W, n=20000, seed=1, return_stderr=True)
+    >>> bool(np.all(np.abs(Jn - rf.fisher_matrix(W)) < 6 * se + 1e-12))
+    True
+    """
+    W = check_weights(W)
+    n = check_positive_int(n, "n")
+    sigma = check_sigma(sigma)
+    act = get_activation(activation)
+    d, p = W.shape
+    if return_stderr and n < 2:
+        raise ValueError("return_stderr=True needs n >= 2 samples.")
+    check_dense_fits(p, what=f"the dense {p} x {p} Monte Carlo FIM", copies=2.0 if return_stderr else 1.0,
+                     alternative="use relufim.spectrum(W, method='monte-carlo') which never forms it, or a smaller p")
+    batch = _default_batch(p) if batch is None else check_positive_int(batch, "batch")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    acc = np.zeros((p, p))
+    acc2 = np.zeros((p, p)) if return_stderr else None
+    steps = -(-n // batch)
+    for s in range(steps):
+        m = min(batch, n - s * batch)
+        X = act.phi(rng.standard_normal((m, d)) @ W)
+        acc += X.T @ X
+        if acc2 is not None:
+            X2 = X * X
+            acc2 += X2.T @ X2
+        if progress is not None:
+            progress(s + 1, steps)
+    acc /= n
+    scale = 1.0 / (sigma * sigma)
+    if acc2 is None:
+        return acc * scale if scale != 1.0 else acc
+    acc2 /= n
+    var = np.maximum(acc2 - acc * acc, 0.0) * (n / (n - 1))
+    return acc * scale, np.sqrt(var / n) * scale
+
+
+def empirical_fisher(W: np.ndarray, x: np.ndarray, *, sigma: float = 1.0,
+                     activation: str | Activation = "relu") -> np.ndarray:
+    r"""Empirical FIM on the user's inputs ``x`` (n, d): :math:`\frac{1}{n\sigma^2} X^\top X`.
+
+    Its nonzero spectrum equals that of the ``n x n`` Gram :math:`XX^\top/(n\sigma^2)`;
+    :func:`relufim.spectrum` uses the cheaper side.
+
+    Examples
+    --------
+    >>> W = np.eye(2)
+    >>> empirical_fisher(W, np.array([[1.0, 2.0], [-1.0, 1.0]]))
+    array([[0.5, 1. ],
+           [1. , 2.5]])
+    """
+    W = check_weights(W)
+    x = check_inputs(x, W.shape[0])
+    sigma = check_sigma(sigma)
+    p = W.shape[1]
+    check_dense_fits(p, what=f"the dense {p} x {p} empirical FIM")
+    X = get_activation(activation).phi(x @ W)
+    return (X.T @ X) / (x.shape[0] * sigma * sigma)
