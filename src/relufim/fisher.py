@@ -28,6 +28,7 @@ __all__ = [
     "empirical_fisher",
     "hidden_features",
     "column_norms",
+    "gaussian_input_chunks",
 ]
 
 Progress = Callable[[int, int], None]
@@ -201,30 +202,42 @@ def hidden_features(W: np.ndarray, x: np.ndarray, activation: str | Activation =
     return get_activation(activation).phi(x @ W)
 
 
-def _default_batch(p: int) -> int:
-    # keep a batch of hidden features near 32 MB
-    return int(max(16, min(65536, (32 * 2**20) // (8 * max(p, 1)))))
+#: Inputs are drawn in chunks of this many rows, each from its own spawned seed, so the
+#: same ``(n, seed)`` gives the same samples whatever batch size a caller uses.
+INPUT_CHUNK = 4096
 
 
-def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | np.random.Generator | None = None,
-                       sigma: float = 1.0, activation: str | Activation = "relu", batch: int | None = None,
+def gaussian_input_chunks(n: int, d: int, seed: int | np.random.SeedSequence | None):
+    """Yield the ``n`` standard Gaussian inputs of ``(n, seed)`` as ``(m, d)`` chunks (m <= 4096).
+
+    Deterministic for an integer seed and independent of how the caller batches them,
+    so :func:`monte_carlo_fisher` and the Monte Carlo spectrum see the same samples.
+    """
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    n_chunks = -(-n // INPUT_CHUNK)
+    for c, child in enumerate(ss.spawn(n_chunks)):
+        m = min(INPUT_CHUNK, n - c * INPUT_CHUNK)
+        yield np.random.default_rng(child).standard_normal((m, d))
+
+
+def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | None = None,
+                       sigma: float = 1.0, activation: str | Activation = "relu",
                        return_stderr: bool = False, progress: Progress | None = None):
     r"""Monte Carlo FIM :math:`J^{(n)} = \frac1n\sum_t X(x_t)^\top X(x_t)`, :math:`x_t\sim N(0,I_d)`.
 
-    Inputs are drawn and consumed in batches, so memory stays ``O(batch * p + p^2)``
-    for any ``n``.
+    Inputs are drawn and consumed in chunks of 4096 (:func:`gaussian_input_chunks`),
+    so memory stays ``O(4096 p + p^2)`` for any ``n``.
 
     Parameters
     ----------
     W : array (d, p)
     n : int
         Number of Gaussian input samples (>= 1).
-    seed : int or Generator, optional
+    seed : int, optional
+        Seed of the input stream (the same samples as ``spectrum(W, fisher="monte-carlo")``).
     sigma : float
         Returns :math:`J^{(n)}/\sigma^2`.
     activation : str or Activation
-    batch : int, optional
-        Samples per batch.
     return_stderr : bool
         Also return the entrywise standard error of the mean,
         :math:`\sqrt{(\overline{(X_iX_j)^2} - \overline{X_iX_j}^2)/(n-1)}` (needs ``n >= 2``).
@@ -252,14 +265,11 @@ def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | np.random.Generator
         raise ValueError("return_stderr=True needs n >= 2 samples.")
     check_dense_fits(p, what=f"the dense {p} x {p} Monte Carlo FIM", copies=2.0 if return_stderr else 1.0,
                      alternative="use relufim.spectrum(W, method='monte-carlo') which never forms it, or a smaller p")
-    batch = _default_batch(p) if batch is None else check_positive_int(batch, "batch")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     acc = np.zeros((p, p))
     acc2 = np.zeros((p, p)) if return_stderr else None
-    steps = -(-n // batch)
-    for s in range(steps):
-        m = min(batch, n - s * batch)
-        X = act.phi(rng.standard_normal((m, d)) @ W)
+    steps = -(-n // INPUT_CHUNK)
+    for s, x in enumerate(gaussian_input_chunks(n, d, seed)):
+        X = act.phi(x @ W)
         acc += X.T @ X
         if acc2 is not None:
             X2 = X * X
