@@ -1,0 +1,111 @@
+"""Helpers shared by the CLI subcommands: errors, JSON, atomic output, progress.
+
+The CLI is thin: it parses, calls the library, prints. Library errors
+(``ValueError``/``TypeError``) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from .._io import save_figure_atomic, to_jsonable, write_json_atomic, write_text_atomic
+
+__all__ = [
+    "fail",
+    "handle_errors",
+    "emit_json",
+    "write_text_atomic",
+    "write_json_atomic",
+    "save_figure_atomic",
+    "progress_bar",
+    "stage",
+    "peak_memory_bytes",
+    "int_list",
+]
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``relufim: error: message`` (one line) on stderr and exit with code 2."""
+    click.echo(f"relufim: error: {' '.join(str(message).split())}", err=True)
+    sys.exit(2)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: library ValueError/TypeError/OSError -> one line on stderr, exit 2; Ctrl-C -> exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError, OSError, MemoryError) as exc:
+            fail(str(exc) or type(exc).__name__)
+        except KeyboardInterrupt:
+            click.echo("relufim: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON object on stdout (NaN/inf as null)."""
+    click.echo(json.dumps(to_jsonable(obj), allow_nan=False))
+
+
+@contextmanager
+def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A click progress bar on stderr; yields a ``callback(done, total)`` for library functions."""
+    if not enabled:
+        yield lambda done, tot: None
+        return
+    with click.progressbar(length=max(int(total), 1), label=label, file=sys.stderr, show_eta=True,
+                           show_pos=True) as bar:
+        state = {"done": 0}
+
+        def callback(done: int, tot: int) -> None:
+            if tot and tot != bar.length:
+                bar.length = tot
+            step = int(done) - state["done"]
+            if step > 0:
+                bar.update(step)
+                state["done"] = int(done)
+
+        yield callback
+
+
+@contextmanager
+def stage(message: str, enabled: bool = True) -> Iterator[None]:
+    """Print ``message ...`` on stderr, then the elapsed time when the block ends."""
+    t0 = time.perf_counter()
+    if enabled:
+        click.echo(f"{message} ...", err=True)
+    yield
+    if enabled:
+        click.echo(f"  done in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+def peak_memory_bytes() -> int:
+    """Peak resident memory of this process so far (bytes)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def int_list(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[int] | None:
+    """click callback: ``"500,1000,2000"`` -> ``[500, 1000, 2000]`` with a clear error."""
+    if value is None:
+        return None
+    try:
+        out = [int(v) for v in str(value).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not out:
+        raise click.BadParameter("expected at least one integer")
+    return out
