@@ -10,24 +10,25 @@ from .. import __version__
 
 
 class _Group(click.Group):
-    """A click group whose usage errors are one line on stderr with exit code 2."""
+    """A click group whose usage errors are one line on stderr with exit code 2 (never a traceback)."""
 
-    def main(self, *args, **kwargs):  # type: ignore[override]
-        kwargs.setdefault("standalone_mode", True)
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         try:
-            return super().main(*args, **{**kwargs, "standalone_mode": False})
-        except click.exceptions.NoArgsIsHelp as exc:  # pragma: no cover - click >= 8.2
-            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-            sys.exit(2)
+            rv = super().main(args=args, prog_name=prog_name or "relufim", complete_var=complete_var,
+                              standalone_mode=False, **extra)
         except click.UsageError as exc:
-            hint = f" (see 'relufim {exc.ctx.command_path.split(' ', 1)[-1]} --help')" if exc.ctx and " " in exc.ctx.command_path else " (see 'relufim --help')"
-            click.echo(f"relufim: error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            if type(exc).__name__.startswith("NoArgsIsHelp") and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())
+                sys.exit(0)
+            path = exc.ctx.command_path if exc.ctx is not None else "relufim"
+            click.echo(f"relufim: error: {' '.join(exc.format_message().split())} (see '{path} --help')", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("relufim: aborted", err=True)
             sys.exit(130)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,3 +42,6 @@ def main() -> None:
 
 
 # Subcommands: one module each, one registration line each.
+from .spectrum import spectrum_command  # noqa: E402
+
+main.add_command(spectrum_command)

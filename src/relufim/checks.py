@@ -1,0 +1,299 @@
+r"""Computed spectrum against the theory (DESIGN §3, §9): Theorem 2, Lemma 2, Theorem 3, alignment.
+
+:func:`check_theory` measures, for one ``W``, every statement of the 2023 paper that
+can be checked numerically; :func:`spectrum_summary` is the JSON-ready record used by
+``relufim spectrum --json``, ``relufim reproduce`` and sweeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import available_memory_bytes, check_weights
+from .fisher import fisher_matrix
+from .spectrum import SpectrumResult, n_top, principal_cosines, spectrum
+from .theory import (
+    TRACE_SHARE_BOUND,
+    TheoryVectors,
+    predicted_cluster_sizes,
+    theorem2_coefficients,
+    theorem3_bounds,
+    theory_vectors,
+)
+from .weights import sample_weights
+
+__all__ = ["TheoryCheck", "check_theory", "spectrum_summary", "theorem2_remainder", "lemma2_statistics",
+           "rayleigh_quotients"]
+
+#: Widths up to which Theorem 2's remainder is checked by a dense eigendecomposition.
+REMAINDER_DENSE_LIMIT = 4000
+
+
+def theorem2_low_rank_factor(th: TheoryVectors) -> np.ndarray:
+    r"""``G`` (r, p) with :math:`G^\top G` = Theorem 2's explicit part of ``J`` (everything but ``R``)."""
+    c = theorem2_coefficients(th.d)
+    return np.vstack([
+        math.sqrt(c["v0"]) * th.v0[None, :],
+        math.sqrt(c["rows"]) * th.rows,
+        math.sqrt(c["third"]) * th.v_gamma,
+        math.sqrt(c["third"]) * th.v_ab_offdiag,
+    ])
+
+
+def theorem2_remainder(W: np.ndarray, J: np.ndarray | None = None) -> np.ndarray:
+    r"""Dense remainder :math:`R = J - \frac{2d+1}{4\pi}v^{(0)}v^{(0)\top} - \frac14\sum_l W_l^\top W_l - \frac{1}{2\pi d}(\dots)`.
+
+    Theorem 2 says ``R`` is positive semidefinite (it is the series tail from :math:`t^4` on).
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(3, 200, seed=0)
+    >>> bool(np.linalg.eigvalsh(theorem2_remainder(W)).min() > -1e-12)
+    True
+    """
+    W = check_weights(W)
+    if J is None:
+        J = fisher_matrix(W)
+    G = theorem2_low_rank_factor(theory_vectors(W))
+    return J - G.T @ G
+
+
+def lemma2_statistics(th: TheoryVectors) -> dict[str, Any]:
+    r"""Norms and mutual inner products of the vectors of Lemma 2, with finite-``d`` expectations.
+
+    At finite ``d`` (default draw, derived in DESIGN §3): :math:`E\|v^{(\alpha,\beta)}\|^2 = d/(d+2)`,
+    :math:`E\|v^{(\gamma)}\|^2 = (d-1)/(d+2)`, :math:`E\,v^{(\gamma)}\cdot v^{(\gamma')} = -1/(d+2)`;
+    :math:`\|v^{(0)}\|^2` and :math:`\|W_l\|^2` have mean 1.
+    """
+    d = th.d
+    groups = {"v0": th.v0[None, :], "rows": th.rows, "v_ab": th.v_ab_offdiag, "v_gamma": th.v_gamma}
+    expected = {"v0": 1.0, "rows": 1.0, "v_ab": d / (d + 2), "v_gamma": (d - 1) / (d + 2)}
+    stats: dict[str, Any] = {}
+    for name, V in groups.items():
+        if V.shape[0] == 0:
+            continue
+        sq = np.einsum("ij,ij->i", V, V)
+        stats[name] = {"count": int(V.shape[0]), "mean_sq_norm": float(sq.mean()),
+                       "max_dev_from_1": float(np.abs(sq - 1).max()),
+                       "expected_sq_norm_finite_d": expected[name],
+                       "max_dev_from_expected": float(np.abs(sq - expected[name]).max())}
+    allv = np.vstack([V for V in groups.values() if V.shape[0]])
+    labels = np.concatenate([[name] * V.shape[0] for name, V in groups.items() if V.shape[0]])
+    G = allv @ allv.T
+    iu = np.triu_indices(G.shape[0], 1)
+    both_gamma = (labels[iu[0]] == "v_gamma") & (labels[iu[1]] == "v_gamma")
+    off = np.abs(G[iu][~both_gamma])
+    stats["max_abs_inner_product"] = float(off.max()) if off.size else 0.0
+    if d >= 2:
+        gg = G[iu][both_gamma]
+        stats["v_gamma_inner_product"] = {"mean": float(gg.mean()), "lemma_limit": -1.0 / (d - 1),
+                                          "expected_finite_d": -1.0 / (d + 2)}
+    return stats
+
+
+def rayleigh_quotients(matmat: Callable[[np.ndarray], np.ndarray], th: TheoryVectors) -> dict[str, np.ndarray]:
+    """Rayleigh quotients ``v^T J v / v^T v`` of every theory vector, by group (one block product)."""
+    groups = {"v0": th.v0[None, :], "rows": th.rows, "v_ab": th.v_ab_offdiag, "v_gamma": th.v_gamma}
+    V = np.vstack([g for g in groups.values()]).T
+    JV = matmat(V)
+    rq = np.einsum("ij,ij->j", V, JV) / np.einsum("ij,ij->j", V, V)
+    out, start = {}, 0
+    for name, g in groups.items():
+        out[name] = rq[start:start + g.shape[0]]
+        start += g.shape[0]
+    return out
+
+
+@dataclass(frozen=True)
+class TheoryCheck:
+    """Every checkable statement of the 2023 paper for one ``W``, measured.
+
+    Attributes
+    ----------
+    trace, trace_bound : float
+        :math:`\\operatorname{tr}J = \\|W\\|_F^2/2` and Theorem 3's ``d/2``.
+    top_fraction : float
+        Share of the trace in the top ``d(d+3)/2`` eigenvalues (Theorem 3: >= 0.977 asymptotically).
+    perron_frobenius : bool
+        The top eigenvector has entries of one sign.
+    remainder_min_eigenvalue, remainder_trace_share : float or None
+        Theorem 2: smallest eigenvalue of ``R`` (should be >= 0 up to round-off) and ``tr R / tr J``.
+    theorem3 : dict
+        For each group: min / mean Rayleigh quotient and the bound.
+    lemma2 : dict
+        See :func:`lemma2_statistics`.
+    alignment : dict
+        For each cluster, the smallest cosine of the principal angles between the computed
+        eigenspace and the predicted span (1 = identical), and for the first and third
+        clusters together against the span of all Hadamard products.
+    """
+
+    d: int
+    p: int
+    trace: float
+    trace_bound: float
+    top_fraction: float | None
+    top_fraction_bound: float
+    perron_frobenius: bool
+    remainder_min_eigenvalue: float | None
+    remainder_trace_share: float
+    theorem3: dict[str, Any]
+    lemma2: dict[str, Any]
+    alignment: dict[str, float]
+    cluster_sizes: list[int]
+    predicted_cluster_sizes: list[int]
+    spectrum: SpectrumResult = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "d": self.d, "p": self.p, "trace": self.trace, "trace_bound": self.trace_bound,
+            "top_fraction": self.top_fraction, "top_fraction_bound": self.top_fraction_bound,
+            "perron_frobenius": self.perron_frobenius, "remainder_min_eigenvalue": self.remainder_min_eigenvalue,
+            "remainder_trace_share": self.remainder_trace_share, "theorem3": self.theorem3, "lemma2": self.lemma2,
+            "alignment": self.alignment, "cluster_sizes": self.cluster_sizes,
+            "predicted_cluster_sizes": self.predicted_cluster_sizes,
+        }
+
+
+def _fisher_matmat(W: np.ndarray, J: np.ndarray | None) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+    """Products with J: the dense matrix when it fits comfortably, else the matrix-free operator."""
+    if J is not None:
+        return J.__matmul__, J
+    p = W.shape[1]
+    if 8.0 * p * p < 0.4 * available_memory_bytes():
+        J = fisher_matrix(W)
+        return J.__matmul__, J
+    from .operator import fisher_operator  # matrix-free route (large p)
+
+    return fisher_operator(W).matmat, None
+
+
+def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.ndarray | None = None,
+                 remainder: bool | None = None) -> TheoryCheck:
+    r"""Check the 2023 paper's statements (Theorem 2, Lemma 2, Theorem 3, Perron–Frobenius, alignment) on ``W``.
+
+    Parameters
+    ----------
+    W : array (d, p)
+    result : SpectrumResult, optional
+        The exact spectrum ``spectrum(W, k="clusters")`` if already computed.
+    J : array (p, p), optional
+        The exact FIM if already built.
+    remainder : bool, optional
+        Compute the smallest eigenvalue of Theorem 2's remainder ``R`` densely
+        (default: when ``p <= 4000``; ``tr R`` is always reported).
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> chk = rf.check_theory(rf.sample_weights(d=3, p=600, seed=0))
+    >>> chk.perron_frobenius, chk.remainder_min_eigenvalue > -1e-12, chk.cluster_sizes
+    (True, True, [1, 3, 5])
+    """
+    W = check_weights(W)
+    d, p = W.shape
+    th = theory_vectors(W)
+    matmat, J = _fisher_matmat(W, J)
+    if result is None:
+        result = spectrum(J, d=d) if J is not None else spectrum(W)
+    if result.eigenvectors is None:
+        raise ValueError("check_theory needs eigenvectors: pass a result computed with vectors=True.")
+    trace = float(0.5 * np.sum(W * W))
+
+    # Theorem 2: R = J - G^T G is PSD, and carries a small share of the trace
+    G = theorem2_low_rank_factor(th)
+    trace_R = trace - float(np.sum(G * G))
+    if remainder is None:
+        remainder = J is not None and p <= REMAINDER_DENSE_LIMIT
+    r_min = float(np.linalg.eigvalsh(J - G.T @ G)[0]) if remainder and J is not None else None
+
+    # Theorem 3: Rayleigh quotients against their lower bounds
+    bounds = theorem3_bounds(d)
+    rq = rayleigh_quotients(matmat, th)
+    t3 = {name: {"min": float(v.min()), "mean": float(v.mean()), "bound": bounds[name],
+                 "min_over_bound": float(v.min() / bounds[name])}
+          for name, v in rq.items() if v.size}
+
+    # Perron-Frobenius: the top eigenvector has one sign
+    top = result.eigenvectors[:, 0]
+    pf = bool(np.all(top >= -1e-12 * np.abs(top).max()) or np.all(top <= 1e-12 * np.abs(top).max()))
+
+    # alignment: principal angles between computed clusters and predicted spans
+    sizes = [c.size for c in result.clusters]
+    predicted = list(predicted_cluster_sizes(d))
+    align: dict[str, float] = {}
+    if sizes[:3] == predicted:
+        for i, basis in enumerate(th.predicted_bases(), start=1):
+            align[f"cluster{i}"] = float(principal_cosines(result.cluster_vectors(i), basis).min())
+        comp = np.hstack([result.cluster_vectors(1), result.cluster_vectors(3)])
+        align["hadamard"] = float(principal_cosines(comp, th.hadamard_basis()).min())
+
+    return TheoryCheck(
+        d=d, p=p, trace=trace, trace_bound=bounds["trace"], top_fraction=result.top_fraction,
+        top_fraction_bound=TRACE_SHARE_BOUND, perron_frobenius=pf, remainder_min_eigenvalue=r_min,
+        remainder_trace_share=trace_R / trace, theorem3=t3, lemma2=lemma2_statistics(th), alignment=align,
+        cluster_sizes=sizes, predicted_cluster_sizes=predicted, spectrum=result,
+    )
+
+
+def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exact", n: int | None = None,
+                     activation: str = "relu", scale: str | float = "1/p", extra: int = 10,
+                     W: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The JSON-ready record of one setting: spectrum, clusters and theory checks.
+
+    Keys: ``d, p, seed, method, fisher, activation, scale, n, eigenvalues`` (descending, top
+    ``d(d+3)/2 + extra``), ``trace, top_fraction, top_fraction_bound, clusters`` (``size,
+    predicted_size, mean, min, max``), ``perron_frobenius, alignment, theorem3, lemma2,
+    remainder_min_eigenvalue, remainder_trace_share, max_residual, converged``.
+
+    Examples
+    --------
+    >>> s = spectrum_summary(d=3, p=400, seed=0)
+    >>> [c["size"] for c in s["clusters"]], len(s["eigenvalues"])
+    ([1, 3, 5], 19)
+    """
+    if W is None:
+        W = sample_weights(d, p, seed=seed, scale=scale)
+    W = check_weights(W)
+    d, p = W.shape
+    res = spectrum(W, k="clusters", fisher=fisher, n=n, seed=seed, activation=activation, extra=extra,
+                   progress=progress)
+    out: dict[str, Any] = {"d": d, "p": p, "seed": seed, "fisher": fisher, "method": fisher, "activation": activation,
+                           "scale": scale, "n": n, "solver": res.method}
+    out.update({k: v for k, v in res.to_dict().items() if k in ("eigenvalues", "trace", "top_fraction",
+                                                                    "clusters", "max_residual", "converged",
+                                                                    "iterations", "matvecs")})
+    out["top_fraction_bound"] = TRACE_SHARE_BOUND
+    out["predicted_cluster_sizes"] = list(predicted_cluster_sizes(d))
+    if activation == "relu":
+        # theory checks against the exact J (alignment of this spectrum with the predicted spans)
+        chk = check_theory(W, result=res if fisher == "exact" else None)
+        if fisher != "exact":
+            th = theory_vectors(W)
+            align = {}
+            if [c.size for c in res.clusters][:3] == out["predicted_cluster_sizes"]:
+                for i, basis in enumerate(th.predicted_bases(), start=1):
+                    align[f"cluster{i}"] = float(principal_cosines(res.cluster_vectors(i), basis).min())
+            chk_align = align
+        else:
+            chk_align = chk.alignment
+        top = res.eigenvectors[:, 0]
+        out["perron_frobenius"] = bool(np.all(top >= 0) or np.all(top <= 0))
+        out["alignment"] = chk_align
+        out["theorem3"] = chk.theorem3
+        out["lemma2"] = chk.lemma2
+        out["remainder_min_eigenvalue"] = chk.remainder_min_eigenvalue
+        out["remainder_trace_share"] = chk.remainder_trace_share
+        out["trace_exact"] = chk.trace
+    else:
+        top = res.eigenvectors[:, 0]
+        out["perron_frobenius"] = bool(np.all(top >= 0) or np.all(top <= 0))
+        out["alignment"] = {}
+        out["theorem3"] = {}
+    return out

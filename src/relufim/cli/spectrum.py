@@ -1,0 +1,107 @@
+"""``relufim spectrum``: the clustered spectrum of one FIM against the theory."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from ..checks import spectrum_summary
+from ..weights import sample_weights
+from ._common import emit_json, handle_errors, peak_memory_bytes, progress_bar, stage
+
+
+def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[str, float] | None:
+    """Infinite-width cluster eigenvalues, when the limit module knows this activation."""
+    try:
+        from ..limit import limit_cluster_values
+    except ImportError:  # pragma: no cover - limit module always present in releases
+        return None
+    try:
+        return limit_cluster_values(d, activation=activation, scale=scale, p=p)
+    except ValueError:
+        return None
+
+
+def _scale(value: str) -> str | float:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def format_table(s: dict[str, Any]) -> str:
+    """A readable plain-text table of the clusters against the theory."""
+    lines = [f"FIM spectrum: d = {s['d']}, p = {s['p']}, seed = {s['seed']}, fisher = {s['fisher']}"
+             + (f" (n = {s['n']})" if s.get("n") else "") + f", activation = {s['activation']}, solver = {s['solver']}",
+             ""]
+    head = f"{'cluster':>7}  {'size':>4}  {'pred':>4}  {'mean':>11}  {'min':>11}  {'max':>11}  {'RQ bound':>9}  {'limit':>11}  {'cos(angle)':>10}"
+    lines += [head, "-" * len(head)]
+    bound_keys = ["v0", "rows", "v_ab"]
+    for i, c in enumerate(s["clusters"][:3]):
+        t3 = s.get("theorem3", {}).get(bound_keys[i], {})
+        lim = (s.get("limit") or {}).get(f"cluster{i + 1}")
+        cos = s.get("alignment", {}).get(f"cluster{i + 1}")
+        lines.append(f"{i + 1:>7}  {c['size']:>4}  {c['predicted_size']:>4}  {c['mean']:>11.5g}  {c['min']:>11.5g}  "
+                     f"{c['max']:>11.5g}  {t3.get('bound', float('nan')):>9.4g}  "
+                     f"{'' if lim is None else format(lim, '.5g'):>11}  {'' if cos is None else format(cos, '.6f'):>10}")
+    lines.append("")
+    tf = s.get("top_fraction")
+    lines.append(f"trace                  {s['trace']:.6g}   (Theorem 3: <= d/2 (1+delta) = {s['d'] / 2:g})")
+    if tf is not None:
+        lines.append(f"top d(d+3)/2 share     {tf:.4%}   (Theorem 3 asymptotic bound: >= {s['top_fraction_bound']:.4%})")
+    lines.append(f"Perron-Frobenius       {'yes' if s['perron_frobenius'] else 'NO'}   (top eigenvector has one sign)")
+    if "hadamard" in s.get("alignment", {}):
+        lines.append(f"span(c1 + c3) vs Hadamard products: min cos = {s['alignment']['hadamard']:.6f}")
+    if s.get("remainder_min_eigenvalue") is not None:
+        lines.append(f"Theorem 2 remainder R: min eigenvalue {s['remainder_min_eigenvalue']:.3g} (PSD), "
+                     f"share of trace {s['remainder_trace_share']:.3%}")
+    lines.append(f"max residual           {s['max_residual']:.2e}   ({'all converged' if s['converged'] else 'NOT all converged'})")
+    ev = s["eigenvalues"]
+    lines.append(f"eigenvalues            {len(ev)} computed; first beyond the clusters: "
+                 + ", ".join(f"{x:.4g}" for x in ev[sum(c['size'] for c in s['clusters'][:3]):][:3]))
+    if "memory_peak_bytes" in s:
+        lines.append(f"time {s['seconds']:.1f} s, peak memory {s['memory_peak_bytes'] / 1e9:.2f} GB")
+    return "\n".join(lines)
+
+
+@click.command("spectrum")
+@click.option("--d", "d", type=int, default=10, show_default=True, help="Input dimension.")
+@click.option("--p", "p", type=int, default=2000, show_default=True, help="Number of hidden units.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of W (and of the Monte Carlo inputs).")
+@click.option("--method", type=click.Choice(["exact", "monte-carlo"]), default="exact", show_default=True,
+              help="Exact FIM (Lemma 1) or Monte Carlo FIM from --n Gaussian inputs.")
+@click.option("--n", "n", type=int, default=None, help="Monte Carlo samples (required with --method monte-carlo).")
+@click.option("--activation", default="relu", show_default=True, help="Activation (see 'relufim limit --help').")
+@click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
+@click.option("--extra", type=int, default=10, show_default=True, help="Eigenvalues computed beyond the three clusters.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
+                     as_json: bool, quiet: bool) -> None:
+    """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
+
+    Example: relufim spectrum --d 10 --p 2000 --seed 0 --json
+    """
+    if method == "monte-carlo" and n is None:
+        raise ValueError("--method monte-carlo needs --n (number of Gaussian input samples), e.g. --n 20000.")
+    if method == "exact" and n is not None:
+        raise ValueError("--n is only used with --method monte-carlo.")
+    t0 = time.perf_counter()
+    sc = _scale(scale)
+    with stage(f"drawing W (d = {d}, p = {p}, scale = {scale})", enabled=not quiet):
+        W = sample_weights(d, p, seed=seed, scale=sc)
+    k = d * (d + 3) // 2 + extra
+    with stage("computing the spectrum and checking the theory", enabled=not quiet):
+        with progress_bar("  eigenpairs converged", k, enabled=not quiet) as cb:
+            s = spectrum_summary(d, p, seed, fisher=method, n=n, activation=activation, scale=sc, extra=extra,
+                                 W=W, progress=cb)
+    s["limit"] = limit_values(d, p, activation, sc)
+    s["seconds"] = time.perf_counter() - t0
+    s["memory_peak_bytes"] = peak_memory_bytes()
+    if as_json:
+        emit_json(s)
+    else:
+        click.echo(format_table(s))
