@@ -10,6 +10,7 @@ from __future__ import annotations
 from .activations import Activation, get_activation, known_activations, register_activation
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients
+from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
 from .weights import expected_squared_norm, sample_weights
 
 __version__ = "0.1.0"
@@ -32,4 +33,10 @@ __all__ = [
     "empirical_fisher",
     "hidden_features",
     "column_norms",
+    # NTK (issue 4)
+    "ntk_gram",
+    "ntk_limit",
+    "NTKLimit",
+    "fisher_ntk_map",
+    "FisherNTKMap",
 ]
