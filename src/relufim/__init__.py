@@ -11,6 +11,8 @@ from .activations import Activation, get_activation, known_activations, register
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients
 from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
+from .store import load_results
+from .sweep import SweepConfig, load_sweep_config, run_sweep
 from .weights import expected_squared_norm, sample_weights
 
 __version__ = "0.1.0"
@@ -33,6 +35,11 @@ __all__ = [
     "empirical_fisher",
     "hidden_features",
     "column_norms",
+    # sweeps and results (issue 6)
+    "run_sweep",
+    "load_sweep_config",
+    "SweepConfig",
+    "load_results",
     # NTK (issue 4)
     "ntk_gram",
     "ntk_limit",

@@ -45,3 +45,5 @@ def main() -> None:
 from .spectrum import spectrum_command  # noqa: E402
 
 main.add_command(spectrum_command)
+from .sweep import sweep_command  # noqa: E402
+main.add_command(sweep_command)
