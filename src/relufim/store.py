@@ -97,6 +97,12 @@ class StoreLockedError(RuntimeError):
 
 # ----------------------------------------------------------------------------- atomic files
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``.
 
@@ -117,6 +123,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

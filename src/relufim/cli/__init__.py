@@ -47,3 +47,5 @@ from .spectrum import spectrum_command  # noqa: E402
 main.add_command(spectrum_command)
 from .sweep import sweep_command  # noqa: E402
 main.add_command(sweep_command)
+from .report import report_command  # noqa: E402
+main.add_command(report_command)
