@@ -114,20 +114,85 @@ def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progr
 
 def _generic_fisher_into(W: np.ndarray, act: Activation, out: np.ndarray, block: int,
                          progress: Progress | None) -> None:
+    r"""Fill ``out`` with J for an activation other than ReLU, tile by tile over the upper triangle.
+
+    * Homogeneous activations with a closed form (leaky ReLU, abs): :math:`J_{ij} =
+      \|w_i\|\|w_j\|k(t_{ij})` with the unit dual ``k`` of the activation.
+    * Others: Mehler's series :math:`J = \sum_{n\le K}(\hat c_n\hat c_n^\top)\circ T^{\circ n}`
+      (DESIGN §7), Horner in the cosines ``T``, with per-column Hermite coefficients from
+      :func:`relufim.activations.mehler_truncation`. The truncation error of each entry is at most
+      :math:`|t_{ij}|^{K+1}\sqrt{\tau_i\tau_j}` (Cauchy–Schwarz on the Parseval tails), kept
+      below ``1e-13`` of the largest diagonal entry when ``K <= 200`` suffices (an
+      ``AccuracyWarning`` reports the bound otherwise). Measured against nested adaptive
+      quadrature: relative errors <= 1e-14 for softplus, GELU, tanh, erf at norms up to 1
+      (up to 3 for softplus and GELU), where a direct 64 x 64 Gauss–Hermite rule is off
+      by 1e-10 (tanh, r = 1) to 1e-3 (tanh, erf, r = 3); see ``relufim.activations``.
+    * Closed-form non-homogeneous duals (erf) are evaluated directly.
+
+    The diagonal is set from the exact second moments :math:`E\phi(\|w_i\|z)^2`.
+    """
+    from .activations import gaussian_second_moment, mehler_truncation, warn_if_truncated
+
     p = W.shape[1]
     norms = column_norms(W)
     U = _unit_columns(W, norms)
-    starts = list(range(0, p, block))
-    for b, start in enumerate(starts):
-        rows = slice(start, min(start + block, p))
-        T = np.clip(U[:, rows].T @ U[:, start:], -1.0, 1.0)
-        K = act.dual(norms[rows, None], norms[None, start:], T)
-        out[rows, start:] = K
-        out[start:, rows] = K.T
+    block = max(block, 512)  # elementwise passes per term: larger tiles amortize the Python overhead
+    tiles = _upper_tiles(p, block)
+    n_workers = max(1, min(len(tiles), os.cpu_count() or 1))
+    if act.homogeneous and act.unit_dual is not None:
+        def entries(T: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+            K = np.asarray(act.unit_dual(T), dtype=np.float64)
+            K *= norms[rows, None]
+            K *= norms[None, cols]
+            return K
+        diag = gaussian_second_moment(act, norms)
+        bounds = None
+    elif act.closed_form:
+        def entries(T: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+            return np.asarray(act.dual(norms[rows, None], norms[None, cols], T), dtype=np.float64)
+        diag = gaussian_second_moment(act, norms)
+        bounds = None
+    else:
+        C, tail, diag = mehler_truncation(act, norms)
+        order = C.shape[1]
+        sqrt_tail = np.sqrt(tail)
+        bounds = [0.0] * len(tiles)
+
+        def entries(T: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+            acc = np.multiply.outer(C[rows, order - 1], C[cols, order - 1])
+            for n in range(order - 2, -1, -1):
+                acc *= T
+                acc += np.multiply.outer(C[rows, n], C[cols, n])
+            return acc
+
+    done = [0]
+
+    def work(item: tuple[int, tuple[int, int]]) -> None:
+        b, (i, j) = item
+        rows, cols = slice(i, min(i + block, p)), slice(j, min(j + block, p))
+        T = np.clip(U[:, rows].T @ U[:, cols], -1.0, 1.0)
+        K = entries(T, rows, cols)
+        if bounds is not None:
+            off = np.abs(T)
+            if j == i:
+                np.fill_diagonal(off, 0.0)
+            tmax = float(off.max(initial=0.0))
+            bounds[b] = tmax ** order * float(sqrt_tail[rows].max(initial=0.0) * sqrt_tail[cols].max(initial=0.0))
+        if j == i:
+            K = np.triu(K) + np.triu(K, 1).T
+        out[rows, cols] = K
+        if j != i:
+            out[cols, rows] = K.T
+        done[0] += 1
         if progress is not None:
-            progress(b + 1, len(starts))
+            progress(done[0], len(tiles))
+
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        list(pool.map(work, enumerate(tiles)))
     idx = np.arange(p)
-    out[idx, idx] = act.dual(norms, norms, np.ones(p))
+    out[idx, idx] = diag
+    if bounds is not None:
+        warn_if_truncated(act, max(bounds, default=0.0), float(np.max(diag, initial=0.0)), stacklevel=4)
 
 
 def fisher_matrix(W: np.ndarray, *, sigma: float = 1.0, activation: str | Activation = "relu",
