@@ -10,6 +10,7 @@ from __future__ import annotations
 from .activations import Activation, get_activation, known_activations, register_activation
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients
+from .limit import LimitSpectrum, limit_cluster_values, limit_spectrum, trace_share_curve
 from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
 from .store import load_results
 from .sweep import SweepConfig, load_sweep_config, run_sweep
@@ -29,6 +30,11 @@ __all__ = [
     "get_activation",
     "known_activations",
     "register_activation",
+    # infinite-width limit
+    "LimitSpectrum",
+    "limit_spectrum",
+    "limit_cluster_values",
+    "trace_share_curve",
     # fisher
     "fisher_matrix",
     "monte_carlo_fisher",
