@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from .activations import Activation, get_activation, known_activations, register_activation
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
+from .checks import TheoryCheck, check_theory, spectrum_summary
+from .functions import (
+    FunctionApproximation,
+    FunctionForms,
+    InnerProduct,
+    approximate_function,
+    fisher_inner_product,
+    function_forms,
+    network_function,
+)
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients
 from .limit import LimitSpectrum, limit_cluster_values, limit_spectrum, trace_share_curve
 from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
+from .spectrum import Cluster, SpectrumResult, detect_clusters, principal_cosines, spectrum
 from .store import load_results
 from .sweep import SweepConfig, load_sweep_config, run_sweep
+from .theory import TheoryVectors, predicted_cluster_sizes, theory_vectors
 from .weights import expected_squared_norm, sample_weights
 
 __version__ = "0.1.0"
@@ -41,11 +53,31 @@ __all__ = [
     "empirical_fisher",
     "hidden_features",
     "column_norms",
+    # spectrum and theory (issue 2)
+    "spectrum",
+    "SpectrumResult",
+    "Cluster",
+    "detect_clusters",
+    "principal_cosines",
+    "theory_vectors",
+    "TheoryVectors",
+    "predicted_cluster_sizes",
+    "check_theory",
+    "TheoryCheck",
+    "spectrum_summary",
     # sweeps and results (issue 6)
     "run_sweep",
     "load_sweep_config",
     "SweepConfig",
     "load_results",
+    # function space (issue 4)
+    "network_function",
+    "function_forms",
+    "FunctionForms",
+    "fisher_inner_product",
+    "InnerProduct",
+    "approximate_function",
+    "FunctionApproximation",
     # NTK (issue 4)
     "ntk_gram",
     "ntk_limit",
