@@ -39,7 +39,8 @@ from .eigensolver import block_eigsh
 from .fisher import column_norms, fisher_matrix, gaussian_input_chunks
 from .theory import predicted_cluster_sizes, theory_vectors
 
-__all__ = ["Cluster", "SpectrumResult", "spectrum", "detect_clusters", "principal_cosines", "n_top"]
+__all__ = ["Cluster", "SpectrumResult", "spectrum", "spectrum_from_features", "detect_clusters",
+           "principal_cosines", "n_top"]
 
 Progress = Callable[[int, int], None]
 
@@ -144,8 +145,12 @@ class SpectrumResult:
         }
 
 
-def detect_clusters(eigenvalues: np.ndarray, n_clusters: int = 3) -> list[int]:
+def detect_clusters(eigenvalues: np.ndarray, n_clusters: int = 3, window: int | None = None) -> list[int]:
     """Sizes of the first ``n_clusters`` clusters, split at the largest ratios ``lambda_i / lambda_{i+1}``.
+
+    Only the first ``window`` eigenvalues are searched (default: all). The FIM's later
+    clusters are separated by ever larger ratios, so to find the first three one searches
+    the top ``d(d+3)/2 + 1`` eigenvalues: the cut after the third cluster needs one beyond it.
 
     Examples
     --------
@@ -153,6 +158,8 @@ def detect_clusters(eigenvalues: np.ndarray, n_clusters: int = 3) -> list[int]:
     [1, 3, 2]
     """
     lam = np.asarray(eigenvalues, dtype=float)
+    if window is not None:
+        lam = lam[:window]
     lam = lam[lam > 0]
     if lam.size < 2:
         return [int(lam.size)] if lam.size else []
@@ -169,7 +176,7 @@ def _build_clusters(eigenvalues: np.ndarray, d: int | None) -> tuple[Cluster, ..
     if eigenvalues.size <= n_top(d):
         sizes = list(predicted) if eigenvalues.size >= n_top(d) else []
     else:
-        sizes = detect_clusters(eigenvalues, 3)
+        sizes = detect_clusters(eigenvalues, 3, window=n_top(d) + 1)
     clusters = []
     start = 0
     for i, size in enumerate(sizes):
@@ -358,38 +365,67 @@ def spectrum(
         x = check_inputs(x, d_w)
         n = x.shape[0]
     X = _features(W, act, n, seed, x)
-    trace = float(np.einsum("ij,ij->", X, X) / n)
     if n <= p:
-        # same nonzero spectrum as the n x n Gram X X^T / n; map eigenvectors back with X^T
-        G = X @ X.T
-        G /= n
-        kg = None if kk is None else min(kk, n)
-        res = _solve_dense_or_block(G, kg, d_w, trace, 1.0, method, True, tol, maxiter, None, seed,
-                                    progress, fisher=fisher, n=n)
-        lam = res.eigenvalues
-        pos = lam > 0
-        U = np.zeros((p, lam.size))
-        U[:, pos] = (X.T @ res.eigenvectors[:, pos]) / np.sqrt(n * lam[pos])
-        if kk is not None and kk > lam.size:  # beyond rank n the eigenvalues are exactly zero
-            pad = kk - lam.size
-            lam = np.concatenate([lam, np.zeros(pad)])
-            U = np.hstack([U, np.zeros((p, pad))])
-        matmat = lambda V: X.T @ (X @ V) / n  # noqa: E731
-        resid = _residuals(matmat, lam, U) if vectors else np.full(lam.size, np.nan)
-        resid[lam == 0] = 0.0
-        scale = max(abs(lam[0]), np.finfo(float).tiny)
-        lam_s = lam / sigma**2
-        return SpectrumResult(
-            eigenvalues=lam_s, eigenvectors=U if vectors else None, residuals=resid / sigma**2,
-            converged=resid <= tol * scale, clusters=_build_clusters(lam_s, d_w), trace=trace / sigma**2,
-            d=d_w, p=p, method=res.method + "-gram", fisher=fisher, tol=tol, iterations=res.iterations,
-            matvecs=res.matvecs, sigma=sigma, n=n)
+        return spectrum_from_features(X, kk, d=d_w, sigma=sigma, method=method, vectors=vectors, tol=tol,
+                                      maxiter=maxiter, seed=seed, progress=progress, fisher=fisher)
+    trace = float(np.einsum("ij,ij->", X, X) / n)
     check_dense_fits(p, what=f"the dense {p} x {p} sampled FIM")
     Jn = X.T @ X
     Jn /= n
     del X
     return _solve_dense_or_block(Jn, kk, d_w, trace, sigma, method, vectors, tol, maxiter, seeds, seed,
                                  progress, fisher=fisher, n=n)
+
+
+def spectrum_from_features(X: np.ndarray, k: int | None, *, d: int | None, gram: np.ndarray | None = None,
+                           sigma: float = 1.0, method: str = "auto", vectors: bool = True, tol: float = 1e-10,
+                           maxiter: int = 100, seed: int | None = None, progress: Progress | None = None,
+                           fisher: str = "empirical") -> SpectrumResult:
+    r"""Spectrum of :math:`X^\top X/n` through the ``n x n`` Gram :math:`G = XX^\top/n` (same nonzero eigenvalues).
+
+    A unit eigenvector ``s`` of ``G`` with eigenvalue :math:`\lambda>0` maps to the unit eigenvector
+    :math:`u = X^\top s/\sqrt{n\lambda}` of :math:`X^\top X/n`; residuals are measured on the
+    ``p``-side operator. Pass a precomputed ``gram`` to reuse it (``k=None``: all eigenvalues).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((5, 40))
+    >>> res = spectrum_from_features(X, 3, d=None)
+    >>> bool(np.allclose(res.eigenvalues, np.linalg.eigvalsh(X.T @ X / 5)[::-1][:3]))
+    True
+    """
+    n, p = X.shape
+    G = gram
+    if G is None:
+        G = X @ X.T
+        G /= n
+    trace = float(np.trace(G))
+    kg = None if k is None else min(k, n)
+    res = _solve_dense_or_block(G, kg, d, trace, 1.0, method, vectors, tol, maxiter, None, seed,
+                                progress, fisher=fisher, n=n)
+    lam = res.eigenvalues
+    if not vectors:
+        lam_s = lam / sigma**2
+        return SpectrumResult(
+            eigenvalues=lam_s, eigenvectors=None, residuals=np.full(lam.size, np.nan),
+            converged=np.ones(lam.size, dtype=bool), clusters=_build_clusters(lam_s, d), trace=trace / sigma**2,
+            d=d, p=p, method=res.method + "-gram", fisher=fisher, tol=tol, iterations=res.iterations,
+            matvecs=res.matvecs, sigma=sigma, n=n)
+    pos = lam > 0
+    U = np.zeros((p, lam.size))
+    U[:, pos] = (X.T @ res.eigenvectors[:, pos]) / np.sqrt(n * lam[pos])
+    if k is not None and k > lam.size:  # beyond rank n the eigenvalues are exactly zero
+        pad = k - lam.size
+        lam = np.concatenate([lam, np.zeros(pad)])
+        U = np.hstack([U, np.zeros((p, pad))])
+    resid = _residuals(lambda V: X.T @ (X @ V) / n, lam, U)
+    resid[lam == 0] = 0.0
+    scale = max(abs(lam[0]), np.finfo(float).tiny)
+    lam_s = lam / sigma**2
+    return SpectrumResult(
+        eigenvalues=lam_s, eigenvectors=U, residuals=resid / sigma**2, converged=resid <= tol * scale,
+        clusters=_build_clusters(lam_s, d), trace=trace / sigma**2, d=d, p=p, method=res.method + "-gram",
+        fisher=fisher, tol=tol, iterations=res.iterations, matvecs=res.matvecs, sigma=sigma, n=n)
 
 
 def _solve_dense_or_block(J: np.ndarray, k: int | None, d: int | None, trace: float | None, sigma: float,
