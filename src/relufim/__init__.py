@@ -8,6 +8,17 @@ space, the NTK and the learning dynamics. See ``DESIGN.md`` for the formulas.
 from __future__ import annotations
 
 from .activations import Activation, get_activation, known_activations, register_activation
+from .dynamics import (
+    EstimatorRisk,
+    GradientDescentResult,
+    RiskResult,
+    counting_function,
+    estimator_risk,
+    gradient_descent,
+    log_det_term,
+    risk,
+    tail_sums,
+)
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
 from .checks import TheoryCheck, check_theory, spectrum_summary
 from .functions import (
@@ -78,6 +89,16 @@ __all__ = [
     "InnerProduct",
     "approximate_function",
     "FunctionApproximation",
+    # learning and risk (issue 4)
+    "gradient_descent",
+    "GradientDescentResult",
+    "risk",
+    "RiskResult",
+    "counting_function",
+    "tail_sums",
+    "log_det_term",
+    "estimator_risk",
+    "EstimatorRisk",
     # NTK (issue 4)
     "ntk_gram",
     "ntk_limit",
