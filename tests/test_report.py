@@ -158,6 +158,9 @@ def test_sweep_report_tables_claims_and_figures(reports):
     # the trace-share claim quotes the smallest measured share, against the bound
     assert f"min {done['top_fraction'].min():.4f}" in html and f"{TRACE_SHARE_BOUND:.4f}" in html
     assert "not-there" in html  # the failed task's error is shown
+    if "limit" in html:  # relufim.limit present: the limits sit next to the measured cluster means
+        from relufim.limit import limit_cluster_values
+        assert "limit 2 (p → ∞)" in html and f"{limit_cluster_values(4)['cluster1']:.4g}" in html
     assert len(files.figures) == 2
     for f in files.figures:
         img = mpimg.imread(f)

@@ -126,11 +126,14 @@ def test_missing_grid_and_limit_rejected_when_unavailable():
         parse_sweep_config("[compute]\nwhat = ['spectrum']\n")
     with pytest.raises(ValueError, match="needs 'p'"):
         parse_sweep_config("[grid]\nd = [2]\n")
+    limit_toml = "[grid]\nd = [2]\np = [10]\n[compute]\nwhat = ['limit']\n"
     try:
         import relufim.limit  # noqa: F401
     except ImportError:
         with pytest.raises(ValueError, match="unknown computation 'limit'.*supported here: spectrum"):
-            parse_sweep_config("[grid]\nd = [2]\np = [10]\n[compute]\nwhat = ['limit']\n")
+            parse_sweep_config(limit_toml)
+    else:
+        assert parse_sweep_config(limit_toml).what == ("limit",)
 
 
 # ----------------------------------------------------------------------------- one task
@@ -152,6 +155,23 @@ def test_run_task_matches_an_independent_dense_eigendecomposition():
     eig = out["arrays"]["eigenvalues"]
     assert eig.size == d * (d + 3) // 2 + 10  # the clusters plus `extra`
     np.testing.assert_allclose(eig, lam[: eig.size], rtol=1e-9, atol=1e-14)
+
+
+def test_limit_computation_matches_the_closed_forms():
+    pytest.importorskip("relufim.limit")
+    from scipy.special import gammaln
+
+    d, p = 4, 100
+    out = run_task({"d": d, "p": p, "seed": 0, "activation": "relu", "scale": "1/p"}, ["spectrum", "limit"])
+    assert out["status"] == "done", out["error"]
+    row = out["result"]
+    # DESIGN §4, ReLU: mu_0 = d Gamma(d/2)^2 / (4 pi Gamma((d+1)/2)^2), mu_1 = 1/(4d), mu_2 = mu_0/(d+1)^2;
+    # the FIM eigenvalue is d * mu_k for the default draw. Closed forms in double: agree to ~1e-15.
+    mu0 = d * np.exp(2 * gammaln(d / 2) - 2 * gammaln((d + 1) / 2)) / (4 * np.pi)
+    assert math.isclose(row["limit_cluster1"], d * mu0, rel_tol=1e-12)
+    assert math.isclose(row["limit_cluster2"], 0.25, rel_tol=1e-12)
+    assert math.isclose(row["limit_cluster3"], d * mu0 / (d + 1) ** 2, rel_tol=1e-12)
+    assert "cluster1_mean" in row  # both computations in one row
 
 
 def test_run_task_returns_failures_as_data():

@@ -421,21 +421,14 @@ def _compute_spectrum(params: Mapping[str, Any], extra: int) -> tuple[dict[str, 
 
 
 def _compute_limit(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Infinite-width values of the three clusters and of the trace share F(d) (DESIGN §4)."""
     fn = _limit_function()
     if fn is None:
         raise ValueError("'limit' needs relufim.limit, which this installation lacks; supported: spectrum")
-    import inspect
-
-    sig = inspect.signature(fn)
-    kwargs = {k: params[k] for k in ("p", "activation", "scale") if k in sig.parameters and k in params}
-    values = fn(params["d"], **kwargs)
-    if isinstance(values, Mapping):
-        items = list(values.values())
-    else:
-        items = list(values)
-    row = {f"limit{i + 1}": (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
-           for i, v in enumerate(items[:3])}
-    return row, {}
+    values = fn(params["d"], activation=params.get("activation", "relu"), scale=params.get("scale", "1/p"),
+                p=params["p"])
+    return {f"limit_{k}": (None if v is None or not math.isfinite(float(v)) else float(v))
+            for k, v in values.items()}, {}
 
 
 # ----------------------------------------------------------------------------- the driver

@@ -12,36 +12,49 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["limit_values_function", "cluster_eigenvalues_figure", "trace_share_figure", "figure_png"]
+__all__ = ["limit_values_function", "trace_share_limit_function", "cluster_eigenvalues_figure", "trace_share_figure",
+           "figure_png"]
 
 _COLORS = ["#2f5d9e", "#c0392b", "#1b7f3b", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#2c3e50"]
 
 
-def limit_values_function() -> Callable[[int], list[float | None]] | None:
-    """``d -> [λ_1, λ_2, λ_3]``, the infinite-width values of the three clusters, from :mod:`relufim.limit`.
+def limit_values_function() -> Callable[..., list[float | None]] | None:
+    """``(d, activation="relu", scale="1/p", p=None) -> [λ_1, λ_2, λ_3]``: infinite-width cluster values.
 
-    ``None`` when :mod:`relufim.limit` (or its ``limit_cluster_values``) is not available;
-    the figures then show the measured values alone. The values are for the default
-    draw (``scale="1/p"``), where the FIM eigenvalue of degree ``k`` is ``d·μ_k``.
+    From :func:`relufim.limit.limit_cluster_values` (DESIGN §4: the FIM eigenvalue of
+    degree ``k`` is ``p·E‖w‖²·μ_k``, ``= d·μ_k`` for the default draw). ``None`` when
+    :mod:`relufim.limit` is not available; the figures then show the measured values
+    alone. Settings the limit does not cover give ``[None, None, None]``.
     """
     try:
         from ..limit import limit_cluster_values
-    except ImportError:
+    except ImportError:  # pragma: no cover - relufim.limit is part of the package
         return None
 
-    def values(d: int) -> list[float | None]:
-        raw = limit_cluster_values(d)
-        items = list(raw.values()) if isinstance(raw, dict) else list(raw)
+    def values(d: int, activation: str = "relu", scale: Any = "1/p", p: int | None = None) -> list[float | None]:
+        try:
+            raw = limit_cluster_values(int(d), activation=activation, scale=scale, p=p)
+        except (ValueError, TypeError, NotImplementedError):
+            return [None, None, None]
         out: list[float | None] = []
-        for v in items[:3]:
+        for key in ("cluster1", "cluster2", "cluster3"):
             try:
-                x = float(v)
-            except (TypeError, ValueError):
+                x = float(raw[key])
+            except (KeyError, TypeError, ValueError):
                 x = math.nan
             out.append(x if math.isfinite(x) else None)
         return out
 
     return values
+
+
+def trace_share_limit_function() -> Callable[[list[int]], np.ndarray] | None:
+    """``ds -> F(d)``, the infinite-width share of the trace in degrees ≤ 2 (ReLU), or ``None``."""
+    try:
+        from ..limit import trace_share_curve
+    except ImportError:  # pragma: no cover
+        return None
+    return trace_share_curve
 
 
 def figure_png(fig: Any, dpi: int = 110) -> bytes:
@@ -87,8 +100,8 @@ def cluster_eigenvalues_figure(df: Any, limit_values: Callable[[int], list[float
         label = _group_label(key, names, varying)
         row = dict(zip(names, key))
         limits = None
-        if limit_values is not None and str(row.get("scale", "1/p")) == "1/p" and row.get("activation", "relu") == "relu":
-            limits = limit_values(int(row["d"]))
+        if limit_values is not None and str(row.get("scale", "1/p")) == "1/p":
+            limits = limit_values(int(row["d"]), activation=row.get("activation", "relu"), scale="1/p")
         for ci, ax in enumerate(axes):
             col = f"cluster{ci + 1}_mean"
             if col not in g.columns:
@@ -127,7 +140,8 @@ def cluster_eigenvalues_figure(df: Any, limit_values: Callable[[int], list[float
 def trace_share_figure(df: Any, bound: float | None = None):
     """Share of the trace in the three clusters (``top_fraction``) against ``d``, with Theorem 3's 0.977 bound.
 
-    One point per task (coloured by ``p``), the mean per ``d`` joined by a line.
+    One point per task (coloured by ``p``), the mean per ``d`` joined by a line, and the
+    infinite-width share ``F(d)`` (ReLU, DESIGN §4) where :mod:`relufim.limit` is available.
 
     Returns
     -------
@@ -151,7 +165,12 @@ def trace_share_figure(df: Any, bound: float | None = None):
                        label=f"p = {p}")
         mean = done.groupby("d")["top_fraction"].mean()
         ax.plot(mean.index, mean.values, color="black", lw=1, label="mean over tasks")
-        ax.set_xticks(sorted(done["d"].unique()))
+        ds = sorted(int(d) for d in done["d"].unique())
+        ax.set_xticks(ds)
+        limit_share = trace_share_limit_function()
+        if limit_share is not None and ds:
+            grid = list(range(ds[0], ds[-1] + 1))
+            ax.plot(grid, limit_share(grid), color="#555555", ls=":", lw=1.5, label="infinite width F(d)")
     ax.axhline(bound, color="#b3261e", ls="--", lw=1.2, label=f"Theorem 3 bound {bound:.4f}")
     ax.set_xlabel("d (input dimension)")
     ax.set_ylabel("share of the trace in the three clusters")

@@ -79,7 +79,7 @@ def sweep_claims(df: Any, limit_values: Any = None) -> list[dict[str, Any]]:
         for d, g in scale_ok.groupby("d"):
             pmax = g["p"].max()
             gm = g[g["p"] == pmax]
-            lim = limit_values(int(d))
+            lim = limit_values(int(d), activation="relu", scale="1/p")
             devs = []
             for i in range(3):
                 lv = lim[i] if i < len(lim) else None
@@ -102,7 +102,7 @@ def _aggregate_table(df: Any, limit_values: Any) -> Table:
                    "cluster 1 mean", "cluster 2 mean", "cluster 3 mean"]
     with_limits = limit_values is not None
     if with_limits:
-        cols += ["limit 1", "limit 2", "limit 3"]
+        cols += ["limit 1 (p → ∞)", "limit 2 (p → ∞)", "limit 3 (p → ∞)"]
     rows = []
     if len(done):
         for key, g in done.groupby(keys, dropna=False, sort=True):
@@ -121,8 +121,8 @@ def _aggregate_table(df: Any, limit_values: Any) -> Table:
                     row.append(None)
             if with_limits:
                 info = dict(zip(keys, key))
-                lim = (limit_values(int(info["d"])) if str(info.get("scale", "1/p")) == "1/p"
-                       and info.get("activation", "relu") == "relu" else [None, None, None])
+                lim = limit_values(int(info["d"]), activation=info.get("activation", "relu"),
+                                   scale=info.get("scale", "1/p"), p=int(info["p"]))
                 row += [lim[i] if i < len(lim) else None for i in range(3)]
             rows.append(row)
     return Table(cols, rows, id="aggregate",
