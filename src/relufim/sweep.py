@@ -357,9 +357,9 @@ def run_task(params: Mapping[str, Any], what: tuple[str, ...] | list[str] = ("sp
 
     Examples
     --------
-    >>> out = run_task({"d": 2, "p": 60, "seed": 0, "activation": "relu"})
-    >>> out["status"], out["result"]["cluster1_size"]
-    ('done', 1)
+    >>> out = run_task({"d": 4, "p": 80, "seed": 0, "activation": "relu"})
+    >>> out["status"], [out["result"][f"cluster{i}_size"] for i in (1, 2, 3)]
+    ('done', [1, 4, 9])
     """
     t0 = time.perf_counter()
     result: dict[str, Any] = {}
