@@ -169,6 +169,24 @@ def test_sweep_report_tables_claims_and_figures(reports):
     assert "](figures/cluster_eigenvalues.png)" in md and "](figures/trace_share.png)" in md
 
 
+def test_sweep_report_without_spectra_or_without_finished_tasks(tmp_path):
+    cfg = parse_sweep_config("[grid]\nd = [3, 4]\np = [50]\n[compute]\nwhat = ['limit']\n")
+    with ResultsStore(tmp_path / "limit") as store:
+        store.initialise(cfg.sweep_id, cfg.to_dict(), cfg.text)
+        store.add_tasks(cfg.tasks())
+        run = store.start_run({})
+        for tid, params in cfg.tasks():
+            res = run_task(params, cfg.what)
+            store.record(tid, run, status=res["status"], result=res["result"], arrays=res["arrays"])
+    html = build_report(tmp_path / "limit").html.read_text()
+    assert "computed no spectrum" in html and "<img" not in html and 'id="aggregate"' in html
+    with ResultsStore(tmp_path / "pending") as store:  # a sweep killed before its first task finished
+        store.initialise(cfg.sweep_id, cfg.to_dict(), cfg.text)
+        store.add_tasks(cfg.tasks())
+    html = build_report(tmp_path / "pending").html.read_text()
+    assert "No finished task yet" in html and "2 task(s) have not finished" in html and 'id="tasks"' in html
+
+
 def test_cli_report(reports, tmp_path):
     run, _ = reports["reproduce"]
     r = CliRunner().invoke(main, ["report", str(run), "--json"])

@@ -168,13 +168,16 @@ def sweep_report(directory: str | Path, *, figures_dir: str | Path | None = None
                                 kind="warning"))
     if claims:
         blocks.append(claims_table(claims))
+    elif counts["done"]:
+        blocks.append(Paragraph("The sweep computed no spectrum (add \"spectrum\" to [compute] what): "
+                                "no claim to check.", kind="warning"))
     else:
         blocks.append(Paragraph("No finished task yet: nothing to compare with the theory.", kind="warning"))
     sections.append(Section("Claims and measurements", blocks, id="claims-section"))
 
     figs: dict[str, bytes] = {}
     fig_blocks: list[Any] = []
-    if len(df) and (df["status"] == "done").any():
+    if len(df) and (df["status"] == "done").any() and "cluster1_mean" in df.columns:
         made = [("cluster_eigenvalues.png", cluster_eigenvalues_figure(df, limit_values),
                  "Mean eigenvalue of each cluster against p (error bars: sd over seeds)"
                  + ("; dashed: the infinite-width values d·μ_k." if limit_values else
@@ -186,6 +189,7 @@ def sweep_report(directory: str | Path, *, figures_dir: str | Path | None = None
             figs[rel] = figure_png(fig)
             fig_blocks.append(Figure(figs[rel], caption, file=rel, id=fname.removesuffix(".png").replace("_", "-")))
         sections.append(Section("Figures", fig_blocks, id="figures"))
+    if len(df) and (df["status"] == "done").any():
         sections.append(Section("Aggregates", [_aggregate_table(df, limit_values)], id="aggregate-section"))
     sections.append(Section("Tasks", [_tasks_table(df)] if len(df) else [Paragraph("No tasks.")], id="tasks-section"))
 
