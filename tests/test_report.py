@@ -47,7 +47,10 @@ def _setting(name: str, d: int, p: int) -> dict:
                          {"size": d, "predicted_size": d, "mean": 0.2475, "min": 0.22, "max": 0.27},
                          {"size": 14, "predicted_size": 14, "mean": 0.024, "min": 0.018, "max": 0.029}],
             "perron_frobenius": True, "alignment": {"cluster1": 0.999, "cluster2": 0.989},
-            "theorem3": {"v0": {"min": 0.874, "bound": 0.875, "min_over_bound": 0.9986}}, "max_residual": 3e-16}
+            "theorem3": {"v0": {"min": 0.874, "bound": 0.875, "min_over_bound": 0.9986}},
+            "lemma2": {"v_ab": {"count": 10, "mean_sq_norm": 0.72, "expected_sq_norm_finite_d": 0.714,
+                                "max_dev_from_expected": 0.058}},
+            "max_residual": 3e-16}
 
 
 def fake_reproduce_dir(root: Path) -> Path:
@@ -58,6 +61,8 @@ def fake_reproduce_dir(root: Path) -> Path:
     (run / "clusters.png").write_bytes(_png("C3"))
     summary = {
         "config": {"d": 5, "p": 1000, "seed": 0, "quick": True, "monte_carlo": {"n": 20000}},
+        "limit": {"cluster1": 0.879, "cluster2": 0.25, "cluster3": 0.0244, "top_fraction": 0.9883},
+        "spectra": {"exact_all": list(np.linspace(1, 0, 1000))},
         "versions": {"relufim": "0.1.0", "numpy": "2.0", "scipy": "1.14", "python": "3.11"},
         "settings": [_setting("exact", 5, 1000), _setting("monte-carlo", 5, 1000)],
         "claims": [
@@ -71,7 +76,8 @@ def fake_reproduce_dir(root: Path) -> Path:
         "figures": [{"file": "spectrum.png", "caption": "Top eigenvalues"},
                     {"file": "clusters.png", "caption": "Clusters"},
                     {"file": "missing.png", "caption": "A figure that was not written"}],
-        "sections": [{"name": "Lemma 2", "summary": {"v0": {"mean_sq_norm": 0.99}, "max_abs_inner_product": 0.1}}],
+        "sections": [{"name": "Lemma 2", "summary": {"v0": {"mean_sq_norm": 0.99}, "max_abs_inner_product": 0.1,
+                                                     "long": list(range(50))}}],
     }
     (run / "summary.json").write_text(json.dumps(summary))
     (run / "report.md").write_text("# written by reproduce\n")
@@ -114,7 +120,8 @@ def test_reproduce_report_html_and_markdown(reports):
     assert files.kind == "reproduce" and report_kind(run) == "reproduce"
     html = files.html.read_text()
     _self_contained(html)
-    for table in ("claims", "settings", "theorem3", "alignment", "config", "versions", "section-1-table"):
+    for table in ("claims", "settings", "theorem3", "lemma2", "limit", "alignment", "config", "versions",
+                  "section-1-table"):
         assert f'id="{table}"' in html, table
     # the claims sit next to the measured values; text is escaped, never markup
     assert "At least 97.7 % of the trace &lt;in&gt; the clusters &amp; more" in html
@@ -123,10 +130,15 @@ def test_reproduce_report_html_and_markdown(reports):
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert [base64.b64decode(b) for b in imgs] == [(run / "spectrum.png").read_bytes(), (run / "clusters.png").read_bytes()]
     assert "missing.png is missing" in html
-    md = files.markdown.read_text()
+    # the report.md that `relufim reproduce` wrote is kept; without it, ours is written
+    assert not files.markdown_written and files.markdown.read_text() == "# written by reproduce\n"
+    files.markdown.unlink()
+    again = build_report(run)
+    assert again.markdown_written
+    md = again.markdown.read_text()
     assert "| claim | source | predicted | measured | holds |" in md
     assert "![Top eigenvalues](spectrum.png)" in md and "2 of 4 claims hold" in md
-    assert "| monte_carlo.n | 20000 |" in md
+    assert "| monte_carlo.n | 20000 |" in md and "(50 values)" in md  # long lists are cut in tables
 
 
 def test_reproduce_report_survives_missing_and_malformed_keys(tmp_path):

@@ -23,14 +23,19 @@ def report_command(directory: Path, no_markdown: bool, as_json: bool) -> None:
     external files), so it reads offline and can be mailed as one file. It shows the
     papers' claims next to the measured values, the tables, the figures, the
     configuration and the versions. report.md holds the same content as Markdown,
-    with the figures linked as PNG files in the directory.
+    with the figures linked as PNG files in the directory (the report.md that
+    `relufim reproduce` writes itself is kept).
     """
     from ..report import build_report
 
     files = build_report(directory, markdown=not no_markdown)
+    md_note = ""
+    if not no_markdown:
+        md_note = f" and {files.markdown}" if files.markdown_written else f" (kept the existing {files.markdown})"
     if as_json:
-        emit_json({"kind": files.kind, "html": str(files.html), "markdown": None if no_markdown else str(files.markdown),
-                   "figures": [str(f) for f in files.figures]})
+        emit_json({"kind": files.kind, "html": str(files.html),
+                   "markdown": str(files.markdown) if files.markdown.exists() and not no_markdown else None,
+                   "markdown_written": files.markdown_written, "figures": [str(f) for f in files.figures]})
     else:
-        click.echo(f"wrote {files.html}" + ("" if no_markdown else f" and {files.markdown}"), err=True)
+        click.echo(f"wrote {files.html}{md_note}", err=True)
 

@@ -23,7 +23,10 @@ from .markdown import render_markdown
 from .reproduce import SUMMARY_NAME, reproduce_report
 from .sweep_report import sweep_report
 
-__all__ = ["ReportFiles", "build_report", "report_kind", "render_html", "render_markdown"]
+__all__ = ["ReportFiles", "build_report", "report_kind", "render_html", "render_markdown", "MARKDOWN_MARKER"]
+
+#: Last line of every ``report.md`` written here; a ``report.md`` without it is someone else's and is kept.
+MARKDOWN_MARKER = "<!-- written by `relufim report`; regenerate with: relufim report DIR -->"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class ReportFiles:
     html: Path
     markdown: Path
     figures: tuple[Path, ...]
+    markdown_written: bool = True
 
 
 def report_kind(directory: str | os.PathLike) -> str:
@@ -57,7 +61,9 @@ def build_report(directory: str | os.PathLike, *, markdown: bool = True) -> Repo
     directory : path
         A ``relufim reproduce`` run directory or a ``relufim sweep`` results directory.
     markdown : bool
-        Also write ``report.md`` (figures linked as files next to it).
+        Also write ``report.md`` (figures linked as files next to it). A ``report.md`` that
+        ``relufim report`` did not write (``relufim reproduce`` writes its own, with the
+        sections' prose) is kept as it is; ``ReportFiles.markdown_written`` says which.
 
     Returns
     -------
@@ -83,6 +89,16 @@ def build_report(directory: str | os.PathLike, *, markdown: bool = True) -> Repo
         report = reproduce_report(directory)
     html_path = write_bytes_atomic(directory / "report.html", render_html(report).encode("utf-8"))
     md_path = directory / "report.md"
-    if markdown:
-        write_bytes_atomic(md_path, render_markdown(report).encode("utf-8"))
-    return ReportFiles(kind=kind, html=html_path, markdown=md_path, figures=tuple(figures))
+    written = False
+    if markdown and not (kind == "reproduce" and _foreign_markdown(md_path)):
+        write_bytes_atomic(md_path, (render_markdown(report) + "\n" + MARKDOWN_MARKER + "\n").encode("utf-8"))
+        written = True
+    return ReportFiles(kind=kind, html=html_path, markdown=md_path, figures=tuple(figures), markdown_written=written)
+
+
+def _foreign_markdown(path: Path) -> bool:
+    """A ``report.md`` that this module did not write (``relufim reproduce`` writes its own: keep it)."""
+    try:
+        return MARKDOWN_MARKER not in path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return False

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 __all__ = ["Paragraph", "Table", "Figure", "Preformatted", "Section", "Report", "format_value"]
 
+_MAX_LIST = 8  # longer lists in a table cell are cut, with their length
+
 
 @dataclass(frozen=True)
 class Paragraph:
@@ -79,6 +81,8 @@ def format_value(value: Any) -> str:
     --------
     >>> [format_value(v) for v in (0.97746482, 12, True, None, float("nan"), [1, 3, 5])]
     ['0.9775', '12', 'yes', '–', '–', '[1, 3, 5]']
+    >>> format_value(list(range(20)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, …] (20 values)'
     """
     if value is None:
         return "–"
@@ -94,6 +98,9 @@ def format_value(value: Any) -> str:
         if 1e-3 <= abs(value) < 1e5:
             return f"{value:.4g}"
         return f"{value:.3e}"
+    if isinstance(value, (list, tuple)) and len(value) > _MAX_LIST:
+        head = ", ".join(format_value(v) for v in value[:_MAX_LIST])
+        return f"[{head}, …] ({len(value)} values)"
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value, default=str)
     return str(value)

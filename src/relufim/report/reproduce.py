@@ -110,6 +110,30 @@ def _theorem3_table(settings: list[Mapping[str, Any]]) -> Table | None:
                  id="theorem3", caption="Theorem 3: Rayleigh quotients of the theory's vectors against the bounds.")
 
 
+def _lemma2_table(settings: list[Mapping[str, Any]]) -> Table | None:
+    rows = []
+    for s in settings:
+        lem = s.get("lemma2")
+        if not isinstance(lem, Mapping):
+            continue
+        for family, vals in lem.items():
+            if isinstance(vals, Mapping) and "mean_sq_norm" in vals:
+                rows.append([s.get("name"), family, vals.get("count"), vals.get("mean_sq_norm"),
+                             vals.get("expected_sq_norm_finite_d"), vals.get("max_dev_from_expected")])
+    if not rows:
+        return None
+    return Table(["setting", "vectors", "count", "mean ‖v‖²", "expected at finite d", "max deviation"], rows,
+                 id="lemma2", caption="Lemma 2: squared norms of the theory's vectors (→ 1 as p → ∞; exact "
+                                      "finite-d expectation shown).")
+
+
+def _limit_table(limit: Any) -> Table | None:
+    if not isinstance(limit, Mapping) or not limit:
+        return None
+    return Table(["quantity", "infinite-width value"], list(limit.items()), id="limit",
+                 caption="Infinite-width values (DESIGN §4) that the measured clusters approach.")
+
+
 def _alignment_table(settings: list[Mapping[str, Any]]) -> Table | None:
     rows = []
     for s in settings:
@@ -174,7 +198,8 @@ def reproduce_report(directory: str | Path) -> Report:
 
     if settings:
         blocks = [_settings_table(settings)]
-        for t in (_theorem3_table(settings), _alignment_table(settings)):
+        for t in (_limit_table(summary.get("limit")), _theorem3_table(settings), _lemma2_table(settings),
+                  _alignment_table(settings)):
             if t is not None:
                 blocks.append(t)
         sections.append(Section("Settings", blocks, id="settings-section"))
@@ -186,12 +211,15 @@ def reproduce_report(directory: str | Path) -> Report:
     for i, sec in enumerate(extra_sections):
         name = str(sec.get("name") or f"Section {i + 1}")
         summ = sec.get("summary")
+        blocks = []
+        if isinstance(sec.get("markdown"), str) and sec["markdown"].strip():
+            blocks.append(Preformatted(sec["markdown"].strip()))
         if isinstance(summ, Mapping):
-            blocks = [Table(["quantity", "value"], flatten(summ), id=f"section-{i + 1}-table")]
+            blocks.append(Table(["quantity", "value"], flatten(summ), id=f"section-{i + 1}-table"))
         elif summ is None:
-            blocks = [Paragraph("No summary recorded.")]
+            blocks.append(Paragraph("No summary recorded."))
         else:
-            blocks = [Preformatted(json.dumps(summ, indent=2, default=str))]
+            blocks.append(Preformatted(json.dumps(summ, indent=2, default=str)))
         sections.append(Section(name, blocks, id=f"section-{i + 1}"))
 
     sections.append(Section("Configuration and versions", [
