@@ -31,6 +31,8 @@ from .functions import (
     network_function,
 )
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients
+from .experiments.activations import softplus_vs_relu_summary
+from .experiments.convergence import ConvergenceResult, convergence
 from .limit import LimitSpectrum, limit_cluster_values, limit_spectrum, trace_share_curve
 from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
 from .spectrum import Cluster, SpectrumResult, detect_clusters, principal_cosines, spectrum
@@ -58,6 +60,9 @@ __all__ = [
     "limit_spectrum",
     "limit_cluster_values",
     "trace_share_curve",
+    "convergence",
+    "ConvergenceResult",
+    "softplus_vs_relu_summary",
     # fisher
     "fisher_matrix",
     "monte_carlo_fisher",
