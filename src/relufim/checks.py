@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import available_memory_bytes, check_weights
+from .activations import get_activation
 from .fisher import fisher_matrix
 from .spectrum import SpectrumResult, n_top, principal_cosines, spectrum
 from .theory import (
@@ -27,7 +28,7 @@ from .theory import (
 )
 from .weights import sample_weights
 
-__all__ = ["TheoryCheck", "check_theory", "spectrum_summary", "theorem2_remainder", "lemma2_statistics",
+__all__ = ["TheoryCheck", "check_theory", "spectrum_summary", "summarize_result", "theorem2_remainder", "lemma2_statistics",
            "rayleigh_quotients"]
 
 #: Widths up to which Theorem 2's remainder is checked by a dense eigendecomposition.
@@ -242,6 +243,44 @@ def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.n
     )
 
 
+def summarize_result(W: np.ndarray, res: SpectrumResult, chk: TheoryCheck | None, *, seed: int | None,
+                     fisher: str = "exact", n: int | None = None, activation: str = "relu",
+                     scale: str | float = "1/p") -> dict[str, Any]:
+    """JSON-ready record of one computed spectrum with the theory checks (see :func:`spectrum_summary`).
+
+    ``chk`` is :func:`check_theory` of ``W`` (exact J; ReLU only) or ``None``. The
+    alignment is always that of ``res``'s own eigenvectors with the predicted spans.
+    """
+    d, p = W.shape
+    out: dict[str, Any] = {"d": d, "p": p, "seed": seed, "fisher": fisher, "method": fisher, "activation": activation,
+                           "scale": scale, "n": n, "solver": res.method}
+    full = res.to_dict()
+    for key in ("eigenvalues", "trace", "top_fraction", "clusters", "max_residual", "converged", "iterations",
+                "matvecs"):
+        out[key] = full[key]
+    out["top_fraction_bound"] = TRACE_SHARE_BOUND
+    out["predicted_cluster_sizes"] = list(predicted_cluster_sizes(d))
+    top = res.eigenvectors[:, 0]
+    out["perron_frobenius"] = bool(np.all(top >= 0) or np.all(top <= 0))
+    align: dict[str, float] = {}
+    if [c.size for c in res.clusters][:3] == out["predicted_cluster_sizes"]:
+        th = theory_vectors(W)
+        for i, basis in enumerate(th.predicted_bases(), start=1):
+            align[f"cluster{i}"] = float(principal_cosines(res.cluster_vectors(i), basis).min())
+        comp = np.hstack([res.cluster_vectors(1), res.cluster_vectors(3)])
+        align["hadamard"] = float(principal_cosines(comp, th.hadamard_basis()).min())
+    out["alignment"] = align
+    if chk is not None:
+        out["theorem3"] = chk.theorem3
+        out["lemma2"] = chk.lemma2
+        out["remainder_min_eigenvalue"] = chk.remainder_min_eigenvalue if fisher == "exact" else None
+        out["remainder_trace_share"] = chk.remainder_trace_share
+        out["trace_exact"] = chk.trace
+    else:
+        out["theorem3"] = {}
+    return out
+
+
 def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exact", n: int | None = None,
                      activation: str = "relu", scale: str | float = "1/p", extra: int = 10,
                      W: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -249,8 +288,9 @@ def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exa
 
     Keys: ``d, p, seed, method, fisher, activation, scale, n, eigenvalues`` (descending, top
     ``d(d+3)/2 + extra``), ``trace, top_fraction, top_fraction_bound, clusters`` (``size,
-    predicted_size, mean, min, max``), ``perron_frobenius, alignment, theorem3, lemma2,
-    remainder_min_eigenvalue, remainder_trace_share, max_residual, converged``.
+    predicted_size, mean, min, max``), ``perron_frobenius, alignment`` (smallest principal-angle
+    cosine per cluster), ``theorem3, lemma2, remainder_min_eigenvalue, remainder_trace_share,
+    max_residual, converged``. Theory checks (Theorems 2–3, Lemma 2) are for ReLU and use the exact J.
 
     Examples
     --------
@@ -261,39 +301,9 @@ def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exa
     if W is None:
         W = sample_weights(d, p, seed=seed, scale=scale)
     W = check_weights(W)
-    d, p = W.shape
     res = spectrum(W, k="clusters", fisher=fisher, n=n, seed=seed, activation=activation, extra=extra,
                    progress=progress)
-    out: dict[str, Any] = {"d": d, "p": p, "seed": seed, "fisher": fisher, "method": fisher, "activation": activation,
-                           "scale": scale, "n": n, "solver": res.method}
-    out.update({k: v for k, v in res.to_dict().items() if k in ("eigenvalues", "trace", "top_fraction",
-                                                                    "clusters", "max_residual", "converged",
-                                                                    "iterations", "matvecs")})
-    out["top_fraction_bound"] = TRACE_SHARE_BOUND
-    out["predicted_cluster_sizes"] = list(predicted_cluster_sizes(d))
-    if activation == "relu":
-        # theory checks against the exact J (alignment of this spectrum with the predicted spans)
+    chk = None
+    if get_activation(activation).name == "relu":
         chk = check_theory(W, result=res if fisher == "exact" else None)
-        if fisher != "exact":
-            th = theory_vectors(W)
-            align = {}
-            if [c.size for c in res.clusters][:3] == out["predicted_cluster_sizes"]:
-                for i, basis in enumerate(th.predicted_bases(), start=1):
-                    align[f"cluster{i}"] = float(principal_cosines(res.cluster_vectors(i), basis).min())
-            chk_align = align
-        else:
-            chk_align = chk.alignment
-        top = res.eigenvectors[:, 0]
-        out["perron_frobenius"] = bool(np.all(top >= 0) or np.all(top <= 0))
-        out["alignment"] = chk_align
-        out["theorem3"] = chk.theorem3
-        out["lemma2"] = chk.lemma2
-        out["remainder_min_eigenvalue"] = chk.remainder_min_eigenvalue
-        out["remainder_trace_share"] = chk.remainder_trace_share
-        out["trace_exact"] = chk.trace
-    else:
-        top = res.eigenvectors[:, 0]
-        out["perron_frobenius"] = bool(np.all(top >= 0) or np.all(top <= 0))
-        out["alignment"] = {}
-        out["theorem3"] = {}
-    return out
+    return summarize_result(W, res, chk, seed=seed, fisher=fisher, n=n, activation=activation, scale=scale)

@@ -279,6 +279,7 @@ def spectrum(
     maxiter: int = 100,
     extra: int = 10,
     input: Literal["auto", "weights", "matrix"] = "auto",
+    X0: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> SpectrumResult:
     r"""Top eigenpairs of the FIM, with residuals and the three clusters.
@@ -305,6 +306,10 @@ def spectrum(
         Also return eigenvectors (required for residuals).
     tol : float
         Residual tolerance relative to :math:`\lambda_{max}` (flags, never hides, failures).
+    X0 : array (p, m), optional
+        Starting vectors of the block solver. Default with ``W``: the theory's vectors
+        (:meth:`TheoryVectors.seed_block`), which span the top clusters almost exactly;
+        pass them too when giving a matrix built from ``W``.
 
     Returns
     -------
@@ -337,14 +342,14 @@ def spectrum(
     )
     if is_matrix:
         return _spectrum_of_matrix(A, k, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol,
-                                   maxiter=maxiter, extra=extra, seed=seed, progress=progress)
+                                   maxiter=maxiter, extra=extra, seed=seed, progress=progress, X0=X0)
 
     W = check_weights(A)
     d_w, p = W.shape
     if d is not None and d != d_w:
         raise ValueError(f"d = {d} does not match W of shape {W.shape}; leave d out when passing W.")
     kk = _resolve_k(k, d_w, p, extra)
-    seeds = theory_vectors(W).seed_block()
+    seeds = theory_vectors(W).seed_block() if X0 is None else _check_start(X0, p)
 
     if fisher == "exact":
         J = fisher_matrix(W, activation=act, progress=None)
@@ -367,7 +372,7 @@ def spectrum(
     X = _features(W, act, n, seed, x)
     if n <= p:
         return spectrum_from_features(X, kk, d=d_w, sigma=sigma, method=method, vectors=vectors, tol=tol,
-                                      maxiter=maxiter, seed=seed, progress=progress, fisher=fisher)
+                                      maxiter=maxiter, seed=seed, progress=progress, fisher=fisher, X0=seeds)
     trace = float(np.einsum("ij,ij->", X, X) / n)
     check_dense_fits(p, what=f"the dense {p} x {p} sampled FIM")
     Jn = X.T @ X
@@ -380,12 +385,13 @@ def spectrum(
 def spectrum_from_features(X: np.ndarray, k: int | None, *, d: int | None, gram: np.ndarray | None = None,
                            sigma: float = 1.0, method: str = "auto", vectors: bool = True, tol: float = 1e-10,
                            maxiter: int = 100, seed: int | None = None, progress: Progress | None = None,
-                           fisher: str = "empirical") -> SpectrumResult:
+                           fisher: str = "empirical", X0: np.ndarray | None = None) -> SpectrumResult:
     r"""Spectrum of :math:`X^\top X/n` through the ``n x n`` Gram :math:`G = XX^\top/n` (same nonzero eigenvalues).
 
     A unit eigenvector ``s`` of ``G`` with eigenvalue :math:`\lambda>0` maps to the unit eigenvector
     :math:`u = X^\top s/\sqrt{n\lambda}` of :math:`X^\top X/n`; residuals are measured on the
     ``p``-side operator. Pass a precomputed ``gram`` to reuse it (``k=None``: all eigenvalues).
+    Starting vectors ``X0`` (p, m) of the ``p`` side are mapped to ``X X0`` on the Gram side.
 
     Examples
     --------
@@ -401,7 +407,8 @@ def spectrum_from_features(X: np.ndarray, k: int | None, *, d: int | None, gram:
         G /= n
     trace = float(np.trace(G))
     kg = None if k is None else min(k, n)
-    res = _solve_dense_or_block(G, kg, d, trace, 1.0, method, vectors, tol, maxiter, None, seed,
+    start = None if X0 is None else X @ X0
+    res = _solve_dense_or_block(G, kg, d, trace, 1.0, method, vectors, tol, maxiter, start, seed,
                                 progress, fisher=fisher, n=n)
     lam = res.eigenvalues
     if not vectors:
@@ -455,8 +462,18 @@ def _solve_dense_or_block(J: np.ndarray, k: int | None, d: int | None, trace: fl
         fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n)
 
 
+def _check_start(X0: Any, p: int) -> np.ndarray:
+    X0 = np.asarray(X0, dtype=np.float64)
+    if X0.ndim == 1:
+        X0 = X0[:, None]
+    if X0.ndim != 2 or X0.shape[0] != p or not np.all(np.isfinite(X0)):
+        raise ValueError(f"X0 must be a finite array of shape (p, m) = ({p}, m), got shape {X0.shape}.")
+    return X0
+
+
 def _spectrum_of_matrix(A: Any, k: Any, *, d: int | None, sigma: float, method: str, vectors: bool, tol: float,
-                        maxiter: int, extra: int, seed: int | None, progress: Progress | None) -> SpectrumResult:
+                        maxiter: int, extra: int, seed: int | None, progress: Progress | None,
+                        X0: np.ndarray | None = None) -> SpectrumResult:
     if isinstance(A, LinearOperator):
         p, q = A.shape
         if p != q:
@@ -465,8 +482,8 @@ def _spectrum_of_matrix(A: Any, k: Any, *, d: int | None, sigma: float, method: 
             raise ValueError("a LinearOperator has no dense form here; use method='block' with an integer k "
                              "or k='clusters'.")
         kk = _resolve_k(k, d, p, extra)
-        r = block_eigsh(A.matmat, p, kk, tol=tol, maxiter=maxiter, seed=seed if seed is not None else 0,
-                        progress=progress)
+        r = block_eigsh(A.matmat, p, kk, X0=None if X0 is None else _check_start(X0, p), tol=tol, maxiter=maxiter,
+                        seed=seed if seed is not None else 0, progress=progress)
         s2 = sigma * sigma
         w = r.eigenvalues / s2
         return SpectrumResult(eigenvalues=w, eigenvectors=r.eigenvectors if vectors else None,
@@ -485,5 +502,5 @@ def _spectrum_of_matrix(A: Any, k: Any, *, d: int | None, sigma: float, method: 
         raise ValueError("the matrix must be symmetric; a FIM always is (symmetrize with (A + A.T) / 2).")
     p = M.shape[0]
     kk = _resolve_k(k, d, p, extra)
-    return _solve_dense_or_block(M, kk, d, float(np.trace(M)), sigma, method, vectors, tol, maxiter, None, seed,
-                                 progress, fisher="matrix", n=None)
+    return _solve_dense_or_block(M, kk, d, float(np.trace(M)), sigma, method, vectors, tol, maxiter,
+                                 None if X0 is None else _check_start(X0, p), seed, progress, fisher="matrix", n=None)

@@ -45,6 +45,9 @@ def main() -> None:
 from .spectrum import spectrum_command  # noqa: E402
 
 main.add_command(spectrum_command)
+from .reproduce import reproduce_command  # noqa: E402
+
+main.add_command(reproduce_command)
 from .sweep import sweep_command  # noqa: E402
 main.add_command(sweep_command)
 from .report import report_command  # noqa: E402

@@ -1,0 +1,59 @@
+"""``relufim reproduce``: the 2023 paper's numerical check, with figures and a report."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from ._common import handle_errors, progress_bar
+
+
+@click.command("reproduce")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default ./relufim-results/<timestamp>).")
+@click.option("--quick", is_flag=True, help="p = 2000 instead of 10 000 (about a minute).")
+@click.option("--d", "d", type=int, default=10, show_default=True, help="Input dimension.")
+@click.option("--p", "p", type=int, default=None, help="Hidden units (overrides --quick).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of W (Monte Carlo inputs use seed + 1).")
+@click.option("--n", "n", type=int, default=None, help="Monte Carlo samples (default: p).")
+@click.option("--no-sections", is_flag=True, help="Only the 2023 check, without the limit and function-space sections.")
+@handle_errors
+def reproduce_command(out: Path | None, quick: bool, d: int, p: int | None, seed: int, n: int | None,
+                      no_sections: bool) -> None:
+    """Reproduce the 2023 paper's check: exact and Monte Carlo FIM at p = 10 000 (--quick: 2 000).
+
+    Writes summary.json, PNG figures and report.md (claims next to measured numbers) into --out.
+    """
+    from ..experiments.reproduce import default_output_dir, reproduce
+
+    out = out if out is not None else default_output_dir()
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+
+        def log(msg: str) -> None:
+            click.echo(f"[{time.perf_counter() - t0:6.1f} s] {msg}", err=True)
+
+        def progress(label: str, total: int):
+            # a bar that closes itself once complete (and at the end otherwise)
+            inner = ExitStack()
+            stack.callback(inner.close)
+            callback = inner.enter_context(progress_bar(label, total))
+
+            def update(done: int, tot: int) -> None:
+                callback(done, tot)
+                if done >= tot:
+                    inner.close()
+
+            return update
+
+        summary = reproduce(out, quick=quick, d=d, p=p, seed=seed, n=n, sections=not no_sections, log=log,
+                            progress=progress)
+    n_hold = sum(1 for c in summary["claims"] if c["holds"] is True)
+    n_fail = sum(1 for c in summary["claims"] if c["holds"] is False)
+    click.echo(f"relufim reproduce: {n_hold} claims hold, {n_fail} do not, "
+               f"{len(summary['claims']) - n_hold - n_fail} reported for judgement; "
+               f"{summary['config']['seconds']:.0f} s")
+    click.echo(f"report: {out / 'report.md'}")
