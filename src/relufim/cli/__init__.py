@@ -52,3 +52,7 @@ from .sweep import sweep_command  # noqa: E402
 main.add_command(sweep_command)
 from .report import report_command  # noqa: E402
 main.add_command(report_command)
+from .limit import limit_command  # noqa: E402
+main.add_command(limit_command)
+from .convergence import convergence_command  # noqa: E402
+main.add_command(convergence_command)
