@@ -58,7 +58,7 @@ what = ["spectrum"]
 @pytest.fixture(scope="module")
 def cluster():
     """A real LocalCluster: 2 single-threaded worker processes, shared by this module's tests."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40) as c:
         yield c
 
@@ -247,6 +247,20 @@ def test_unreachable_scheduler_fails_within_seconds_naming_the_address(tmp_path)
                                        str(tmp_path / "o2"), "--scheduler", address, "--timeout", "1"])
     assert result.exit_code == 2
     assert "relufim: error:" in result.stderr and address in result.stderr and "Traceback" not in result.output
+
+
+def test_a_scheduler_without_workers_or_with_other_versions_is_refused(cluster, tmp_path, monkeypatch):
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=40) as empty:
+        t0 = time.perf_counter()
+        with pytest.raises(SchedulerUnreachableError, match="no Dask worker"):
+            run_sweep(parse_sweep_config(SMALL), tmp_path / "a", scheduler=empty.scheduler_address,
+                      connect_timeout=1.0)
+        assert time.perf_counter() - t0 < 10
+    # workers importing another relufim than the driver: refused before any task runs
+    monkeypatch.setattr(rf, "__version__", "0.0.0-driver")
+    with pytest.raises(ValueError, match=r"run relufim \['[^']+'\], this driver 0\.0\.0-driver"):
+        run_sweep(parse_sweep_config(SMALL), tmp_path / "b", scheduler=cluster.scheduler_address)
+    assert rf.load_results(tmp_path / "b")["status"].eq("pending").all()
 
 
 def _write(path, text):

@@ -483,7 +483,7 @@ def _connect(scheduler: str | None, workers: int | None, timeout: float):
                 "check the address and that `dask scheduler` is running there.") from None
         return client, None
     n = workers or max(1, min(os.cpu_count() or 1, 8))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster, timeout=timeout), cluster
 
@@ -557,11 +557,12 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
 
         client, cluster = _connect(scheduler, workers, connect_timeout)
         try:
-            n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {})) if _accepts_n_workers(client) \
-                else len(client.scheduler_info().get("workers", {}))
+            worker_versions = _check_workers(client, scheduler or "the local cluster", connect_timeout)
+            n_workers = len(worker_versions)
             info = {"versions": environment_versions(), "git_revision": git_revision(),
                     "scheduler": scheduler or "local", "workers": n_workers, "host": socket.gethostname(),
-                    "pid": os.getpid(), "retry_failed": retry_failed, "submitted": len(todo)}
+                    "pid": os.getpid(), "retry_failed": retry_failed, "submitted": len(todo),
+                    "worker_relufim_versions": sorted(set(worker_versions.values()))}
             run_id = store.start_run(info)
             _ensure_top_meta(store, info)
             from distributed import as_completed
@@ -603,13 +604,32 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
         store.close()
 
 
-def _accepts_n_workers(client: Any) -> bool:
-    import inspect
+def _relufim_version() -> str:
+    """Runs on each worker: the relufim version it imports (fails there if relufim is missing)."""
+    from . import __version__
+
+    return __version__
+
+
+def _check_workers(client: Any, where: str, timeout: float) -> dict[str, str]:
+    """Wait for at least one worker; check that every worker imports the same relufim as the driver."""
+    from . import __version__
 
     try:
-        return "n_workers" in inspect.signature(client.scheduler_info).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
+        client.wait_for_workers(1, timeout=max(timeout, 1.0))
+    except (TimeoutError, OSError):
+        raise SchedulerUnreachableError(f"no Dask worker is connected to {where} after {max(timeout, 1.0):g} s; "
+                                        "start workers with `dask worker ADDRESS`.") from None
+    try:
+        versions = client.run(_relufim_version)
+    except Exception as exc:  # noqa: BLE001 - anything a worker raised while importing relufim
+        raise ValueError(f"the Dask workers of {where} cannot import relufim ({type(exc).__name__}: {exc}); "
+                         f"install relufim {__version__} on them.") from None
+    bad = {w: v for w, v in versions.items() if v != __version__}
+    if bad:
+        raise ValueError(f"the Dask workers of {where} run relufim {sorted(set(bad.values()))}, this driver "
+                         f"{__version__}; install the same version everywhere (results would not be comparable).")
+    return versions
 
 
 def _ensure_top_meta(store: ResultsStore, info: Mapping[str, Any]) -> None:
