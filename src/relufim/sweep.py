@@ -514,9 +514,18 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
     Returns
     -------
     SweepOutcome
-    """
-    from .store import StoreMismatchError  # noqa: F401  (documented above)
 
+    Raises
+    ------
+    relufim.store.StoreMismatchError
+        ``out`` holds another sweep's results (nothing is written).
+    relufim.store.StoreLockedError
+        another process is sweeping into ``out`` now.
+    SchedulerUnreachableError
+        the scheduler did not answer within ``connect_timeout``, or has no worker.
+    ValueError
+        a bad configuration, or workers that import another relufim version.
+    """
     if not isinstance(config, SweepConfig):
         config = load_sweep_config(config)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
