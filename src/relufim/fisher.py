@@ -46,15 +46,16 @@ def _unit_columns(W: np.ndarray, norms: np.ndarray) -> np.ndarray:
     return W / safe
 
 
-def _kappa_block_inplace(T: np.ndarray, scratch: np.ndarray) -> None:
-    """Overwrite cosines ``T`` with kappa(T) using one scratch buffer; no other temporaries."""
+def _kappa_block_inplace(T: np.ndarray, scratch: np.ndarray, scratch2: np.ndarray) -> None:
+    """Overwrite cosines ``T`` with kappa(T) using two scratch buffers; no other temporaries."""
     np.clip(T, -1.0, 1.0, out=T)
     np.arccos(T, out=scratch)
     np.subtract(np.pi, scratch, out=scratch)  # pi - theta
     scratch *= T  # (pi - theta) t
-    np.multiply(T, T, out=T)
-    np.subtract(1.0, T, out=T)
-    np.sqrt(T, out=T)  # sqrt(1 - t^2)
+    np.subtract(1.0, T, out=scratch2)
+    T += 1.0
+    T *= scratch2  # (1 - t)(1 + t): no cancellation near |t| = 1, unlike 1 - t*t
+    np.sqrt(T, out=T)
     T += scratch
     T *= _INV_2PI
 
@@ -93,7 +94,7 @@ def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progr
         rows, cols = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
         K = U[:, rows].T @ U[:, cols]  # cosines
         pairs = _antiparallel_pairs(K)
-        _kappa_block_inplace(K, np.empty_like(K))
+        _kappa_block_inplace(K, np.empty_like(K), np.empty_like(K))
         _fix_antiparallel(K, pairs, U, i, j)
         K *= norms[rows, None]
         K *= norms[None, cols]

@@ -33,9 +33,9 @@ ANTIPARALLEL_THRESHOLD = -0.99
 def arccos_kernel(t: np.ndarray | float) -> np.ndarray:
     r"""Elementwise :math:`\kappa(t)` for cosines ``t`` (clipped to [-1, 1]).
 
-    Accurate to a few ulps of :math:`\kappa(1)=1/2` in absolute terms everywhere;
-    for relative accuracy at :math:`t\to-1` use
-    :func:`arccos_kernel_from_angle_complement` with :math:`\delta` computed from the vectors.
+    Relatively accurate for the given ``t`` everywhere: for ``t < -0.5`` it sums the
+    series in :math:`\delta = \arccos(-t)`. (When ``t`` is itself a rounded dot product,
+    compute :math:`\delta` from the vectors, as :func:`relufim.fisher_matrix` does.)
 
     Examples
     --------
@@ -45,7 +45,13 @@ def arccos_kernel(t: np.ndarray | float) -> np.ndarray:
     0.0
     """
     t = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
-    return (np.sqrt(1.0 - t * t) + (np.pi - np.arccos(t)) * t) * _INV_2PI
+    # (1 - t)(1 + t) is exact-ish where 1 - t*t would round away the small difference near |t| = 1
+    out = (np.sqrt((1.0 - t) * (1.0 + t)) + (np.pi - np.arccos(t)) * t) * _INV_2PI
+    low = t < -0.5
+    if np.any(low):
+        # delta = pi - theta = arccos(-t) is relatively accurate; the odd series keeps kappa so too
+        out = np.where(low, _sin_minus_x_cos(np.arccos(-np.where(low, t, -1.0))) * _INV_2PI, out)
+    return out
 
 
 def _sin_minus_x_cos(delta: np.ndarray) -> np.ndarray:
