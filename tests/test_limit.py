@@ -1,0 +1,245 @@
+"""Infinite-width spectrum (relufim.limit) against independent oracles.
+
+Oracles: high-precision (mpmath) Funk–Hecke quadrature of the arc-cosine kernel; known
+multiplicities of spherical harmonics; the trace identity sum_k N(d,k) mu_k = kappa(1);
+finite-p FIMs (dense LAPACK / the block solver) over several seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import scipy.linalg as sla
+from scipy import stats
+
+import relufim as rf
+from relufim.cli import main
+from relufim.fisher import fisher_matrix
+from relufim.kernels import arccos_kernel
+from relufim.limit import (
+    funk_hecke_coefficients,
+    harmonic_multiplicity,
+    monomial_funk_hecke,
+    relu_funk_hecke_coefficients,
+)
+from relufim.theory import TRACE_SHARE_BOUND
+
+
+def mu_mpmath(d: int, k: int, kernel_mp, dps: int) -> mp.mpf:
+    """Funk–Hecke coefficient by mpmath quadrature in the angle (the integrand is analytic there)."""
+    mp.mp.dps = dps
+    a = mp.mpf(d) / 2 - 1
+    cd = mp.gamma(mp.mpf(d) / 2) / (mp.sqrt(mp.pi) * mp.gamma(mp.mpf(d - 1) / 2))
+    norm = mp.gegenbauer(k, a, 1) if d > 2 else 1
+
+    def f(th):
+        t, s = mp.cos(th), mp.sin(th)
+        P = mp.gegenbauer(k, a, t) / norm if d > 2 else mp.cos(k * th)  # d = 2: Chebyshev
+        return kernel_mp(th) * P * s ** (d - 2)
+
+    return cd * mp.quad(f, [0, mp.pi / 4, mp.pi / 2, 3 * mp.pi / 4, mp.pi])
+
+
+def kappa_mp(th):
+    return (mp.sin(th) + (mp.pi - th) * mp.cos(th)) / (2 * mp.pi)
+
+
+@pytest.mark.parametrize("d,k", [(2, 0), (2, 8), (2, 50), (3, 1), (3, 2), (5, 4), (10, 50), (200, 20),
+                                 (1000, 2), (1000, 50)])
+def test_relu_closed_forms_match_high_precision_quadrature(d, k):
+    mu = relu_funk_hecke_coefficients(d, k)[k]
+    # the integrand's magnitude is ~mu_0 while mu_k can be 1e-150 of it: carry enough digits
+    # to resolve the cancellation, plus 25 more; the closed forms claim 1e-12 relative accuracy
+    mu0 = relu_funk_hecke_coefficients(d, 0)[0]
+    dps = 25 + int(max(0.0, -math.log10(mu / mu0)))
+    ref = mu_mpmath(d, k, kappa_mp, dps)
+    assert abs(mu - float(ref)) <= 1e-12 * float(ref)
+
+
+@pytest.mark.parametrize("d,k", [(3, 3), (10, 5), (50, 7)])
+def test_odd_degrees_above_one_vanish(d, k):
+    assert relu_funk_hecke_coefficients(d, k)[k] == 0.0
+    ref = mu_mpmath(d, k, kappa_mp, 30)
+    mu0 = relu_funk_hecke_coefficients(d, 0)[0]
+    assert abs(float(ref)) < 1e-25 * mu0  # zero up to the 30-digit quadrature's resolution
+
+
+def test_large_d_no_overflow_and_fast():
+    import time
+
+    t0 = time.perf_counter()
+    res = rf.limit_spectrum(d=1000, kmax=50)
+    assert time.perf_counter() - t0 < 1.0
+    ev = res.eigenvalues
+    assert np.all(np.isfinite(ev)) and np.all(ev >= 0)
+    assert ev[50] > 0 and ev[49] == 0.0
+
+
+def test_multiplicities_against_known_formulas():
+    for k in range(12):
+        assert harmonic_multiplicity(2, k) == (1 if k == 0 else 2)
+        assert harmonic_multiplicity(3, k) == 2 * k + 1
+        assert harmonic_multiplicity(4, k) == (k + 1) ** 2
+    # degree k harmonics + r^2 x degree k-2 polynomials = all degree-k polynomials
+    for d in (5, 10, 37):
+        for k in range(2, 9):
+            assert harmonic_multiplicity(d, k) + math.comb(k - 2 + d - 1, d - 1) == math.comb(k + d - 1, d - 1)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+def test_trace_identity_sum_n_mu_tends_to_kappa1(d):
+    kmax = 600
+    mu = relu_funk_hecke_coefficients(d, kmax)
+    terms = np.array([harmonic_multiplicity(d, k) * mu[k] for k in range(kmax + 1)])
+    partial = np.cumsum(terms)
+    assert np.all(np.diff(partial) >= 0)
+    # the terms decay like k^-(5/2 + 1/2) ... at least k^-3, so the tail beyond 600 is < 1e-5
+    assert 0.5 - 1e-5 < partial[-1] <= 0.5 + 1e-15
+    res = rf.limit_spectrum(d=d, kmax=4)
+    assert res.total == 0.5 and math.isclose(res.trace, d / 2)
+
+
+@given(st.integers(2, 60), st.integers(0, 14))
+@settings(max_examples=40, deadline=None)
+def test_monomial_coefficients_against_quadrature_and_sum_rule(d, n):
+    # sum_k N(d,k) b_{n,k} = 1 (t^n at t = 1) and b against Gauss–Legendre quadrature in the angle
+    b = np.array([monomial_funk_hecke(d, n, k) for k in range(n + 1)])
+    total = sum(harmonic_multiplicity(d, k) * b[k] for k in range(n + 1))
+    assert abs(total - 1.0) < 1e-12
+    q = funk_hecke_coefficients(lambda t: t**n, d, n)
+    assert np.allclose(q, b, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("name,a", [("leaky-relu:0.2", 0.2), ("abs", -1.0), ("leaky-relu:-0.5", -0.5)])
+def test_leaky_and_abs_limits_against_quadrature_of_their_duals(name, a):
+    act = rf.get_activation(name)
+    d = 5
+    res = rf.limit_spectrum(d=d, kmax=6, activation=act)
+    q = funk_hecke_coefficients(act.unit_dual, d, 6)  # independent: quadrature of the closed-form dual
+    assert np.allclose(res.mu, q, rtol=1e-10, atol=1e-15)
+    assert math.isclose(res.total, 0.5 * (1 + a * a), rel_tol=1e-14)  # E phi(z)^2
+
+
+def test_numerical_homogeneous_path_for_a_user_activation():
+    relu = rf.get_activation("relu")
+    custom = rf.Activation("my-relu", relu.phi, relu.dual, homogeneous=True)  # no unit_dual, not closed form
+    res = rf.limit_spectrum(d=4, kmax=4, activation=custom)
+    assert np.allclose(res.mu, relu_funk_hecke_coefficients(4, 4), rtol=1e-10, atol=1e-15)
+    assert "quadrature" in res.method
+
+
+def test_trace_share_curve_decreases_to_the_bound():
+    ds = [2, 3, 4, 6, 10, 30, 100, 300, 1000]
+    F = rf.trace_share_curve(ds)
+    assert np.all(np.diff(F) < 0)
+    assert np.all(F > TRACE_SHARE_BOUND)
+    assert F[-1] - TRACE_SHARE_BOUND < 1e-3
+    # independent: F(d) from the definition with mpmath coefficients at d = 4
+    mus = [float(mu_mpmath(4, k, kappa_mp, 30)) for k in range(3)]
+    F4 = (mus[0] + 4 * mus[1] + 9 * mus[2]) / 0.5
+    assert abs(rf.trace_share_curve([4])[0] - F4) < 1e-13
+
+
+def test_scalings_and_to_dict():
+    lim = rf.limit_spectrum(d=4, kmax=3, scale="1/d", p=700)
+    mu = relu_funk_hecke_coefficients(4, 3)
+    assert np.allclose(lim.eigenvalues, 700 * 1.0 * mu, rtol=1e-14)  # p E||w||^2 mu_k with E||w||^2 = 1
+    unit = rf.limit_spectrum(d=4, kmax=3, scale="unit", p=700)
+    assert np.allclose(unit.eigenvalues, 700 * mu, rtol=1e-14)
+    var = rf.limit_spectrum(d=4, kmax=3, scale=0.5, p=10)
+    assert np.allclose(var.eigenvalues, 10 * 4 * 0.5 * mu, rtol=1e-14)
+    default = rf.limit_spectrum(d=4, kmax=3)
+    assert np.allclose(default.eigenvalues, 4 * mu, rtol=1e-14)
+    out = json.loads(json.dumps(default.to_dict()))
+    assert {"d", "activation", "degrees", "top_fraction", "total"} <= set(out)
+    assert set(out["degrees"][0]) >= {"k", "eigenvalue", "multiplicity", "cumulative_fraction", "mu"}
+    assert out["degrees"][-1]["cumulative_fraction"] <= 1.0
+    v = rf.limit_cluster_values(4)
+    assert v["cluster1"] == default.degrees[0].eigenvalue and v["top_fraction"] == default.top_fraction
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="d must be >= 2"):
+        rf.limit_spectrum(d=1)
+    with pytest.raises(ValueError, match="kmax must be >= 0"):
+        rf.limit_spectrum(d=3, kmax=-1)
+    with pytest.raises(TypeError, match="kmax"):
+        rf.limit_spectrum(d=3, kmax=2.5)
+    with pytest.raises(ValueError, match="known activations: .*relu.*softplus"):
+        rf.limit_spectrum(d=3, activation="swish-ish")
+    with pytest.raises(ValueError, match="pass the width p"):
+        rf.limit_spectrum(d=3, scale="1/d")
+    with pytest.raises(ValueError, match="pass p="):
+        rf.limit_spectrum(d=3, activation="softplus")
+    with pytest.raises(ValueError, match="scale"):
+        rf.limit_spectrum(d=3, scale="1/q")
+
+
+def test_cli_limit_json_and_errors():
+    runner = CliRunner()
+    r = runner.invoke(main, ["limit", "--d", "10", "--kmax", "12", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["d"] == 10 and out["activation"] == "relu" and len(out["degrees"]) == 13
+    assert abs(out["top_fraction"] - rf.trace_share_curve([10])[0]) < 1e-15
+    r = runner.invoke(main, ["limit", "--d", "10", "--kmax", "4"])
+    assert r.exit_code == 0 and "multiplicity" in r.stdout
+    for args in (["limit", "--d", "1"], ["limit", "--kmax", "-2"], ["limit", "--activation", "nope"],
+                 ["limit", "--activation", "tanh"]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and "relufim: error:" in r.stderr and "Traceback" not in r.output
+
+
+def _finite_clusters_dense(W, activation):
+    """Cluster means and top fraction from the full dense spectrum (numpy eigh) of the exact FIM."""
+    d = W.shape[0]
+    J = fisher_matrix(W, activation=activation)
+    n1, n2 = 1, d
+    n3 = d * (d + 1) // 2 - 1
+    top = n1 + n2 + n3
+    p = J.shape[0]
+    e = sla.eigh(J, eigvals_only=True, subset_by_index=[p - top - 1, p - 1])[::-1]
+    return np.array([e[0], e[1:1 + n2].mean(), e[1 + n2:top].mean(), e[:top].sum() / np.trace(J), e[top]])
+
+
+def _ci_halfwidth(samples: np.ndarray, level: float = 0.995) -> np.ndarray:
+    """Half-width of the two-sided t confidence interval of the mean over seeds (axis 0)."""
+    s = samples.shape[0]
+    return stats.t.ppf(level, s - 1) * samples.std(axis=0, ddof=1) / np.sqrt(s)
+
+
+def test_softplus_limit_against_finite_p_matrices():
+    # non-homogeneous: the radial-operator prediction (what limit_spectrum computes) against dense
+    # spectra at p = 1500 over 3 seeds; tolerance = 99% t-interval of the seed mean plus 1%, the
+    # O(1/sqrt(p)) finite-width bias measured at p = 3000 (cluster 3: 0.9%)
+    d, p = 3, 1500
+    lim = rf.limit_spectrum(d=d, kmax=2, activation="softplus", scale="1/d", p=p)
+    vals = np.array([_finite_clusters_dense(rf.sample_weights(d, p, seed=s, scale="1/d"), "softplus")
+                     for s in range(3)])
+    mean, half = vals.mean(axis=0), _ci_halfwidth(vals)
+    predicted = [lim.degrees[0].eigenvalue, lim.degrees[1].eigenvalue, lim.degrees[2].eigenvalue,
+                 lim.top_fraction, lim.degrees[0].radial_eigenvalues[0]]
+    for j, pred in enumerate(predicted):
+        assert abs(mean[j] - pred) <= half[j] + 0.01 * abs(pred) + (0.03 * abs(pred) if j == 4 else 0), (j, mean, pred)
+
+
+@pytest.mark.slow
+def test_relu_limit_against_finite_p_5000():
+    # 3 seeds at p = 5000 (block solver); the limit must lie in the 99.5% t-interval of the
+    # seed mean widened by the O(1/p) bias of the cluster means (mean - limit ~ p^-1, fitted
+    # by relufim convergence: |bias| < 2/p relative)
+    from relufim.experiments.convergence import finite_cluster_values
+
+    d, p = 3, 5000
+    lim = rf.limit_cluster_values(d)
+    vals = np.array([finite_cluster_values(rf.sample_weights(d, p, seed=s))[0] for s in range(3)])
+    mean, half = vals.mean(axis=0), _ci_halfwidth(vals)
+    for j, key in enumerate(("cluster1", "cluster2", "cluster3", "top_fraction")):
+        assert abs(mean[j] - lim[key]) <= half[j] + 2.0 / p * lim[key], (key, mean[j], lim[key], half[j])
