@@ -243,3 +243,19 @@ def test_relu_limit_against_finite_p_5000():
     mean, half = vals.mean(axis=0), _ci_halfwidth(vals)
     for j, key in enumerate(("cluster1", "cluster2", "cluster3", "top_fraction")):
         assert abs(mean[j] - lim[key]) <= half[j] + 2.0 / p * lim[key], (key, mean[j], lim[key], half[j])
+
+
+def test_softplus_default_scale_limit_against_finite_p():
+    # with the default draw the norms are ~sqrt(d/p): the radius law depends on p and limit_spectrum
+    # predicts p x (radial operator at that law). Degrees 0 and 1 against dense spectra at p = 800
+    # (99.5% t-interval of the seed mean + 1% for the finite-width bias).
+    d, p = 3, 800
+    lim = rf.limit_spectrum(d=d, kmax=2, activation="softplus", p=p)
+    vals = np.array([_finite_clusters_dense(rf.sample_weights(d, p, seed=s), "softplus") for s in range(3)])
+    mean, half = vals.mean(axis=0), _ci_halfwidth(vals)
+    for j in (0, 1):
+        pred = lim.degrees[j].eigenvalue
+        assert abs(mean[j] - pred) <= half[j] + 0.01 * pred, (j, mean[j], pred)
+    # at small norms the quadratic part (w.x)^2 adds the radial direction ||w||^2 to degree 2:
+    # the second degree-0 eigenvalue sits with the third cluster (within 1%)
+    assert abs(lim.degrees[0].radial_eigenvalues[0] / lim.degrees[2].eigenvalue - 1) < 0.01
