@@ -20,6 +20,8 @@ from .dynamics import (
     tail_sums,
 )
 from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
+from .density import SpectralDensity, spectral_density
+from .operator import FisherOperator, SeriesFisher, fisher_operator, series_fisher
 from .checks import TheoryCheck, check_theory, spectrum_summary
 from .functions import (
     FunctionApproximation,
@@ -69,6 +71,13 @@ __all__ = [
     "empirical_fisher",
     "hidden_features",
     "column_norms",
+    # matrix-free operator, t-series route and spectral density (issue 5)
+    "fisher_operator",
+    "FisherOperator",
+    "series_fisher",
+    "SeriesFisher",
+    "spectral_density",
+    "SpectralDensity",
     # spectrum and theory (issue 2)
     "spectrum",
     "SpectrumResult",

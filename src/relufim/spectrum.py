@@ -273,7 +273,7 @@ def spectrum(
     seed: int | None = None,
     sigma: float = 1.0,
     activation: str | Activation = "relu",
-    method: Literal["auto", "dense", "block"] = "auto",
+    method: Literal["auto", "dense", "block", "matrix-free"] = "auto",
     vectors: bool = True,
     tol: float = 1e-10,
     maxiter: int = 100,
@@ -299,9 +299,12 @@ def spectrum(
         or the empirical one on inputs ``x`` (n, d).
     sigma : float
         Every eigenvalue is divided by :math:`\sigma^2`.
-    method : {"auto", "dense", "block"}
+    method : {"auto", "dense", "block", "matrix-free"}
         Solver route; ``"auto"`` takes LAPACK for ``k="all"`` or ``p <= 1500``, else the
-        theory-seeded block Krylov solver.
+        theory-seeded block Krylov solver; for the exact ReLU FIM above ``p = 3000`` (or when
+        the dense matrix would not fit in memory) it never forms ``J`` (``"matrix-free"``:
+        the block solver on :func:`relufim.fisher_operator`; with ``k="clusters"`` only the
+        ``d(d+3)/2`` cluster pairs must converge, the ``extra`` ones are flagged by their residuals).
     vectors : bool
         Also return eigenvectors (required for residuals).
     tol : float
@@ -326,8 +329,8 @@ def spectrum(
     """
     sigma = check_sigma(sigma)
     act = get_activation(activation)
-    if method not in ("auto", "dense", "block"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'block', got {method!r}.")
+    if method not in ("auto", "dense", "block", "matrix-free"):
+        raise ValueError(f"method must be 'auto', 'dense', 'block' or 'matrix-free', got {method!r}.")
     if fisher not in ("exact", "monte-carlo", "empirical"):
         raise ValueError(f"fisher must be 'exact', 'monte-carlo' or 'empirical', got {fisher!r}.")
     if input not in ("auto", "weights", "matrix"):
@@ -351,6 +354,10 @@ def spectrum(
     kk = _resolve_k(k, d_w, p, extra)
     seeds = theory_vectors(W).seed_block() if X0 is None else _check_start(X0, p)
 
+    if method == "matrix-free" and fisher != "exact":
+        raise ValueError("method='matrix-free' is for the exact FIM (fisher='exact'); sampled FIMs use their Gram.")
+    if fisher == "exact" and _use_matrix_free(method, kk, p, act):
+        return _spectrum_matrix_free(W, kk, d_w, sigma, vectors, tol, maxiter, seeds, seed, progress)
     if fisher == "exact":
         J = fisher_matrix(W, activation=act, progress=None)
         trace = _trace_exact(W, act)
@@ -460,6 +467,44 @@ def _solve_dense_or_block(J: np.ndarray, k: int | None, d: int | None, trace: fl
         eigenvalues=w, eigenvectors=V if vectors else None, residuals=resid / s2, converged=converged,
         clusters=_build_clusters(w, d), trace=None if trace is None else trace / s2, d=d, p=p, method=route,
         fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n)
+
+
+#: Above this width the exact ReLU FIM's top clusters are computed matrix-free (method="auto").
+MATRIX_FREE_LIMIT = 3000
+
+
+def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
+    if method == "matrix-free":
+        if k is None:
+            raise ValueError("k='all' needs the dense matrix; for the whole spectrum at large p use "
+                             "relufim.spectral_density(W).")
+        return True
+    if method != "auto" or k is None or act.name != "relu" or k > p // 4:
+        return False
+    return p > MATRIX_FREE_LIMIT or 8.0 * p * p > 0.8 * available_memory_bytes()
+
+
+def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: bool, tol: float, maxiter: int,
+                          seeds: np.ndarray, seed: int | None, progress: Progress | None) -> SpectrumResult:
+    from .operator import fisher_operator
+
+    p = W.shape[1]
+    op = fisher_operator(W)
+    b = k + max(4, k // 8)
+    need = 8.0 * p * (16 * b) + op.memory_bytes(b)
+    if need > 0.8 * available_memory_bytes():
+        raise ValueError(
+            f"the matrix-free solver needs about {format_bytes(need)} for p = {p}, k = {k} but only "
+            f"{format_bytes(available_memory_bytes())} is available; use relufim.series_fisher(W, k) "
+            "(low-rank t-series with an error bound) or fewer eigenpairs k.")
+    r = block_eigsh(op.matmat, p, k, X0=seeds, block=b, krylov_blocks=6, tol=tol, maxiter=maxiter,
+                    seed=seed if seed is not None else 0, progress=progress, required=min(k, n_top(d)))
+    s2 = sigma * sigma
+    w = r.eigenvalues / s2
+    return SpectrumResult(
+        eigenvalues=w, eigenvectors=r.eigenvectors if vectors else None, residuals=r.residuals / s2,
+        converged=r.converged, clusters=_build_clusters(w, d), trace=op.trace() / s2, d=d, p=p,
+        method="matrix-free", fisher="exact", tol=tol, iterations=r.iterations, matvecs=r.matvecs, sigma=sigma)
 
 
 def _check_start(X0: Any, p: int) -> np.ndarray:
