@@ -1,0 +1,131 @@
+"""spectrum() against dense numpy.linalg.eigh: eigenvalues, every cluster member, subspaces, residual flags."""
+
+import numpy as np
+import pytest
+from scipy.sparse.linalg import aslinearoperator
+
+import relufim as rf
+from relufim.spectrum import n_top
+
+
+@pytest.fixture(scope="module")
+def problem():
+    d, p = 6, 1800
+    W = rf.sample_weights(d, p, seed=11)
+    J = rf.fisher_matrix(W)
+    w, V = np.linalg.eigh(J)
+    return d, W, J, w[::-1], V[:, ::-1]
+
+
+def principal_sines(A, B):
+    """Sines of the principal angles, computed directly (1 - cos^2 would lose half the digits)."""
+    Qa, _ = np.linalg.qr(A)
+    Qb, _ = np.linalg.qr(B)
+    return np.linalg.svd(Qb - Qa @ (Qa.T @ Qb), compute_uv=False)
+
+
+def cluster_slices(d):
+    sizes = rf.predicted_cluster_sizes(d)
+    ends = np.cumsum(sizes)
+    return [slice(e - s, e) for s, e in zip(sizes, ends)]
+
+
+@pytest.mark.parametrize("method", ["dense", "block"])
+def test_matches_dense_eigh(problem, method):
+    d, W, J, w, V = problem
+    res = rf.spectrum(W, method=method)
+    k = n_top(d) + 10
+    assert res.eigenvalues.shape == (k,) and res.ok
+    # eigenvalues to 1e-10 relative to lambda_max (the residual tolerance; eigenvalue error <= residual)
+    np.testing.assert_allclose(res.eigenvalues, w[:k], rtol=0, atol=1e-10 * w[0])
+    # every member of each (tight) cluster is present, and its subspace matches to 1e-8
+    assert [c.size for c in res.clusters] == list(rf.predicted_cluster_sizes(d))
+    for sl in cluster_slices(d):
+        # sin(angle) <= residual / gap (Davis-Kahan): 1e-10 lambda_max / (gap ~ 1e-2 lambda_max)
+        assert principal_sines(res.eigenvectors[:, sl], V[:, sl]).max() < 1e-8
+    # reported residuals are the true ones
+    true_res = np.linalg.norm(J @ res.eigenvectors - res.eigenvectors * res.eigenvalues, axis=0)
+    np.testing.assert_allclose(res.residuals, true_res, rtol=1e-3, atol=1e-14 * w[0])
+    assert res.top_fraction == pytest.approx(w[: n_top(d)].sum() / np.trace(J), rel=1e-12)
+
+
+def test_matrix_and_operator_inputs_agree(problem):
+    d, W, J, w, _ = problem
+    seeds = rf.theory_vectors(W).seed_block()
+    r_dense = rf.spectrum(J, k=12)
+    r_op = rf.spectrum(aslinearoperator(J), k=12, X0=seeds)
+    for r in (r_dense, r_op):
+        np.testing.assert_allclose(r.eigenvalues, w[:12], rtol=0, atol=1e-10 * w[0])
+        assert r.ok
+    r_all = rf.spectrum(J, k="all", vectors=False)
+    np.testing.assert_allclose(r_all.eigenvalues, w, rtol=0, atol=1e-13 * w[0])
+    assert r_all.top_fraction is None  # d unknown for a bare matrix
+    assert [c.size for c in rf.spectrum(J, d=d).clusters] == list(rf.predicted_cluster_sizes(d))
+
+
+def test_tight_cluster_is_never_split():
+    # an exactly repeated eigenvalue of multiplicity 20 just at the cut k = 25
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((400, 400)))
+    lam = np.concatenate([np.linspace(10, 6, 10), np.full(20, 3.0), np.linspace(1, 0.01, 370)])
+    A = (Q * lam) @ Q.T
+    A = (A + A.T) / 2
+    res = rf.spectrum(A, k=30, method="block")
+    np.testing.assert_allclose(res.eigenvalues, lam[:30], atol=1e-9 * 10)
+    assert res.ok
+
+
+def test_unconverged_pairs_are_flagged_not_hidden(problem):
+    _, W, J, _, _ = problem
+    res = rf.spectrum(J, k=40, method="block", maxiter=1, tol=1e-14)
+    assert not res.ok
+    assert (~res.converged).any()
+    assert res.residuals[~res.converged].min() > 1e-14 * res.eigenvalues[0]
+
+
+def test_monte_carlo_spectrum_matches_dense_monte_carlo_fisher():
+    d, p = 4, 300
+    W = rf.sample_weights(d, p, seed=1)
+    for n in (200, 900):  # Gram side (n <= p) and p side
+        Jn = rf.monte_carlo_fisher(W, n, seed=5)
+        w = np.linalg.eigvalsh(Jn)[::-1]
+        res = rf.spectrum(W, fisher="monte-carlo", n=n, seed=5)
+        k = res.eigenvalues.size
+        np.testing.assert_allclose(res.eigenvalues, w[:k], rtol=0, atol=1e-10 * w[0])
+        assert res.ok and res.n == n
+        assert res.trace == pytest.approx(np.trace(Jn), rel=1e-12)
+        # eigenvectors are eigenvectors of J^(n)
+        V = res.eigenvectors[:, : n_top(d)]
+        assert np.linalg.norm(Jn @ V - V * res.eigenvalues[: n_top(d)], axis=0).max() < 1e-9 * w[0]
+
+
+def test_empirical_spectrum_and_sigma():
+    W = rf.sample_weights(3, 200, seed=2)
+    x = np.random.default_rng(3).standard_normal((150, 3))
+    Je = rf.empirical_fisher(W, x, sigma=0.5)
+    res = rf.spectrum(W, k=9, fisher="empirical", x=x, sigma=0.5)
+    np.testing.assert_allclose(res.eigenvalues, np.linalg.eigvalsh(Je)[::-1][:9], rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(k=0), "k must be >= 1"),
+    (dict(k=10_000), "exceeds the matrix size"),
+    (dict(k="some"), "k must be an int, 'clusters' or 'all'"),
+    (dict(method="arpack"), "method must be"),
+    (dict(fisher="monte-carlo"), "needs the number of samples n"),
+    (dict(fisher="empirical"), "needs the inputs x"),
+    (dict(tol=2.0), "tol must be"),
+])
+def test_bad_arguments(kwargs, words):
+    W = rf.sample_weights(3, 50, seed=0)
+    with pytest.raises((ValueError, TypeError), match=words):
+        rf.spectrum(W, **kwargs)
+
+
+def test_bad_matrices():
+    with pytest.raises(ValueError, match="symmetric"):
+        rf.spectrum(np.triu(np.ones((5, 5))), k=2)
+    with pytest.raises(ValueError, match="pass d="):
+        rf.spectrum(np.eye(5), k="clusters")
+    with pytest.raises(ValueError, match="non-finite"):
+        rf.spectrum(np.full((3, 3), np.nan), k=1)
