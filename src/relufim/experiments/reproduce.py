@@ -200,13 +200,13 @@ def _claims(d: int, p: int, settings: list[dict[str, Any]], limit: dict[str, flo
                            "holds": None})
     lem = ex.get("lemma2", {})
     if "v_ab" in lem:
-        claims.append({"claim": "||v^(a,b)||^2 -> 1 (Lemma 2); finite-d mean d/(d+2)", "source": "Lemma 2, DESIGN §3",
+        claims.append({"claim": "‖v^(a,b)‖² -> 1 (Lemma 2); finite-d mean d/(d+2)", "source": "Lemma 2, DESIGN §3",
                        "predicted": f"1 as d -> inf; {lem['v_ab']['expected_sq_norm_finite_d']:.4f} at d = {d}",
                        "measured": f"mean {lem['v_ab']['mean_sq_norm']:.4f}", "holds": None})
     if limit:
         for i in range(3):
             c = ex["clusters"][i]
-            claims.append({"claim": f"Cluster {i + 1} mean -> infinite-width eigenvalue d mu_{2 * i if i != 1 else 1}",
+            claims.append({"claim": f"Cluster {i + 1} mean -> infinite-width eigenvalue d mu_{i}",
                            "source": "DESIGN §4 (derived)", "predicted": f"{limit[f'cluster{i + 1}']:.6g}",
                            "measured": f"{c['mean']:.6g} (rel. diff {c['mean'] / limit[f'cluster{i + 1}'] - 1:+.2%})",
                            "holds": None})
@@ -226,8 +226,12 @@ def _markdown(config: dict[str, Any], settings: list[dict[str, Any]], claims: li
          "built from the hidden weights, and that this was confirmed numerically at about 10 000 hidden units. "
          "Below, each claim next to what was measured here.", "",
          "## Claims and measurements", "", "| claim | source | predicted | measured | holds |", "|---|---|---|---|---|"]
+    def cell(text: Any) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
     for c in claims:
-        L.append(f"| {c['claim']} | {c['source']} | {c['predicted']} | {c['measured']} | {verdict(c['holds'])} |")
+        L.append(f"| {cell(c['claim'])} | {cell(c['source'])} | {cell(c['predicted'])} | {cell(c['measured'])} "
+                 f"| {verdict(c['holds'])} |")
     L += ["", "'see value': an asymptotic statement with unspecified constants (delta, xi) or a derived limit; "
           "the measured value is shown for judgement.", "", "## Clusters", "",
           "| setting | cluster | size | predicted | mean | min | max | min cos(angle) |", "|---|---|---|---|---|---|---|---|"]
@@ -369,7 +373,8 @@ def reproduce(out: str | Path | None = None, *, quick: bool = False, d: int = 10
     versions = _versions()
     summary = {"config": config, "versions": versions, "limit": limit, "settings": settings, "claims": claims,
                "figures": figures,
-               "sections": [{"name": s.get("name"), "summary": s.get("summary", {})} for s in section_results],
+               "sections": [{"name": s.get("name"), "summary": s.get("summary", {}), "markdown": s.get("markdown", "")}
+                            for s in section_results],
                "spectra": {"exact_all": ev_exact.tolist(), "monte_carlo_all": ev_mc.tolist()}}
     write_json_atomic(out / "summary.json", summary)
     write_text_atomic(out / "report.md", _markdown(config, settings, claims, figures, section_results, versions))
