@@ -7,17 +7,15 @@ from typing import Any
 
 import click
 
+from ..activations import get_activation
 from ..checks import spectrum_summary
+from ..limit import limit_cluster_values
 from ..weights import sample_weights
 from ._common import emit_json, handle_errors, peak_memory_bytes, progress_bar, stage
 
 
 def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[str, float] | None:
-    """Infinite-width cluster eigenvalues, when the limit module knows this activation."""
-    try:
-        from ..limit import limit_cluster_values
-    except ImportError:  # pragma: no cover - limit module always present in releases
-        return None
+    """Infinite-width cluster eigenvalues (None where the limit is not defined, e.g. d = 1)."""
     try:
         return limit_cluster_values(d, activation=activation, scale=scale, p=p)
     except ValueError:
@@ -43,14 +41,19 @@ def format_table(s: dict[str, Any]) -> str:
         t3 = s.get("theorem3", {}).get(bound_keys[i], {})
         lim = (s.get("limit") or {}).get(f"cluster{i + 1}")
         cos = s.get("alignment", {}).get(f"cluster{i + 1}")
+        bound = t3.get("bound")
         lines.append(f"{i + 1:>7}  {c['size']:>4}  {c['predicted_size']:>4}  {c['mean']:>11.5g}  {c['min']:>11.5g}  "
-                     f"{c['max']:>11.5g}  {t3.get('bound', float('nan')):>9.4g}  "
+                     f"{c['max']:>11.5g}  {'' if bound is None else format(bound, '.4g'):>9}  "
                      f"{'' if lim is None else format(lim, '.5g'):>11}  {'' if cos is None else format(cos, '.6f'):>10}")
     lines.append("")
     tf = s.get("top_fraction")
-    lines.append(f"trace                  {s['trace']:.6g}   (Theorem 3: <= d/2 (1+delta) = {s['d'] / 2:g})")
+    paper_setting = s["activation"] == "relu" and s["scale"] == "1/p"  # where Theorem 3's numbers apply
+    lines.append(f"trace                  {s['trace']:.6g}"
+                 + (f"   (Theorem 3: <= d/2 (1+delta) = {s['d'] / 2:g})" if paper_setting else ""))
     if tf is not None:
-        lines.append(f"top d(d+3)/2 share     {tf:.4%}   (Theorem 3 asymptotic bound: >= {s['top_fraction_bound']:.4%})")
+        lines.append(f"top d(d+3)/2 share     {tf:.4%}"
+                     + (f"   (Theorem 3 asymptotic bound: >= {s['top_fraction_bound']:.4%})" if s["activation"] == "relu"
+                        else ""))
     lines.append(f"Perron-Frobenius       {'yes' if s['perron_frobenius'] else 'NO'}   (top eigenvector has one sign)")
     if "hadamard" in s.get("alignment", {}):
         lines.append(f"span(c1 + c3) vs Hadamard products: min cos = {s['alignment']['hadamard']:.6f}")
@@ -61,6 +64,15 @@ def format_table(s: dict[str, Any]) -> str:
     ev = s["eigenvalues"]
     lines.append(f"eigenvalues            {len(ev)} computed; first beyond the clusters: "
                  + ", ".join(f"{x:.4g}" for x in ev[sum(c['size'] for c in s['clusters'][:3]):][:3]))
+    cmp = s.get("relu_comparison")
+    if cmp:
+        lines += ["", f"{s['activation']} against ReLU on the same W:",
+                  f"  {'':>12}  {'sizes':>14}  {'top share':>10}  {'cluster means':>36}"]
+        for name, row in ((s["activation"], {"sizes": [c["size"] for c in s["clusters"][:3]],
+                                              "top_fraction": s["top_fraction"],
+                                              "means": [c["mean"] for c in s["clusters"][:3]]}), ("relu", cmp)):
+            means = ", ".join(f"{m:.4g}" for m in row["means"])
+            lines.append(f"  {name:>12}  {str(row['sizes']):>14}  {row['top_fraction']:>10.4%}  {means:>36}")
     if "memory_peak_bytes" in s:
         lines.append(f"time {s['seconds']:.1f} s, peak memory {s['memory_peak_bytes'] / 1e9:.2f} GB")
     return "\n".join(lines)
@@ -99,6 +111,11 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
             s = spectrum_summary(d, p, seed, fisher=method, n=n, activation=activation, scale=sc, extra=extra,
                                  W=W, progress=cb)
     s["limit"] = limit_values(d, p, activation, sc)
+    if get_activation(activation).name != "relu":
+        with stage("ReLU on the same W, for comparison", enabled=not quiet):
+            r = spectrum_summary(d, p, seed, fisher=method, n=n, activation="relu", scale=sc, extra=extra, W=W)
+        s["relu_comparison"] = {"sizes": [c["size"] for c in r["clusters"][:3]], "top_fraction": r["top_fraction"],
+                                "means": [c["mean"] for c in r["clusters"][:3]]}
     s["seconds"] = time.perf_counter() - t0
     s["memory_peak_bytes"] = peak_memory_bytes()
     if as_json:
