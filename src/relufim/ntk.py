@@ -353,6 +353,22 @@ class FisherNTKMap:
     n: int
     p: int
     d: int
+    x: np.ndarray = field(repr=False, default=None)
+
+    def captured_fractions(self, g: np.ndarray | Callable[[np.ndarray], np.ndarray]) -> list[float]:
+        r"""Share of a function's energy on the samples in each cluster's NTK eigenspace.
+
+        ``g`` is a callable of the inputs ``(n, d)`` or its ``(n,)`` values on the samples;
+        returns :math:`\sum_{i\in C}(a_i^\top g)^2/\|g\|^2` per cluster.
+        """
+        vals = np.asarray(g(self.x) if callable(g) else g, dtype=np.float64).reshape(-1)
+        if vals.shape != (self.n,):
+            raise ValueError(f"g must give {self.n} values (one per sample), got shape {vals.shape}.")
+        norm2 = float(vals @ vals)
+        coef = self.ntk_vectors.T @ vals
+        bounds = np.cumsum((0,) + self.cluster_sizes)
+        return [float(np.sum(coef[lo:hi] ** 2) / norm2) if norm2 > 0 else 0.0
+                for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     @property
     def max_discrepancy(self) -> float:
@@ -378,13 +394,24 @@ def _top_eigh(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return w[::-1].copy(), V[:, ::-1].copy()
 
 
+def _top_pairs(matmat: Callable[[np.ndarray], np.ndarray], dense: Callable[[], np.ndarray], m: int, k: int,
+               X0: np.ndarray, use_dense: bool, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` eigenpairs: LAPACK on the dense matrix, or the block Krylov solver on products."""
+    if use_dense:
+        return _top_eigh(dense(), k)
+    from .eigensolver import block_eigsh
+    r = block_eigsh(matmat, m, k, X0=X0, tol=tol, maxiter=200)
+    return r.eigenvalues, r.eigenvectors
+
+
 def fisher_ntk_map(W: np.ndarray, n: int = 2000, seed: int | None = None, k: int | None = None,
-                   x: np.ndarray | None = None) -> FisherNTKMap:
+                   x: np.ndarray | None = None, method: Literal["auto", "dense", "block"] = "auto",
+                   tol: float = 1e-12) -> FisherNTKMap:
     r"""Eigenpairs of :math:`J^{(n)}` and of :math:`K/n` computed independently, mapped onto each other and compared.
 
     Both matrices are formed from the same hidden features :math:`X` (``n`` Gaussian inputs
     from ``seed``, the stream of :func:`relufim.monte_carlo_fisher`, or the given ``x``) and
-    diagonalized separately (LAPACK). A unit eigenvector ``u`` of :math:`J^{(n)}` maps to
+    diagonalized separately (``method``). A unit eigenvector ``u`` of :math:`J^{(n)}` maps to
     :math:`a = Xu/\sqrt{n\lambda}` (the values on the samples of the unit eigenfunction
     :math:`X(\cdot)u/\sqrt\lambda`, scaled by :math:`1/\sqrt n`), and back with :math:`X^\top a/\sqrt{n\lambda}`.
 
@@ -397,6 +424,11 @@ def fisher_ntk_map(W: np.ndarray, n: int = 2000, seed: int | None = None, k: int
     k : int, optional
         Number of top eigenpairs (default: the three clusters, ``d(d+3)/2``, capped at ``min(n, p)``).
     x : array (n, d), optional
+    method : {"auto", "dense", "block"}
+        LAPACK on the dense ``p x p`` and ``n x n`` matrices, or the block Krylov solver on
+        products with :math:`X` (never forming them); ``"auto"`` is dense up to 1500.
+    tol : float
+        Residual tolerance of the block solver, relative to :math:`\lambda_1`.
 
     Returns
     -------
@@ -421,21 +453,28 @@ def fisher_ntk_map(W: np.ndarray, n: int = 2000, seed: int | None = None, k: int
     else:
         x = check_inputs(x, d)
         n = x.shape[0]
+    if method not in ("auto", "dense", "block"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'block', got {method!r}.")
     k = min(n_top(d), n, p) if k is None else check_positive_int(k, "k")
     if k > min(n, p):
         raise ValueError(f"k = {k} exceeds min(n, p) = {min(n, p)}, the rank of J^(n).")
     X = np.maximum(x @ W, 0.0)
-    Jn = X.T @ X / n
-    Kn = X @ X.T / n
-    lf, U = _top_eigh(Jn, k)
-    ln, A = _top_eigh(Kn, k)
+    use_dense = method == "dense" or (method == "auto" and max(n, p) <= 1500)
+    # both sides are diagonalized independently: the FIM side seeded with the theory's vectors
+    # (DESIGN §3), the NTK side with the predicted eigenfunctions on the samples (DESIGN §5-6)
+    from .functions import _predicted_bases
+    from .theory import theory_vectors
+    seeds_f = theory_vectors(W).seed_block()
+    seeds_n = np.hstack(_predicted_bases(x))
+    lf, U = _top_pairs(lambda V: X.T @ (X @ V) / n, lambda: X.T @ X / n, p, k, seeds_f, use_dense, tol)
+    ln, A = _top_pairs(lambda V: X @ (X.T @ V) / n, lambda: X @ X.T / n, n, k, seeds_n, use_dense, tol)
     scale = lf[0]
     safe_f = np.where(lf > 0, lf, np.inf)
     safe_n = np.where(ln > 0, ln, np.inf)
     Amap = X @ U / np.sqrt(n * safe_f)
     Bmap = X.T @ A / np.sqrt(n * safe_n)
-    mapped_res = np.linalg.norm(Kn @ Amap - Amap * lf, axis=0) / scale
-    back_res = np.linalg.norm(Jn @ Bmap - Bmap * ln, axis=0) / scale
+    mapped_res = np.linalg.norm(X @ (X.T @ Amap) / n - Amap * lf, axis=0) / scale
+    back_res = np.linalg.norm(X.T @ (X @ Bmap) / n - Bmap * ln, axis=0) / scale
     sizes = predicted_cluster_sizes(d)
     bounds = np.cumsum((0,) + sizes)
     cosines = []
@@ -449,4 +488,4 @@ def fisher_ntk_map(W: np.ndarray, n: int = 2000, seed: int | None = None, k: int
     return FisherNTKMap(fim_eigenvalues=lf, ntk_eigenvalues=ln, fim_vectors=U, ntk_vectors=A,
                         eigenvalue_rel_diff=np.abs(lf - ln) / scale, mapped_residuals=mapped_res,
                         back_residuals=back_res, mapped_norms=np.linalg.norm(Amap, axis=0),
-                        cluster_sizes=tuple(used), cluster_cosines=cosines, n=n, p=p, d=d)
+                        cluster_sizes=tuple(used), cluster_cosines=cosines, n=n, p=p, d=d, x=x)
