@@ -229,10 +229,11 @@ def _dense_top(A: np.ndarray, k: int | None, vectors: bool) -> tuple[np.ndarray,
             w, V = np.linalg.eigh(A)
             return w[::-1].copy(), V[:, ::-1].copy()
         return np.linalg.eigvalsh(A)[::-1].copy(), None
-    w, V = sla.eigh(A, subset_by_index=[p - k, p - 1], eigvals_only=not vectors, driver="evr")
-    if vectors:
-        return w[::-1].copy(), V[:, ::-1].copy()
-    return np.asarray(w)[::-1].copy(), None
+    if not vectors:
+        w = sla.eigh(A, subset_by_index=[p - k, p - 1], eigvals_only=True, driver="evr")
+        return np.asarray(w)[::-1].copy(), None
+    w, V = sla.eigh(A, subset_by_index=[p - k, p - 1], driver="evr")
+    return w[::-1].copy(), V[:, ::-1].copy()
 
 
 def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.ndarray) -> np.ndarray:

@@ -7,58 +7,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..experiments.convergence import ConvergenceResult, convergence
+from ..experiments.convergence import convergence, convergence_figure, trace_share_figure
 from ..limit import trace_share_curve
-from ..theory import TRACE_SHARE_BOUND
 from ._common import emit_json, handle_errors, int_list, progress_bar, save_figure_atomic, stage, write_json_atomic
 from .limit import parse_scale
-
-
-def convergence_figure(res: ConvergenceResult):
-    """Cluster means (dots, bars = spread over seeds) against p on log axes, with the limits as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    colors = ["C0", "C1", "C2"]
-    for j, name in enumerate(("cluster1", "cluster2", "cluster3")):
-        s = res.statistic(name)
-        p = np.array(s.p, dtype=float)
-        mean, std = np.array(s.mean), np.nan_to_num(np.array(s.std))
-        ax.errorbar(p, mean, yerr=std, fmt="o", color=colors[j], capsize=3,
-                    label=f"{name} mean +- std over {len(res.seeds)} seeds")
-        ax.plot(p, s.limit, "-", color=colors[j], alpha=0.7, label=f"{name} limit")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("width p")
-    ax.set_ylabel("eigenvalue of J")
-    ax.set_title(f"Cluster eigenvalues vs p (d = {res.d}, {res.activation}, scale {res.scale})")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def trace_share_figure(d_values: np.ndarray, F: np.ndarray, d_mark: int | None = None):
-    """F(d), the limit share of the trace in degrees <= 2, against d with Theorem 3's 0.977 bound."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(d_values, F, "-o", ms=3, label="F(d) (ReLU, infinite width)")
-    ax.axhline(TRACE_SHARE_BOUND, color="k", ls="--", label=f"1/2 + 3/(2 pi) = {TRACE_SHARE_BOUND:.6f}")
-    if d_mark is not None and d_mark in set(int(x) for x in d_values):
-        ax.plot([d_mark], [F[list(d_values).index(d_mark)]], "s", color="C3", label=f"d = {d_mark}")
-    ax.set_xscale("log")
-    ax.set_xlabel("input dimension d")
-    ax.set_ylabel("share of the trace in the three clusters")
-    ax.set_title("F(d) decreases to Theorem 3's bound")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 @click.command("convergence")
