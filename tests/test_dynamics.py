@@ -228,3 +228,18 @@ def test_estimator_risk_bad_input():
         estimator_risk(W, n=10, estimator="least-squares", lam=1.0)
     with pytest.raises(ValueError):
         estimator_risk(W, n=10, lam=1.0, v_star=np.ones(9))
+
+
+def test_cli_dynamics(tmp_path):
+    import json
+    import subprocess
+
+    r = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--steps", "300", "--json", "--quiet",
+                        "--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["learning_order"] == [1, 2, 3] and (tmp_path / "dynamics.png").stat().st_size > 0
+    bad = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--lr", "100", "--quiet"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "stability limit 2/lambda_max" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

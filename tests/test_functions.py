@@ -102,7 +102,7 @@ def test_fisher_inner_product_bad_input():
 
 def _mu_quad(h, d, k):
     c = math.gamma(d / 2) / (math.sqrt(math.pi) * math.gamma((d - 1) / 2))
-    f = lambda t: h(t) * zonal_polynomial(k, d, np.array(t)) * (1 - t * t) ** ((d - 3) / 2)  # noqa: E731
+    f = lambda t: h(t) * zonal_polynomial(k, d, np.array(t)) * (1 - t * t) ** ((d - 3) / 2)
     val, _ = integrate.quad(f, -1, 1, limit=200)
     return c * val
 
@@ -260,3 +260,32 @@ def test_function_forms_d1_and_bad_input():
     assert [c.size for c in ff.clusters] == [1, 1]
     with pytest.raises(ValueError):
         function_forms(np.ones((3, 10)), x=np.ones((5, 2)))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def test_cli_functions_json_and_figures(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from relufim.cli import main
+
+    r = CliRunner().invoke(main, ["functions", "--d", "3", "--p", "800", "--n", "300", "--json", "--quiet",
+                                  "--out", str(tmp_path)], standalone_mode=False, catch_exceptions=False)
+    s = json.loads(r.output)
+    assert [g["name"] for g in s["groups"]][:3] == ["v0", "ones", "rows"]
+    assert [c["size"] for c in s["clusters"]] == [1, 3, 5]
+    assert len(s["figures"]) == 7 and all((tmp_path / f"functions_{g['name']}.png").stat().st_size > 0
+                                          for g in s["groups"])
+
+
+def test_cli_functions_bad_input_is_one_line():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "relufim.cli", "functions", "--d", "0"], capture_output=True, text=True)
+    if "No module named relufim.cli.__main__" in r.stderr:
+        r = subprocess.run(["relufim", "functions", "--d", "0"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("relufim: error:") and len(r.stderr.strip().splitlines()) == 1

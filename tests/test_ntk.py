@@ -36,7 +36,7 @@ def test_ntk_gram_matches_loops():
     rng = np.random.default_rng(0)
     W, v = rng.standard_normal((3, 6)), rng.standard_normal(6)
     x, x2 = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
-    relu = lambda z: max(z, 0.0)  # noqa: E731
+    relu = lambda z: max(z, 0.0)
     Kv = np.array([[sum(relu(a @ W[:, j]) * relu(b @ W[:, j]) for j in range(6)) for b in x2] for a in x])
     Kh = np.array([[(a @ b) * sum(v[j] ** 2 * (a @ W[:, j] > 0) * (b @ W[:, j] > 0) for j in range(6)) for b in x2]
                    for a in x])
@@ -166,7 +166,7 @@ def test_mercer_decomposition(d):
 
 def test_full_ntk_funk_hecke_against_quadrature():
     d = 4
-    h = lambda t: t * (np.pi - np.arccos(np.clip(t, -1, 1))) / (2 * np.pi)  # noqa: E731
+    h = lambda t: t * (np.pi - np.arccos(np.clip(t, -1, 1))) / (2 * np.pi)
     m = funk_hecke_coefficients(h, d, 5)
     c = math.gamma(d / 2) / (math.sqrt(math.pi) * math.gamma((d - 1) / 2))
     for k in range(6):
@@ -217,3 +217,26 @@ def test_fisher_ntk_map_inputs():
         fisher_ntk_map(W, n=10, k=11)
     with pytest.raises(ValueError):
         fisher_ntk_map(W, x=np.ones((5, 3)))
+
+
+def test_cli_ntk():
+    import json
+    import subprocess
+
+    r = subprocess.run(["relufim", "ntk", "--d", "3", "--p", "300", "--n", "400", "--json", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["max_discrepancy"] < 1e-9
+    cap = s["captured_fractions"]
+    assert cap["||x||"][0] > 0.9 and cap["x_1"][1] > 0.9 and cap["x_1 x_2 / ||x||"][2] > 0.9
+    bad = subprocess.run(["relufim", "ntk", "--d", "10", "--p", "30"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("relufim: error:")
+
+
+def test_fisher_ntk_map_block_route_matches_dense():
+    W = rf.sample_weights(4, 400, seed=3)
+    a = fisher_ntk_map(W, n=500, seed=4, method="dense")
+    b = fisher_ntk_map(W, n=500, seed=4, method="block")
+    assert np.allclose(a.fim_eigenvalues, b.fim_eigenvalues, rtol=1e-10)
+    assert b.max_discrepancy < 1e-9

@@ -28,21 +28,26 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
+from ._validation import (
+    check_dense_fits,
+    check_positive_int,
+    check_sigma,
+    check_weights,
+)
 from .fisher import fisher_matrix, gaussian_input_chunks
 
 __all__ = [
-    "gradient_descent",
-    "GradientDescentResult",
-    "risk",
-    "RiskResult",
-    "counting_function",
-    "tail_sums",
-    "log_det_term",
-    "estimator_risk",
     "EstimatorRisk",
-    "default_target",
+    "GradientDescentResult",
+    "RiskResult",
     "cluster_eigenpairs",
+    "counting_function",
+    "default_target",
+    "estimator_risk",
+    "gradient_descent",
+    "log_det_term",
+    "risk",
+    "tail_sums",
 ]
 
 CLUSTER_NAMES = ("||x|| (degree 0)", "linear (degree 1)", "degree 2")
@@ -215,7 +220,7 @@ def gradient_descent(W: np.ndarray, v_star: np.ndarray | None = None,
     target : callable, optional
         ``target(x) -> (n,)`` for inputs ``(n, d)``: learn a function instead of weights.
     lr : float, optional
-        Step size :math:`\eta`; default :math:`1/\lambda_{max}`. Must satisfy
+        Step size :math:`\eta`; default :math:`0.5/\lambda_{max}` (a quarter of the stability limit). Must satisfy
         :math:`0 < \eta < 2/\lambda_{max}` (the stability limit), else ``ValueError``.
     steps : int
         Number of steps (>= 1).
@@ -291,7 +296,7 @@ def gradient_descent(W: np.ndarray, v_star: np.ndarray | None = None,
     lam_max = float(lam[0])
     limit = 2.0 / lam_max
     if lr is None:
-        lr = 1.0 / lam_max
+        lr = 0.5 / lam_max
     if lr >= limit:
         raise ValueError(f"lr = {lr:.6g} is at or above the stability limit 2/lambda_max = {limit:.6g} "
                          f"(lambda_max = {lam_max:.6g}); gradient descent would diverge. Use lr < {limit:.6g}.")
@@ -593,7 +598,7 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
         by, _ = split(np.concatenate([evals[:ktop] * c * c, np.zeros(p - ktop)]))
         parts[s] = by
         rests[s] = totals[s] - sum(by)
-    se = lambda a: float(a.std(ddof=1) / math.sqrt(sims))  # noqa: E731
+    se = lambda a: float(a.std(ddof=1) / math.sqrt(sims))
     return EstimatorRisk(
         estimator=estimator, n=n, sigma=sigma, lam=lam, sims=sims, predicted=pred, predicted_by_cluster=pred_by,
         predicted_rest=pred_rest, simulated=float(totals.mean()), simulated_stderr=se(totals),

@@ -35,17 +35,17 @@ from .kernels import arccos_kernel, arccos_kernel_series_coefficients
 from .ntk import harmonic_multiplicity, relu_limit_coefficients
 
 __all__ = [
-    "network_function",
-    "function_forms",
+    "ClusterForm",
+    "FunctionApproximation",
     "FunctionForms",
     "GroupForm",
-    "ClusterForm",
-    "fisher_inner_product",
     "InnerProduct",
     "approximate_function",
-    "FunctionApproximation",
-    "degree_le2_fraction",
     "degree_ge4_kernel",
+    "degree_le2_fraction",
+    "fisher_inner_product",
+    "function_forms",
+    "network_function",
 ]
 
 
@@ -511,7 +511,7 @@ def function_forms(W: np.ndarray, x: np.ndarray | None = None, n: int = 2000, se
 
     cl_forms: list[ClusterForm] = []
     if clusters:
-        from .spectrum import n_top, principal_cosines, spectrum
+        from .spectrum import principal_cosines, spectrum
         from .theory import predicted_cluster_sizes
         # exactly d(d+3)/2 pairs: the clusters are then split at the predicted sizes, and the
         # eigenvalues against their predictions show whether that split is right

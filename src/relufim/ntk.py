@@ -32,15 +32,15 @@ from .kernels import arccos_kernel
 from .weights import Scale, expected_squared_norm
 
 __all__ = [
-    "ntk_gram",
-    "ntk_limit",
+    "FisherNTKMap",
     "NTKLimit",
     "fisher_ntk_map",
-    "FisherNTKMap",
-    "relu_limit_coefficients",
-    "harmonic_multiplicity",
-    "zonal_polynomial",
     "funk_hecke_coefficients",
+    "harmonic_multiplicity",
+    "ntk_gram",
+    "ntk_limit",
+    "relu_limit_coefficients",
+    "zonal_polynomial",
 ]
 
 
@@ -104,7 +104,7 @@ def relu_limit_coefficients(d: int, max_degree: int) -> np.ndarray:
     mu[0] = d * math.exp(2 * log_a0)
     if max_degree >= 1:
         mu[1] = 1.0 / (4 * d)
-    for k in range(0, max_degree - 1):
+    for k in range(max_degree - 1):
         mu[k + 2] = ((k - 1) / (k + d + 1)) ** 2 * mu[k]
     return mu
 

@@ -56,3 +56,9 @@ from .limit import limit_command  # noqa: E402
 main.add_command(limit_command)
 from .convergence import convergence_command  # noqa: E402
 main.add_command(convergence_command)
+from .functions import functions_command  # noqa: E402
+main.add_command(functions_command)
+from .ntk import ntk_command  # noqa: E402
+main.add_command(ntk_command)
+from .dynamics import dynamics_command  # noqa: E402
+main.add_command(dynamics_command)
