@@ -217,7 +217,7 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cfg = {
-        "forms": (4, 1500) if quick else (5, 4000),
+        "forms": (4, 3000) if quick else (5, 4000),
         "ntk": (5, 800, 1000) if quick else (8, 2000, 2500),
         "dyn": (5, 600, 1000) if quick else (8, 2000, 2500),
         "approx_ds": [2, 3, 5, 8] if quick else [2, 3, 4, 6, 8, 12, 16],
@@ -352,6 +352,11 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
             "markdown": _markdown(summary, claims, figures)}
 
 
+def _md(text: Any) -> str:
+    """A markdown table cell: norms as ‖x‖, any other pipe escaped."""
+    return str(text).replace("||", "‖").replace("|", "\\|")
+
+
 def _markdown(summary: dict[str, Any], claims: list[dict[str, Any]], figures: list[dict[str, str]]) -> str:
     fs = summary["function_forms"]
     lines = ["## Function space, NTK and learning (the 2025 papers)", "",
@@ -360,21 +365,21 @@ def _markdown(summary: dict[str, Any], claims: list[dict[str, Any]], figures: li
              "| group | vectors | predicted form | count | mean cosine | min cosine | mean rel. error |",
              "|---|---|---|---|---|---|---|"]
     for g in fs["groups"].values():
-        lines.append(f"| {g['name']} | {g['description']} | {g['form']} | {g['count']} | {g['mean_cosine']:.4f} | "
+        lines.append(f"| {g['name']} | {_md(g['description'])} | {_md(g['form'])} | {g['count']} | {g['mean_cosine']:.4f} | "
                      f"{g['min_cosine']:.4f} | {g['mean_rel_error']:.3f} |")
     lines += ["", "| cluster | size | mean eigenvalue | predicted c²dμ_k | form | min principal cosine |",
               "|---|---|---|---|---|---|"]
     for c in fs["clusters"]:
         lines.append(f"| {c['index']} | {c['size']} | {c['mean_eigenvalue']:.5g} | {c['predicted_eigenvalue']:.5g} | "
-                     f"{c['form']} | {c['min_principal_cosine']:.5f} |")
+                     f"{_md(c['form'])} | {c['min_principal_cosine']:.5f} |")
     cap = summary["fisher_ntk"]["captured_fractions"]
     lines += ["", "Share of each function's energy (on the samples) in each NTK cluster eigenspace:", "",
               "| function | cluster 1 | cluster 2 | cluster 3 |", "|---|---|---|---|"]
     for k, v in cap.items():
-        lines.append(f"| {k} | " + " | ".join(f"{x:.4f}" for x in v) + " |")
+        lines.append(f"| {_md(k)} | " + " | ".join(f"{x:.4f}" for x in v) + " |")
     lines += ["", "| claim | source | predicted | measured | holds |", "|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c['claim']} | {c['source']} | {c['predicted']} | {c['measured']} | "
+        lines.append(f"| {_md(c['claim'])} | {_md(c['source'])} | {_md(c['predicted'])} | {_md(c['measured'])} | "
                      f"{'yes' if c['holds'] else '**no**'} |")
     lines.append("")
     for f in figures:
