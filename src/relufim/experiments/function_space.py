@@ -383,5 +383,6 @@ def _markdown(summary: dict[str, Any], claims: list[dict[str, Any]], figures: li
                      f"{'yes' if c['holds'] else '**no**'} |")
     lines.append("")
     for f in figures:
-        lines += [f"![{f['caption']}]({f['file']})", "", f"*{f['caption']}*", ""]
+        cap = f["caption"].replace("||", "‖")
+        lines += [f"![{cap}]({f['file']})", "", f"*{cap}*", ""]
     return "\n".join(lines)
