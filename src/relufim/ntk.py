@@ -400,7 +400,7 @@ def _top_pairs(matmat: Callable[[np.ndarray], np.ndarray], dense: Callable[[], n
     if use_dense:
         return _top_eigh(dense(), k)
     from .eigensolver import block_eigsh
-    r = block_eigsh(matmat, m, k, X0=X0, tol=tol, maxiter=200)
+    r = block_eigsh(matmat, m, k, X0=X0, tol=tol, maxiter=60)  # failures show in the residuals
     return r.eigenvalues, r.eigenvectors
 
 
