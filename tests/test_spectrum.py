@@ -129,3 +129,15 @@ def test_bad_matrices():
         rf.spectrum(np.eye(5), k="clusters")
     with pytest.raises(ValueError, match="non-finite"):
         rf.spectrum(np.full((3, 3), np.nan), k=1)
+
+
+@pytest.mark.parametrize("d, p", [(1, 40), (2, 600), (3, 2500)])
+def test_small_d_clusters_match_dense(d, p):
+    # d = 1 has only two clusters (the third has d(d+1)/2 - 1 = 0 members); at d = 3 the later
+    # degree-4 -> 6 gap is larger than the 1 -> 2 gap, so the search must stay in the top d(d+3)/2 + 1
+    W = rf.sample_weights(d, p, seed=0)
+    res = rf.spectrum(W)
+    w = np.linalg.eigvalsh(rf.fisher_matrix(W))[::-1]
+    np.testing.assert_allclose(res.eigenvalues, w[: res.eigenvalues.size], rtol=0, atol=1e-9 * w[0])
+    expected = [s for s in rf.predicted_cluster_sizes(d) if s > 0]
+    assert [c.size for c in res.clusters] == expected

@@ -172,11 +172,11 @@ def detect_clusters(eigenvalues: np.ndarray, n_clusters: int = 3, window: int | 
 def _build_clusters(eigenvalues: np.ndarray, d: int | None) -> tuple[Cluster, ...]:
     if d is None:
         return ()
-    predicted = predicted_cluster_sizes(d)
+    predicted = tuple(s for s in predicted_cluster_sizes(d) if s > 0)  # d = 1 has no third cluster
     if eigenvalues.size <= n_top(d):
         sizes = list(predicted) if eigenvalues.size >= n_top(d) else []
     else:
-        sizes = detect_clusters(eigenvalues, 3, window=n_top(d) + 1)
+        sizes = detect_clusters(eigenvalues, len(predicted), window=n_top(d) + 1)
     clusters = []
     start = 0
     for i, size in enumerate(sizes):
