@@ -156,3 +156,10 @@ def test_series_validation():
         rf.series_fisher(W, 11, degree=2)  # rank of J_2 is N = 1 + 3 + 6 = 10
     with pytest.raises(ValueError, match="degree"):
         rf.series_fisher(W, 3, degree=1)
+
+
+def test_rows_times_equals_dense_rows(small):
+    W, J, V = small
+    rows = np.array([0, 3, 699, 350, 350])
+    got = rf.fisher_operator(W).rows_times(rows, V, chunk=128)  # chunks not dividing p
+    assert _rel_err(got, (J @ V)[rows]) < RTOL

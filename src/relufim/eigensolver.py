@@ -15,12 +15,16 @@ Krylov step, while converged pairs are locked (they cost no more products). With
 theory's seeds the top ``d(d+3)/2`` pairs of the FIM need 3–4 products for 1e-10.
 
 Stopping rule: eigenpair :math:`(\theta_j, x_j)` is *converged* when
-:math:`\|A x_j - \theta_j x_j\| \le \mathrm{tol}\cdot|\theta_1|`. The iteration stops
-when the top ``k`` pairs are all converged, or after ``maxiter`` iterations; in
-that case the unconverged pairs are flagged, never silently returned as
-converged. For a symmetric matrix each converged :math:`\theta_j` lies within
-its residual of a true eigenvalue, and within :math:`\|r_j\|^2/\mathrm{gap}` when
-separated by ``gap`` from the rest of the spectrum.
+:math:`\|A x_j - \theta_j x_j\| \le \mathrm{tol}\cdot|\theta_1|` (the residual is computed
+from the stored images, i.e. it is the true residual up to round-off). The iteration stops
+when the leading ``required`` pairs (default: all ``k``) are converged and the block does
+not sit inside a cluster, or after ``maxiter`` products; unconverged pairs are flagged,
+never silently returned as converged. A-posteriori bounds for a symmetric matrix: each
+:math:`\theta_j` lies within :math:`\|r_j\|` of an eigenvalue, within
+:math:`\|r_j\|^2/\mathrm{gap}` when separated by ``gap`` from the rest of the spectrum,
+and the angle between a computed cluster subspace and the true one has
+:math:`\sin\Theta \le \|R\|/\mathrm{gap}` (Davis–Kahan). Ritz values are lower bounds:
+:math:`\theta_j \le \lambda_j` (Cauchy interlacing).
 """
 
 from __future__ import annotations

@@ -124,6 +124,31 @@ class FisherOperator(LinearOperator):
         item = self.compute_dtype.itemsize
         return int(self.threads * (2 * self.block**2 * item + p * n_vectors * 8) + 3 * p * n_vectors * 8)
 
+    def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        r"""Rows ``rows`` of :math:`JV` only, ``(len(rows), b)``: costs ``len(rows) * p`` kernel entries.
+
+        Used for a-posteriori residual estimates at widths where a full product is too slow:
+        :math:`\|r\|^2 \approx (p/s)\sum_{i\in S} r_i^2` over ``s`` uniformly sampled rows.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
+        Vs = V * self.norms[:, None]
+        Ur = self.U[:, rows]
+        out = np.zeros((rows.size, V.shape[1]))
+        for c0 in range(0, self.shape[0], chunk):
+            cols = slice(c0, min(c0 + chunk, self.shape[0]))
+            K = Ur.T @ self.U[:, cols]
+            ii, jj = np.nonzero(K < ANTIPARALLEL_THRESHOLD)
+            _kappa_unscaled_inplace(K, np.empty_like(K))
+            if ii.size:
+                s = np.linalg.norm(Ur[:, ii] + self.U[:, c0 + jj], axis=0)
+                K[ii, jj] = arccos_kernel_from_angle_complement(2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))) * 2 * math.pi
+            same = np.flatnonzero((rows >= cols.start) & (rows < cols.stop))
+            K[same, rows[same] - c0] = math.pi  # exact diagonal
+            out += K @ Vs[cols]
+        out *= (self.norms[rows] * (_INV_2PI / self.sigma**2))[:, None]
+        return out
+
     # -- products
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
@@ -169,11 +194,12 @@ class FisherOperator(LinearOperator):
                 i, j = tiles[t]
                 ri, rj = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
                 m, n = ri.stop - ri.start, rj.stop - rj.start
-                K, S = Kbuf[:m, :n], Sbuf[:m, :n]
+                K = Kbuf[:m, :n]
                 np.matmul(U[:, ri].T, U[:, rj], out=K)
-                ii, jj = np.nonzero(K < ANTIPARALLEL_THRESHOLD)
-                _kappa_unscaled_inplace(K, S)
-                if ii.size:
+                anti = K.min() < ANTIPARALLEL_THRESHOLD  # rare: locate the pairs only then
+                ii, jj = np.nonzero(K < ANTIPARALLEL_THRESHOLD) if anti else (None, None)
+                _kappa_unscaled_inplace(K, Sbuf[:m, :n])
+                if anti:
                     _fix_antiparallel_unscaled(K, ii, jj, U, i, j)
                 if i == j:
                     np.fill_diagonal(K, math.pi)  # 2 pi kappa(1): exact diagonal ||w_i||^2 / 2
