@@ -9,7 +9,7 @@ from relufim.spectrum import principal_cosines
 
 @pytest.fixture(scope="module")
 def checked():
-    W = rf.sample_weights(4, 2500, seed=3)
+    W = rf.sample_weights(4, 1500, seed=3)
     return W, rf.check_theory(W)
 
 
@@ -29,7 +29,7 @@ def test_check_theory_statements(checked):
     for i, sl in enumerate([slice(0, 1), slice(1, 5), slice(5, 14)], start=1):
         expected = principal_cosines(V[:, sl], bases[i - 1]).min()
         assert chk.alignment[f"cluster{i}"] == pytest.approx(expected, abs=1e-8)
-    # at p = 2500 the predicted spans are close (Lemma 2: deviations O(sqrt(D/p)))
+    # at p = 1500 the predicted spans are close (Lemma 2: deviations O(sqrt(D/p)))
     assert min(chk.alignment.values()) > 0.9
     # Rayleigh quotients by direct evaluation
     th = rf.theory_vectors(W)

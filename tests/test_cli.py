@@ -58,7 +58,7 @@ def test_spectrum_monte_carlo_and_table():
     (["spectrum", "--method", "monte-carlo", "--n", "0"], "n must be >= 1"),
     (["spectrum", "--activation", "nope"], "unknown activation"),
     (["spectrum", "--scale", "-1"], "scale"),
-    (["spectrum", "--p", "3000000"], "needs"),
+    (["spectrum", "--d", "1", "--p", "1000", "--method", "monte-carlo", "--n", "2000000000"], "need"),
     (["nonsense"], "No such command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
