@@ -60,7 +60,11 @@ def format_table(s: dict[str, Any]) -> str:
     if s.get("remainder_min_eigenvalue") is not None:
         lines.append(f"Theorem 2 remainder R: min eigenvalue {s['remainder_min_eigenvalue']:.3g} (PSD), "
                      f"share of trace {s['remainder_trace_share']:.3%}")
-    lines.append(f"max residual           {s['max_residual']:.2e}   ({'all converged' if s['converged'] else 'NOT all converged'})")
+    lines.append(f"max residual           {s['max_residual']:.2e}   (the {sum(c['size'] for c in s['clusters'][:3])} "
+                 f"cluster pairs {'converged' if s['converged'] else 'did NOT all converge'})")
+    if s.get("extra"):
+        lines.append(f"                       {s['max_residual_extra']:.2e}   ({s['extra_converged']} of the "
+                     f"{s['extra']} pairs beyond the clusters converged; the rest are flagged)")
     ev = s["eigenvalues"]
     lines.append(f"eigenvalues            {len(ev)} computed; first beyond the clusters: "
                  + ", ".join(f"{x:.4g}" for x in ev[sum(c['size'] for c in s['clusters'][:3]):][:3]))
