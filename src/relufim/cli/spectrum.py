@@ -64,7 +64,7 @@ def format_table(s: dict[str, Any]) -> str:
                  f"cluster pairs {'converged' if s['converged'] else 'did NOT all converge'})")
     if s.get("extra"):
         lines.append(f"                       {s['max_residual_extra']:.2e}   ({s['extra_converged']} of the "
-                     f"{s['extra']} pairs beyond the clusters converged; the rest are flagged)")
+                     f"{s['extra']} pairs beyond the clusters converged; the rest are flagged: their Ritz values are lower bounds)")
     ev = s["eigenvalues"]
     lines.append(f"eigenvalues            {len(ev)} computed; first beyond the clusters: "
                  + ", ".join(f"{x:.4g}" for x in ev[sum(c['size'] for c in s['clusters'][:3]):][:3]))
