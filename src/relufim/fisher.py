@@ -80,25 +80,24 @@ def _upper_tiles(p: int, tile: int) -> list[tuple[int, int]]:
     return [(i, j) for i in starts for j in starts if j >= i]
 
 
-def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progress | None) -> None:
-    """Fill ``out`` with J tile by tile over the upper triangle, mirroring each tile in cache."""
-    p = W.shape[1]
-    norms = column_norms(W)
-    U = _unit_columns(W, norms)
+def _fill_symmetric_tiles(out: np.ndarray, p: int, tile: int,
+                          compute: Callable[[int, int, slice, slice], np.ndarray],
+                          progress: Progress | None) -> None:
+    """Fill the symmetric ``out`` from ``compute(b, i, rows, cols)`` on the upper-triangle tiles, on all cores.
+
+    Each tile is mirrored while in cache (transposed writes of whole block rows were the
+    bottleneck); a diagonal tile is symmetrised from its upper half, since its GEMM need
+    not be exactly symmetric. ``b`` is the tile's index in the order of the tiling.
+    """
     tiles = _upper_tiles(p, tile)
     n_workers = max(1, min(len(tiles), os.cpu_count() or 1))
     done = [0]
 
-    def work(ij: tuple[int, int]) -> None:
-        i, j = ij
+    def work(item: tuple[int, tuple[int, int]]) -> None:
+        b, (i, j) = item
         rows, cols = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
-        K = U[:, rows].T @ U[:, cols]  # cosines
-        pairs = _antiparallel_pairs(K)
-        _kappa_block_inplace(K, np.empty_like(K), np.empty_like(K))
-        _fix_antiparallel(K, pairs, U, i, j)
-        K *= norms[rows, None]
-        K *= norms[None, cols]
-        if j == i:  # the diagonal tile's GEMM need not be exactly symmetric: mirror its upper half
+        K = compute(b, i, rows, cols)
+        if j == i:
             K = np.triu(K) + np.triu(K, 1).T
         out[rows, cols] = K
         if j != i:
@@ -108,7 +107,25 @@ def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progr
             progress(done[0], len(tiles))
 
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        list(pool.map(work, tiles))
+        list(pool.map(work, enumerate(tiles)))
+
+
+def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progress | None) -> None:
+    """Fill ``out`` with J (ReLU): cosines by GEMM, kappa in place, exact diagonal."""
+    p = W.shape[1]
+    norms = column_norms(W)
+    U = _unit_columns(W, norms)
+
+    def compute(b: int, i: int, rows: slice, cols: slice) -> np.ndarray:
+        K = U[:, rows].T @ U[:, cols]  # cosines
+        pairs = _antiparallel_pairs(K)
+        _kappa_block_inplace(K, np.empty_like(K), np.empty_like(K))
+        _fix_antiparallel(K, pairs, U, i, cols.start)
+        K *= norms[rows, None]
+        K *= norms[None, cols]
+        return K
+
+    _fill_symmetric_tiles(out, p, tile, compute, progress)
     idx = np.arange(p)
     out[idx, idx] = 0.5 * norms * norms  # exact diagonal
 
@@ -138,8 +155,7 @@ def _generic_fisher_into(W: np.ndarray, act: Activation, out: np.ndarray, block:
     norms = column_norms(W)
     U = _unit_columns(W, norms)
     block = max(block, 512)  # elementwise passes per term: larger tiles amortize the Python overhead
-    tiles = _upper_tiles(p, block)
-    n_workers = max(1, min(len(tiles), os.cpu_count() or 1))
+    n_tiles = len(_upper_tiles(p, block))
     if act.homogeneous and act.unit_dual is not None:
         def entries(T: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
             K = np.asarray(act.unit_dual(T), dtype=np.float64)
@@ -157,7 +173,7 @@ def _generic_fisher_into(W: np.ndarray, act: Activation, out: np.ndarray, block:
         C, tail, diag = mehler_truncation(act, norms)
         order = C.shape[1]
         sqrt_tail = np.sqrt(tail)
-        bounds = [0.0] * len(tiles)
+        bounds = [0.0] * n_tiles
 
         def entries(T: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
             acc = np.multiply.outer(C[rows, order - 1], C[cols, order - 1])
@@ -166,30 +182,18 @@ def _generic_fisher_into(W: np.ndarray, act: Activation, out: np.ndarray, block:
                 acc += np.multiply.outer(C[rows, n], C[cols, n])
             return acc
 
-    done = [0]
-
-    def work(item: tuple[int, tuple[int, int]]) -> None:
-        b, (i, j) = item
-        rows, cols = slice(i, min(i + block, p)), slice(j, min(j + block, p))
+    def compute(b: int, i: int, rows: slice, cols: slice) -> np.ndarray:
         T = np.clip(U[:, rows].T @ U[:, cols], -1.0, 1.0)
         K = entries(T, rows, cols)
         if bounds is not None:
             off = np.abs(T)
-            if j == i:
+            if cols.start == i:
                 np.fill_diagonal(off, 0.0)
             tmax = float(off.max(initial=0.0))
             bounds[b] = tmax ** order * float(sqrt_tail[rows].max(initial=0.0) * sqrt_tail[cols].max(initial=0.0))
-        if j == i:
-            K = np.triu(K) + np.triu(K, 1).T
-        out[rows, cols] = K
-        if j != i:
-            out[cols, rows] = K.T
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], len(tiles))
+        return K
 
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        list(pool.map(work, enumerate(tiles)))
+    _fill_symmetric_tiles(out, p, block, compute, progress)
     idx = np.arange(p)
     out[idx, idx] = diag
     if bounds is not None:
