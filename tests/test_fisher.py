@@ -169,3 +169,16 @@ def test_refuses_a_matrix_that_does_not_fit():
     W = np.ones((1, 2_000_000))  # J would need 32 TB
     with pytest.raises(ValueError, match=r"needs .*TB.*available.*fisher_operator"):
         rf.fisher_matrix(W)
+
+
+def test_out_buffer_is_filled_and_returned():
+    W = rf.sample_weights(3, 300, seed=7)
+    ref = rf.fisher_matrix(W, sigma=0.7)
+    buf = np.full((300, 300), np.nan)
+    got = rf.fisher_matrix(W, sigma=0.7, out=buf)
+    assert got is buf
+    np.testing.assert_array_equal(got, ref)
+    with pytest.raises(ValueError, match="out must be"):
+        rf.fisher_matrix(W, out=np.empty((300, 300), dtype=np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        rf.fisher_matrix(W, out=np.empty((300, 299)))

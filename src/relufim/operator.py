@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
+from ._threads import single_threaded_blas
 from ._validation import available_memory_bytes, check_positive_int, check_sigma, check_weights, format_bytes
 from .activations import Activation, get_activation
 from .fisher import column_norms
@@ -214,7 +215,7 @@ class FisherOperator(LinearOperator):
         if n_workers == 1:
             run(0)
         else:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            with single_threaded_blas(), ThreadPoolExecutor(max_workers=n_workers) as pool:
                 list(pool.map(run, range(n_workers)))
         out = accs[0]
         for a in accs[1:]:
