@@ -141,3 +141,15 @@ def test_small_d_clusters_match_dense(d, p):
     np.testing.assert_allclose(res.eigenvalues, w[: res.eigenvalues.size], rtol=0, atol=1e-9 * w[0])
     expected = [s for s in rf.predicted_cluster_sizes(d) if s > 0]
     assert [c.size for c in res.clusters] == expected
+
+
+def test_cluster_convergence_is_judged_separately_from_the_extras(problem):
+    d, W, J, w, _ = problem
+    res = rf.spectrum(J, d=d, method="block", maxiter=2, tol=1e-10, X0=rf.theory_vectors(W).seed_block())
+    m = n_top(d)
+    assert res.clusters_converged == bool(res.converged[:m].all())
+    assert res.max_cluster_residual == pytest.approx(res.residuals[:m].max())
+    # oracle: true residuals of the cluster pairs against the dense J
+    V = res.eigenvectors[:, :m]
+    true = np.linalg.norm(J @ V - V * res.eigenvalues[:m], axis=0).max()
+    assert res.max_cluster_residual == pytest.approx(true, rel=1e-3, abs=1e-14 * w[0])

@@ -122,6 +122,21 @@ class SpectrumResult:
         return float(np.nanmax(self.residuals)) if self.residuals.size else 0.0
 
     @property
+    def _n_cluster_pairs(self) -> int:
+        return sum(c.size for c in self.clusters) if self.clusters else self.eigenvalues.size
+
+    @property
+    def clusters_converged(self) -> bool:
+        """All eigenpairs of the clusters converged (the ``extra`` pairs beyond them are judged separately)."""
+        return bool(np.all(self.converged[: self._n_cluster_pairs]))
+
+    @property
+    def max_cluster_residual(self) -> float:
+        """Largest residual among the clusters' eigenpairs."""
+        r = self.residuals[: self._n_cluster_pairs]
+        return float(np.nanmax(r)) if r.size else 0.0
+
+    @property
     def top_fraction(self) -> float | None:
         """Share of the trace in the top ``d(d+3)/2`` eigenvalues."""
         if self.trace is None or self.d is None or self.eigenvalues.size < n_top(self.d):
