@@ -16,6 +16,7 @@ __all__ = [
     "check_weights",
     "check_positive_int",
     "check_sigma",
+    "check_positive_float",
     "check_inputs",
     "available_memory_bytes",
     "check_dense_fits",
@@ -36,14 +37,19 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return value
 
 
+def check_positive_float(value: Any, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive real number, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}.")
+    return value
+
+
 def check_sigma(sigma: Any) -> float:
     """Noise standard deviation: a finite float > 0."""
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
-        raise TypeError(f"sigma must be a positive real number, got {sigma!r}.")
-    sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be finite and > 0, got {sigma}.")
-    return sigma
+    return check_positive_float(sigma, "sigma")
 
 
 def check_weights(W: Any, name: str = "W") -> np.ndarray:

@@ -21,7 +21,6 @@ of least squares / ridge from ``n`` samples (closed forms where they exist, and 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,6 +29,7 @@ import numpy as np
 
 from ._validation import (
     check_dense_fits,
+    check_positive_float,
     check_positive_int,
     check_sigma,
     check_weights,
@@ -62,15 +62,6 @@ def _check_vector(v: Any, p: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains non-finite values (nan or inf).")
     return arr
-
-
-def _check_positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number, got {value!r}.")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}.")
-    return value
 
 
 def cluster_eigenpairs(W: np.ndarray | None = None, J: np.ndarray | None = None,
@@ -258,7 +249,7 @@ def gradient_descent(W: np.ndarray, v_star: np.ndarray | None = None,
     if target is not None and not callable(target):
         raise TypeError("target must be a callable y(x) for inputs x of shape (n, d).")
     if lr is not None:
-        lr = _check_positive_float(lr, "lr")
+        lr = check_positive_float(lr, "lr")
     v_init = np.zeros(p) if v0 is None else _check_vector(v0, p, "v0")
     check_dense_fits(p, what=f"the dense {p} x {p} FIM for gradient descent")
 
@@ -544,7 +535,7 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
     if estimator == "ridge":
         if lam is None:
             raise ValueError("estimator='ridge' needs the penalty lam > 0, e.g. lam=1e-3.")
-        lam = _check_positive_float(lam, "lam")
+        lam = check_positive_float(lam, "lam")
     elif lam is not None:
         raise ValueError("lam is only used with estimator='ridge'.")
     check_dense_fits(p, what=f"the dense {p} x {p} FIM", copies=2.0)

@@ -20,18 +20,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import platform
 import sqlite3
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+
+from ._io import to_jsonable as _json_safe
+from ._io import write_bytes_atomic
 
 __all__ = [
     "DB_NAME",
@@ -97,42 +98,6 @@ class StoreLockedError(RuntimeError):
 
 # ----------------------------------------------------------------------------- atomic files
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``.
-
-    A reader (or a process killed mid-write) sees either the old file or the new one,
-    never a partial one.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = write_bytes_atomic(pathlib.Path(tempfile.mkdtemp()) / "x.bin", b"abc")
-    >>> p.read_bytes()
-    b'abc'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def save_array_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Save ``array`` as ``.npy`` at ``path`` atomically (see :func:`write_bytes_atomic`).
 
@@ -185,24 +150,6 @@ def environment_versions() -> dict[str, str | None]:
 
 
 # ----------------------------------------------------------------------------- JSON
-
-def _json_safe(obj: Any) -> Any:
-    """Plain JSON types; NaN and infinities become ``None`` (JSON has no NaN)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    return obj
-
 
 def _dumps(obj: Any) -> str:
     return json.dumps(_json_safe(obj), sort_keys=True, allow_nan=False)
