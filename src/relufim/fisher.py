@@ -12,7 +12,9 @@ a user's inputs.
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,6 +38,9 @@ Progress = Callable[[int, int], None]
 
 _INV_2PI = 1.0 / (2.0 * np.pi)
 
+#: Rows per strip when a tile is mirrored into the lower triangle.
+_MIRROR_STRIP = 32
+
 
 def column_norms(W: np.ndarray) -> np.ndarray:
     r""":math:`\|w_i\|` for each column of ``W`` (shape ``(p,)``)."""
@@ -47,8 +52,8 @@ def _unit_columns(W: np.ndarray, norms: np.ndarray) -> np.ndarray:
     return W / safe
 
 
-def _kappa_block_inplace(T: np.ndarray, scratch: np.ndarray, scratch2: np.ndarray) -> None:
-    """Overwrite cosines ``T`` with kappa(T) using two scratch buffers; no other temporaries."""
+def _two_pi_kappa_inplace(T: np.ndarray, scratch: np.ndarray, scratch2: np.ndarray) -> None:
+    """Overwrite cosines ``T`` with 2 pi kappa(T) using two scratch buffers; no other temporaries."""
     np.clip(T, -1.0, 1.0, out=T)
     np.arccos(T, out=scratch)
     np.subtract(np.pi, scratch, out=scratch)  # pi - theta
@@ -58,7 +63,6 @@ def _kappa_block_inplace(T: np.ndarray, scratch: np.ndarray, scratch2: np.ndarra
     T *= scratch2  # (1 - t)(1 + t): no cancellation near |t| = 1, unlike 1 - t*t
     np.sqrt(T, out=T)
     T += scratch
-    T *= _INV_2PI
 
 
 def _antiparallel_pairs(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,13 +71,13 @@ def _antiparallel_pairs(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _fix_antiparallel(K: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], U: np.ndarray, row0: int,
                       col0: int) -> None:
-    """Recompute kappa where t < threshold from ||u + v|| (relative accuracy near t = -1)."""
+    """Recompute 2 pi kappa where t < threshold from ||u + v|| (relative accuracy near t = -1)."""
     ii, jj = pairs
     if ii.size == 0:
         return
     s = np.linalg.norm(U[:, row0 + ii] + U[:, col0 + jj], axis=0)
     delta = 2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))
-    K[ii, jj] = arccos_kernel_from_angle_complement(delta)
+    K[ii, jj] = arccos_kernel_from_angle_complement(delta) * (2.0 * np.pi)
 
 
 def _upper_tiles(p: int, tile: int) -> list[tuple[int, int]]:
@@ -86,9 +90,11 @@ def _fill_symmetric_tiles(out: np.ndarray, p: int, tile: int,
                           progress: Progress | None) -> None:
     """Fill the symmetric ``out`` from ``compute(b, i, rows, cols)`` on the upper-triangle tiles, on all cores.
 
-    Each tile is mirrored while in cache (transposed writes of whole block rows were the
-    bottleneck); a diagonal tile is symmetrised from its upper half, since its GEMM need
-    not be exactly symmetric. ``b`` is the tile's index in the order of the tiling.
+    Each tile is mirrored while in cache, in strips of ``_MIRROR_STRIP`` rows (a whole-tile
+    transposed write strides over too many cache lines at once); a diagonal tile is
+    symmetrised from its upper half, since its GEMM need not be exactly symmetric. ``b`` is
+    the tile's index in the order of the tiling. ``compute`` may return a per-thread buffer:
+    it is copied out before that thread computes its next tile.
     """
     tiles = _upper_tiles(p, tile)
     n_workers = max(1, min(len(tiles), os.cpu_count() or 1))
@@ -102,7 +108,9 @@ def _fill_symmetric_tiles(out: np.ndarray, p: int, tile: int,
             K = np.triu(K) + np.triu(K, 1).T
         out[rows, cols] = K
         if j != i:
-            out[cols, rows] = K.T
+            for a in range(0, K.shape[0], _MIRROR_STRIP):
+                strip = K[a:a + _MIRROR_STRIP]
+                out[cols, i + a:i + a + strip.shape[0]] = strip.T
         done[0] += 1
         if progress is not None:
             progress(done[0], len(tiles))
@@ -112,18 +120,33 @@ def _fill_symmetric_tiles(out: np.ndarray, p: int, tile: int,
 
 
 def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progress | None) -> None:
-    """Fill ``out`` with J (ReLU): cosines by GEMM, kappa in place, exact diagonal."""
+    """Fill ``out`` with J (ReLU): cosines by GEMM, kappa in place, exact diagonal.
+
+    Per tile: one GEMM into a per-thread buffer, ten elementwise passes in place (the
+    factor 1/(2 pi) rides on the row and column scalings), no allocation; the
+    near-antiparallel pairs are located only in the rare tiles whose minimum cosine is
+    below the threshold.
+    """
     p = W.shape[1]
     norms = column_norms(W)
     U = _unit_columns(W, norms)
+    UT = np.ascontiguousarray(U.T)
+    scale = norms * math.sqrt(_INV_2PI)  # J_ij = scale_i scale_j 2 pi kappa(t_ij)
+    local = threading.local()
 
     def compute(b: int, i: int, rows: slice, cols: slice) -> np.ndarray:
-        K = U[:, rows].T @ U[:, cols]  # cosines
-        pairs = _antiparallel_pairs(K)
-        _kappa_block_inplace(K, np.empty_like(K), np.empty_like(K))
-        _fix_antiparallel(K, pairs, U, i, cols.start)
-        K *= norms[rows, None]
-        K *= norms[None, cols]
+        bufs = getattr(local, "bufs", None)
+        if bufs is None:
+            bufs = local.bufs = tuple(np.empty((tile, tile)) for _ in range(3))
+        m, n = rows.stop - rows.start, cols.stop - cols.start
+        K, s1, s2 = (buf[:m, :n] for buf in bufs)
+        np.matmul(UT[rows], U[:, cols], out=K)  # cosines
+        pairs = _antiparallel_pairs(K) if K.min() < ANTIPARALLEL_THRESHOLD else None
+        _two_pi_kappa_inplace(K, s1, s2)
+        if pairs is not None:
+            _fix_antiparallel(K, pairs, U, i, cols.start)
+        K *= scale[rows, None]
+        K *= scale[None, cols]
         return K
 
     _fill_symmetric_tiles(out, p, tile, compute, progress)
