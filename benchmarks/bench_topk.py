@@ -11,8 +11,8 @@ Goals: p=1e4 >= 50x faster than naive build + numpy.linalg.eigh, >= 5x faster th
 scipy eigsh(k) on the same dense matrix; p=1e5 < 2 min and < 4 GB; p=1e6 < 15 min, < 8 GB.
 
 The relufim side is timed as a user calls it, ``rf.spectrum(W, k=d(d+3)/2, tol=1e-8)``, build
-included, in fresh processes (the median of ``--trials``): at p = 1e4 that builds J (tiled) and
-runs the block solver on it; at p = 1e5 it is matrix-free. ``eigsh`` runs with ``tol=0``; its
+included, in fresh processes (the median of ``--trials``): matrix-free above p = 3000 (``--route
+block`` builds J instead and runs the same solver on it). ``eigsh`` runs with ``tol=0``; its
 time hardly depends on the tolerance here (4.5-4.8 s for tol = 0, 1e-10, 1e-8).
 """
 
@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=1e-8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--route", choices=["auto", "block", "matrix-free", "series"], default="auto",
-                    help="auto: what rf.spectrum picks (dense J + block solver up to p = 16000, then matrix-free); "
+                    help="auto: what rf.spectrum picks (matrix-free above p = 3000; block = dense J + block solver); "
                          "series above p = 300000")
     ap.add_argument("--trials", type=int, default=3, help="fresh processes per width (the median is compared)")
     ap.add_argument("--degree", type=int, default=4)

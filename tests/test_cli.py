@@ -94,6 +94,24 @@ def test_reproduce_writes_summary_figures_and_report(tmp_path):
     assert "claims hold" in stdout
 
 
+def test_reproduce_density_beyond_dense_sizes(tmp_path):
+    """--density-p adds the SLQ distribution at a second width: figure, summary block, trace-share claim."""
+    out = tmp_path / "run"
+    code, stdout, err = run("reproduce", "--out", str(out), "--d", "3", "--p", "300", "--no-sections",
+                            "--density-p", "900", "--density-steps", "10", "--density-vectors", "3")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    dens = summary["density"]
+    assert dens["p"] == 900 and dens["k_exact"] == 9 and dens["n_vectors"] == 3 and dens["lanczos_steps"] == 10
+    assert dens["top_max_residual_rel"] <= 1e-8
+    # Hutchinson trace estimate against the exact trace ||W||_F^2 / 2: 3 vectors of Rademacher noise
+    assert dens["trace_estimate"] == pytest.approx(dens["trace_exact"], rel=0.2)
+    assert (out / "eigenvalue_distribution_p900.png").read_bytes()[:4] == b"\x89PNG"
+    assert any("p = 900" in c["claim"] for c in summary["claims"])
+    code, _, err = run("reproduce", "--out", str(tmp_path / "bad"), "--d", "3", "--p", "300", "--density-p", "5")
+    assert code == 2 and "density_p" in err and "Traceback" not in err
+
+
 def test_reproduce_refuses_a_file_as_output(tmp_path):
     f = tmp_path / "x"
     f.write_text("keep me")

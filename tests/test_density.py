@@ -74,3 +74,73 @@ def test_validation():
         rf.spectral_density(W, deflate=50)
     with pytest.raises(ValueError, match="n_vectors"):
         rf.spectral_density(W, n_vectors=0)
+
+
+def test_smoothed_counts_against_jittered_samples():
+    """Oracle: histogram of values jittered by N(0, width^2) in log10, with a 5-sigma binomial tolerance."""
+    rng = np.random.default_rng(3)
+    values = 10.0 ** rng.uniform(-6, 0, size=40)
+    weights = rng.uniform(0.5, 2.0, size=40)
+    edges = np.geomspace(1e-7, 10.0, 41)
+    width = 0.15
+    got = rf.density.smoothed_counts(values, edges, width, weights)
+    reps = 20_000
+    jitter = np.log10(values)[None, :] + width * rng.standard_normal((reps, values.size))
+    mc = np.histogram(jitter.ravel(), bins=np.log10(edges), weights=np.tile(weights, reps))[0] / reps
+    # each bin: a weighted sum over 40 values of Bernoulli frequencies; var <= sum w^2 q(1-q)/reps <= sum w^2 / (4 reps)
+    sd = math.sqrt((weights**2).sum() / (4 * reps))
+    np.testing.assert_allclose(got, mc, atol=5 * sd)
+    assert got.sum() == pytest.approx(weights.sum(), rel=1e-9)  # all mass well inside the edges
+
+
+def _kolmogorov_raw(sd, lam):
+    """sup_x |F_slq(x) - F_dense(x)| over every jump point (and just left of it)."""
+    lam = np.sort(lam)
+    xs = np.concatenate([sd.nodes, lam])
+    xs = np.concatenate([xs, np.nextafter(xs, -np.inf)])
+    f_dense = np.searchsorted(lam, xs, side="right") / lam.size
+    return float(np.abs(sd.cdf(xs) - f_dense).max())
+
+
+def _smoothed_cdf(values, weights, x, width):
+    """Mass of the log10-Gaussian-smoothed measure below each x (zero values count as -inf)."""
+    from scipy.stats import norm
+
+    values, weights = np.asarray(values, float), np.asarray(weights, float)
+    pos = values > 0
+    z = (np.log10(x)[:, None] - np.log10(values[pos])[None, :]) / width
+    return norm.cdf(z) @ weights[pos] + weights[~pos].sum()
+
+
+def test_slq_kolmogorov_distance_within_cms_bound(case):
+    """Chebyshev-Markov-Stieltjes: a Gauss rule's CDF is within its largest weight of the vector's spectral CDF.
+
+    So sup_x |F_slq - F_dense| <= (p - k)/p * mean over vectors of the largest node weight
+    + the Hutchinson error of the vectors' spectral CDFs (pointwise sd <= sqrt(2/(p n_vec)) for
+    Rademacher vectors; 5 sd covers a union bound over the p jump points).
+    """
+    W, lam, sd = case
+    p, k, nv = lam.size, sd.k_exact, sd.n_vectors
+    per_vector = sd.weights[k:].reshape(nv, -1) * nv * p / (p - k)  # each rule's weights, summing to 1
+    bound = (p - k) / p * per_vector.max(axis=1).mean() + 5 * math.sqrt(2.0 / (p * nv))
+    assert _kolmogorov_raw(sd, lam) <= bound
+
+
+def test_smoothed_histogram_mass_and_dense_comparison(case):
+    """The smoothed SLQ histogram carries the p eigenvalues and is the smoothing of the SLQ measure.
+
+    Smoothing both measures with the same kernel cannot increase their Kolmogorov distance, so the
+    smoothed SLQ and smoothed dense CDFs (computed here with scipy.stats.norm) stay within the raw
+    distance, which the previous test bounds.
+    """
+    W, lam, sd = case
+    p, width = lam.size, 0.1
+    edges = np.geomspace(1e-12 * lam.max(), 2 * lam.max(), 61)
+    counts, se = sd.smoothed_histogram(edges, width=width)
+    f_slq = _smoothed_cdf(sd.nodes, sd.weights, edges, width)
+    f_dense = _smoothed_cdf(lam, np.full(p, 1.0 / p), edges, width)
+    np.testing.assert_allclose(counts / p, np.diff(f_slq), atol=1e-12)
+    assert counts.sum() == pytest.approx(p * (f_slq[-1] - f_slq[0]), rel=1e-9)
+    assert counts.sum() == pytest.approx(p, rel=1e-3)
+    assert np.abs(f_slq - f_dense).max() <= _kolmogorov_raw(sd, lam) + 1e-12
+    assert np.all(se >= 0)

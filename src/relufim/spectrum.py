@@ -317,7 +317,7 @@ def spectrum(
         Every eigenvalue is divided by :math:`\sigma^2`.
     method : {"auto", "dense", "block", "matrix-free"}
         Solver route; ``"auto"`` takes LAPACK for ``k="all"`` or ``p <= 1500``, else the
-        theory-seeded block Krylov solver; for the exact ReLU FIM above ``p = 16000`` (or when
+        theory-seeded block Krylov solver; for the exact ReLU FIM above ``p = 3000`` (or when
         the dense matrix would take more than half the free memory) it never forms ``J`` (``"matrix-free"``:
         the block solver on :func:`relufim.fisher_operator`; with ``k="clusters"`` only the
         ``d(d+3)/2`` cluster pairs must converge, the ``extra`` ones are flagged by their residuals).
@@ -487,10 +487,12 @@ def _solve_dense_or_block(J: np.ndarray, k: int | None, d: int | None, trace: fl
 
 
 #: Above this width the exact ReLU FIM's top clusters are computed matrix-free (method="auto").
-#: Below it ``J`` is built (tiled, 8 p^2 bytes) and the block solver multiplies by it with BLAS:
-#: at p = 10^4 a dense product with 73 vectors takes 0.2 s against 0.5 s matrix-free, and
-#: the build 0.25 s, so with three products the dense route wins while ``J`` fits in memory.
-MATRIX_FREE_LIMIT = 16_000
+#: A matrix-free product costs about as much as a dense one (both are dominated by the 2 p^2 b
+#: flops of the GEMMs; the kernel is recomputed in cache-sized tiles) while building ``J`` costs
+#: first-touch page faults on 8 p^2 fresh bytes: at p = 10^4, top 65 pairs in 0.94 s
+#: matrix-free against 1.0-2.0 s dense. Below the limit both take milliseconds and the dense
+#: route also converges the ``extra`` pairs.
+MATRIX_FREE_LIMIT = 3000
 
 
 def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
@@ -510,7 +512,9 @@ def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: 
 
     p = W.shape[1]
     op = fisher_operator(W)
-    b = k + max(4, k // 8)
+    # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
+    # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
+    b = k + 4
     need = 8.0 * p * (16 * b) + op.memory_bytes(b)
     if need > 0.8 * available_memory_bytes():
         raise ValueError(
