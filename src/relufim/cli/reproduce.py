@@ -22,7 +22,7 @@ from ._common import handle_errors, progress_bar
 @click.option("--no-sections", is_flag=True, help="Only the 2023 check, without the limit and function-space sections.")
 @click.option("--density-p", "density_p", type=int, default=None,
               help="Also draw the eigenvalue distribution at this width beyond dense sizes, e.g. 100000 "
-                   "(stochastic Lanczos quadrature, about 12 minutes at 100000 on 2 cores).")
+                   "(stochastic Lanczos quadrature, about 8 minutes at 100000 on 2 cores).")
 @click.option("--density-steps", "density_steps", type=int, default=40, show_default=True,
               help="Lanczos steps for --density-p (one pass over the kernel each).")
 @click.option("--density-vectors", "density_vectors", type=int, default=8, show_default=True,

@@ -65,6 +65,18 @@ def _limit_values(d: int) -> dict[str, float] | None:
 
 # ----------------------------------------------------------------------------- figures
 
+def _log_axes_with_limits(ax: Any, limit: dict[str, float] | None, ylabel: str) -> None:
+    """Log-log eigenvalue axes with the three infinite-width cluster values drawn dotted."""
+    if limit:
+        for i in range(3):
+            ax.axvline(limit[f"cluster{i + 1}"], color="k", ls=":", lw=1.2,
+                       label="infinite-width limit $d\\mu_k$" if i == 0 else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue of J")
+    ax.set_ylabel(ylabel)
+
+
 def _figure_distribution(path: Path, d: int, spectra: dict[str, np.ndarray], clusters: dict[str, Any],
                          limit: dict[str, float] | None) -> None:
     import matplotlib
@@ -87,14 +99,7 @@ def _figure_distribution(path: Path, d: int, spectra: dict[str, np.ndarray], clu
     b = theorem3_bounds(d)
     for i, key in enumerate(["v0", "rows", "v_ab"]):
         ax.axvline(b[key], color=shade[i], ls="--", lw=1, label="Theorem 3 bounds" if i == 0 else None)
-    if limit:
-        for i in range(3):
-            ax.axvline(limit[f"cluster{i + 1}"], color="k", ls=":", lw=1.2,
-                       label="infinite-width limit $d\\mu_k$" if i == 0 else None)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("eigenvalue of J")
-    ax.set_ylabel("count")
+    _log_axes_with_limits(ax, limit, "count")
     ax.set_title(f"FIM eigenvalue distribution, d = {d}, p = {next(iter(spectra.values())).size}")
     ax.legend(fontsize=7, loc="upper left")
     save_figure_atomic(fig, path)
@@ -119,14 +124,7 @@ def _figure_density(path: Path, d: int, sd: Any, dense: np.ndarray, limit: dict[
               label="± 2 standard errors (random vectors)")
     ax.stairs(smoothed_counts(dense, edges, width) / dense.size, edges, color="C1", lw=1.2,
               label=f"exact FIM, p = {dense.size}: dense eigenvalues (same smoothing, {width} decades)")
-    if limit:
-        for i in range(3):
-            ax.axvline(limit[f"cluster{i + 1}"], color="k", ls=":", lw=1.2,
-                       label="infinite-width limit $d\\mu_k$" if i == 0 else None)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("eigenvalue of J")
-    ax.set_ylabel("fraction of eigenvalues per bin")
+    _log_axes_with_limits(ax, limit, "fraction of eigenvalues per bin")
     ax.set_ylim(0.3 / max(sd.p, dense.size), 2.0)  # below a third of one eigenvalue per bin: smoothing tails
     ax.set_title(f"FIM eigenvalue distribution beyond dense sizes, d = {d}")
     ax.legend(fontsize=7, loc="upper center")
