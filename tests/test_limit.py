@@ -22,7 +22,6 @@ from scipy import stats
 import relufim as rf
 from relufim.cli import main
 from relufim.fisher import fisher_matrix
-from relufim.kernels import arccos_kernel
 from relufim.limit import (
     funk_hecke_coefficients,
     harmonic_multiplicity,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import available_memory_bytes, check_positive_int, check_weights, format_bytes
-from .eigensolver import block_eigsh, orthonormalize
+from .eigensolver import block_eigsh
 
 __all__ = ["SpectralDensity", "spectral_density", "smoothed_counts", "wasserstein1"]
 

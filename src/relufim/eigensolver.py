@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
 __all__ = ["BlockEigResult", "block_eigsh", "orthonormalize"]
 
@@ -80,10 +79,10 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
         for _ in range(2):
             X -= against @ (against.T @ X)
     X = X[:, np.linalg.norm(X, axis=0) > drop_tol * scale]
+    G = X.T @ X
     for _ in range(4):
-        if X.shape[1] == 0:
+        if X.shape[1] == 0 or np.abs(G - np.eye(G.shape[0])).max() < 1e-12:
             break
-        G = X.T @ X
         inv = 1.0 / np.sqrt(np.diag(G))
         lam, S = np.linalg.eigh(G * inv[:, None] * inv[None, :])
         good = lam > _SVQB_RANK_TOL * lam[-1]
@@ -91,8 +90,6 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
         if project:
             X -= against @ (against.T @ X)
         G = X.T @ X
-        if np.abs(G - np.eye(G.shape[0])).max() < 1e-12:
-            break
     return np.asfortranarray(X)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ._threads import single_threaded_blas
 from ._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
 from .activations import Activation, get_activation
-from .kernels import ANTIPARALLEL_THRESHOLD, arccos_kernel_from_angle_complement
+from .kernels import two_pi_kappa_tile
 
 __all__ = [
     "fisher_matrix",
@@ -50,34 +50,6 @@ def column_norms(W: np.ndarray) -> np.ndarray:
 def _unit_columns(W: np.ndarray, norms: np.ndarray) -> np.ndarray:
     safe = np.where(norms > 0, norms, 1.0)
     return W / safe
-
-
-def _two_pi_kappa_inplace(T: np.ndarray, scratch: np.ndarray, scratch2: np.ndarray) -> None:
-    """Overwrite cosines ``T`` with 2 pi kappa(T) using two scratch buffers; no other temporaries."""
-    np.clip(T, -1.0, 1.0, out=T)
-    np.arccos(T, out=scratch)
-    np.subtract(np.pi, scratch, out=scratch)  # pi - theta
-    scratch *= T  # (pi - theta) t
-    np.subtract(1.0, T, out=scratch2)
-    T += 1.0
-    T *= scratch2  # (1 - t)(1 + t): no cancellation near |t| = 1, unlike 1 - t*t
-    np.sqrt(T, out=T)
-    T += scratch
-
-
-def _antiparallel_pairs(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.nonzero(T < ANTIPARALLEL_THRESHOLD)
-
-
-def _fix_antiparallel(K: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], U: np.ndarray, row0: int,
-                      col0: int) -> None:
-    """Recompute 2 pi kappa where t < threshold from ||u + v|| (relative accuracy near t = -1)."""
-    ii, jj = pairs
-    if ii.size == 0:
-        return
-    s = np.linalg.norm(U[:, row0 + ii] + U[:, col0 + jj], axis=0)
-    delta = 2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))
-    K[ii, jj] = arccos_kernel_from_angle_complement(delta) * (2.0 * np.pi)
 
 
 def _upper_tiles(p: int, tile: int) -> list[tuple[int, int]]:
@@ -122,10 +94,8 @@ def _fill_symmetric_tiles(out: np.ndarray, p: int, tile: int,
 def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progress | None) -> None:
     """Fill ``out`` with J (ReLU): cosines by GEMM, kappa in place, exact diagonal.
 
-    Per tile: one GEMM into a per-thread buffer, ten elementwise passes in place (the
-    factor 1/(2 pi) rides on the row and column scalings), no allocation; the
-    near-antiparallel pairs are located only in the rare tiles whose minimum cosine is
-    below the threshold.
+    Per tile: one GEMM into a per-thread buffer, then :func:`relufim.kernels.two_pi_kappa_tile`
+    in place (the factor 1/(2 pi) rides on the row and column scalings), no allocation.
     """
     p = W.shape[1]
     norms = column_norms(W)
@@ -142,10 +112,7 @@ def _relu_fisher_into(W: np.ndarray, out: np.ndarray, tile: int, progress: Progr
         m, n = rows.stop - rows.start, cols.stop - cols.start
         K, s1, s2 = (buf[:m, :n] for buf in bufs)
         np.matmul(UT[rows], U[:, cols], out=K)  # cosines
-        pairs = _antiparallel_pairs(K) if K.min() < ANTIPARALLEL_THRESHOLD else None
-        _two_pi_kappa_inplace(K, s1, s2)
-        if pairs is not None:
-            _fix_antiparallel(K, pairs, U, i, cols.start)
+        two_pi_kappa_tile(K, U[:, rows], U[:, cols], s1, s2)
         K *= scale[rows, None]
         K *= scale[None, cols]
         return K

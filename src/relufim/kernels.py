@@ -22,6 +22,8 @@ __all__ = [
     "arccos_kernel_from_angle_complement",
     "arccos_kernel_series_coefficients",
     "ANTIPARALLEL_THRESHOLD",
+    "two_pi_kappa_tile",
+    "two_pi_kappa_from_sum_norm",
 ]
 
 _INV_2PI = 1.0 / (2.0 * math.pi)
@@ -83,6 +85,52 @@ def arccos_kernel_from_angle_complement(delta: np.ndarray | float) -> np.ndarray
     """
     delta = np.clip(np.asarray(delta, dtype=np.float64), 0.0, np.pi)
     return _sin_minus_x_cos(delta) * _INV_2PI
+
+
+def two_pi_kappa_from_sum_norm(s: np.ndarray) -> np.ndarray:
+    r""":math:`2\pi\kappa` of unit vectors ``u, v`` from :math:`s = \|u+v\| = 2\sin(\delta/2)`, relatively accurate near :math:`t=-1`.
+
+    Examples
+    --------
+    >>> bool(np.isclose(two_pi_kappa_from_sum_norm(np.sqrt(2.0)), 2 * np.pi * float(arccos_kernel(0.0))))
+    True
+    """
+    delta = 2.0 * np.arcsin(np.clip(np.asarray(s, dtype=np.float64) / 2.0, 0.0, 1.0))
+    return arccos_kernel_from_angle_complement(delta) * (2.0 * math.pi)
+
+
+def two_pi_kappa_tile(K: np.ndarray, Ua: np.ndarray, Ub: np.ndarray, scratch: np.ndarray,
+                      scratch2: np.ndarray) -> None:
+    r"""Overwrite a tile of cosines ``K = Ua.T @ Ub`` (unit columns) with :math:`2\pi\kappa(K)`, in place.
+
+    Nine elementwise passes with two scratch buffers of ``K``'s shape, no other temporaries;
+    :math:`\sqrt{1-t^2}` is taken as :math:`\sqrt{(1-t)(1+t)}` (no cancellation near
+    :math:`|t|=1`). Pairs with :math:`t <` ``ANTIPARALLEL_THRESHOLD`` are recomputed from
+    :math:`\|u+v\|` (:func:`two_pi_kappa_from_sum_norm`); they are located only in the rare
+    tiles whose minimum cosine is below the threshold. The factor :math:`1/(2\pi)` is left to
+    the caller, who scales rows and columns anyway.
+
+    Examples
+    --------
+    >>> U = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    >>> K = U.T @ U
+    >>> two_pi_kappa_tile(K, U, U, np.empty_like(K), np.empty_like(K))
+    >>> bool(np.allclose(K / (2 * np.pi), arccos_kernel(U.T @ U)))
+    True
+    """
+    pairs = np.nonzero(K < ANTIPARALLEL_THRESHOLD) if K.min() < ANTIPARALLEL_THRESHOLD else None
+    np.clip(K, -1.0, 1.0, out=K)
+    np.arccos(K, out=scratch)
+    np.subtract(math.pi, scratch, out=scratch)  # pi - theta
+    scratch *= K  # (pi - theta) t
+    np.subtract(1.0, K, out=scratch2)
+    K += 1.0
+    K *= scratch2  # (1 - t)(1 + t)
+    np.sqrt(K, out=K)
+    K += scratch
+    if pairs is not None:
+        ii, jj = pairs
+        K[ii, jj] = two_pi_kappa_from_sum_norm(np.linalg.norm(Ua[:, ii] + Ub[:, jj], axis=0))
 
 
 def arccos_kernel_series_coefficients(n_terms: int) -> np.ndarray:

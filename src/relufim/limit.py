@@ -41,7 +41,6 @@ and ``p`` is required.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +75,7 @@ def _check_d(d: Any) -> int:
 
 
 def _check_kmax(kmax: Any) -> int:
-    if isinstance(kmax, bool) or not isinstance(kmax, numbers.Integral):
-        if isinstance(kmax, float) and kmax.is_integer():
-            kmax = int(kmax)
-        else:
-            raise TypeError(f"kmax must be an integer, got {kmax!r}.")
-    kmax = int(kmax)
-    if kmax < 0:
-        raise ValueError(f"kmax must be >= 0 (the largest harmonic degree), got {kmax}.")
+    kmax = check_positive_int(kmax, "kmax", minimum=0)
     if kmax > 1000:
         raise ValueError(f"kmax must be <= 1000, got {kmax}.")
     return kmax
@@ -104,7 +96,7 @@ def harmonic_multiplicity(d: int, k: int) -> int:
     [1, 2, 2, 2]
     """
     d = _check_d(d)
-    k = _check_kmax(k) if k <= 1000 else int(k)
+    k = check_positive_int(k, "k", minimum=0)
     if k < 2:
         return math.comb(k + d - 1, k)
     return math.comb(k + d - 1, k) - math.comb(k + d - 3, k - 2)

@@ -34,8 +34,13 @@ from scipy.sparse.linalg import LinearOperator
 from ._threads import single_threaded_blas
 from ._validation import available_memory_bytes, check_positive_int, check_sigma, check_weights, format_bytes
 from .activations import Activation, get_activation
-from .fisher import column_norms
-from .kernels import ANTIPARALLEL_THRESHOLD, arccos_kernel_from_angle_complement, arccos_kernel_series_coefficients
+from .fisher import _upper_tiles, column_norms
+from .kernels import (
+    ANTIPARALLEL_THRESHOLD,
+    arccos_kernel_series_coefficients,
+    two_pi_kappa_from_sum_norm,
+    two_pi_kappa_tile,
+)
 
 __all__ = ["FisherOperator", "fisher_operator", "SeriesFisher", "series_fisher", "SUPPORTED_ACTIVATIONS"]
 
@@ -46,35 +51,6 @@ SUPPORTED_ACTIVATIONS = ("relu",)
 
 _INV_2PI = 1.0 / (2.0 * math.pi)
 _HALF_PI = 0.5 * math.pi
-
-
-def _kappa_unscaled_inplace(T: np.ndarray, scratch: np.ndarray) -> None:
-    r"""Overwrite cosines ``T`` with :math:`2\pi\kappa(T) = \sqrt{1-t^2} + (\pi/2 + \arcsin t)\,t`.
-
-    Six passes over the tile, one scratch buffer, no temporaries; the factor :math:`1/(2\pi)`
-    is applied to the (much smaller) product instead of the tile.
-    """
-    np.clip(T, -1.0, 1.0, out=T)
-    np.arcsin(T, out=scratch)
-    scratch += _HALF_PI  # pi - arccos t
-    scratch *= T
-    np.multiply(T, T, out=T)
-    np.subtract(1.0, T, out=T)
-    np.sqrt(T, out=T)
-    T += scratch
-
-
-def _fix_antiparallel_unscaled(K: np.ndarray, ii: np.ndarray, jj: np.ndarray, U: np.ndarray, row0: int,
-                               col0: int) -> None:
-    """Recompute 2 pi kappa where t < -0.99 from ||u + v|| (relative accuracy near t = -1)."""
-    s = np.linalg.norm(U[:, row0 + ii] + U[:, col0 + jj], axis=0)
-    delta = 2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))
-    K[ii, jj] = arccos_kernel_from_angle_complement(delta) * (2.0 * math.pi)
-
-
-def _tiles(p: int, tile: int) -> list[tuple[int, int]]:
-    starts = range(0, p, tile)
-    return [(i, j) for i in starts for j in starts if j >= i]
 
 
 class FisherOperator(LinearOperator):
@@ -125,7 +101,7 @@ class FisherOperator(LinearOperator):
         item = self.compute_dtype.itemsize
         return int(self.threads * (2 * self.block**2 * item + p * n_vectors * 8) + 3 * p * n_vectors * 8)
 
-    def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int = 16384) -> np.ndarray:
         r"""Rows ``rows`` of :math:`JV` only, ``(len(rows), b)``: costs ``len(rows) * p`` kernel entries.
 
         Used for a-posteriori residual estimates at widths where a full product is too slow:
@@ -139,11 +115,7 @@ class FisherOperator(LinearOperator):
         for c0 in range(0, self.shape[0], chunk):
             cols = slice(c0, min(c0 + chunk, self.shape[0]))
             K = Ur.T @ self.U[:, cols]
-            ii, jj = np.nonzero(K < ANTIPARALLEL_THRESHOLD)
-            _kappa_unscaled_inplace(K, np.empty_like(K))
-            if ii.size:
-                s = np.linalg.norm(Ur[:, ii] + self.U[:, c0 + jj], axis=0)
-                K[ii, jj] = arccos_kernel_from_angle_complement(2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0))) * 2 * math.pi
+            two_pi_kappa_tile(K, Ur, self.U[:, cols], np.empty_like(K), np.empty_like(K))
             same = np.flatnonzero((rows >= cols.start) & (rows < cols.stop))
             K[same, rows[same] - c0] = math.pi  # exact diagonal
             out += K @ Vs[cols]
@@ -176,18 +148,19 @@ class FisherOperator(LinearOperator):
     def _matmat_numpy(self, Vs: np.ndarray) -> np.ndarray:
         p = self.shape[0]
         tile = self.block
-        tiles = _tiles(p, tile)
+        tiles = _upper_tiles(p, tile)
         n_workers = max(1, min(self.threads, len(tiles)))
         U = self.U
         accs = [np.zeros_like(Vs) for _ in range(n_workers)]
         nv = Vs.shape[1]
-        bufs = [(np.empty((tile, tile)), np.empty((tile, tile)), np.empty((tile, nv))) for _ in range(n_workers)]
+        bufs = [(np.empty((tile, tile)), np.empty((tile, tile)), np.empty((tile, tile)), np.empty((tile, nv)))
+                for _ in range(n_workers)]
         done = [0]
         tile_queue = iter(range(len(tiles)))  # next() is atomic under the GIL
 
         def run(worker: int) -> None:
             acc = accs[worker]
-            Kbuf, Sbuf, Pbuf = bufs[worker]
+            Kbuf, Sbuf, S2buf, Pbuf = bufs[worker]
             while True:
                 try:
                     t = next(tile_queue)
@@ -198,11 +171,7 @@ class FisherOperator(LinearOperator):
                 m, n = ri.stop - ri.start, rj.stop - rj.start
                 K = Kbuf[:m, :n]
                 np.matmul(U[:, ri].T, U[:, rj], out=K)
-                anti = K.min() < ANTIPARALLEL_THRESHOLD  # rare: locate the pairs only then
-                ii, jj = np.nonzero(K < ANTIPARALLEL_THRESHOLD) if anti else (None, None)
-                _kappa_unscaled_inplace(K, Sbuf[:m, :n])
-                if anti:
-                    _fix_antiparallel_unscaled(K, ii, jj, U, i, j)
+                two_pi_kappa_tile(K, U[:, ri], U[:, rj], Sbuf[:m, :n], S2buf[:m, :n])
                 if i == j:
                     np.fill_diagonal(K, math.pi)  # 2 pi kappa(1): exact diagonal ||w_i||^2 / 2
                 acc[ri] += np.matmul(K, Vs[rj], out=Pbuf[:m])
@@ -247,23 +216,22 @@ class FisherOperator(LinearOperator):
         out = torch.zeros_like(V)
         K = torch.empty((tile, tile), dtype=self._tdtype, device=self.device)
         S = torch.empty_like(K)
-        tiles = _tiles(p, tile)
+        tiles = _upper_tiles(p, tile)
         for n_done, (i, j) in enumerate(tiles, start=1):
             ri, rj = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
             m, n = ri.stop - ri.start, rj.stop - rj.start
             Kt, St = K[:m, :n], S[:m, :n]
             torch.mm(U[:, ri].T, U[:, rj], out=Kt)
-            anti = (Kt < ANTIPARALLEL_THRESHOLD).nonzero()
+            # locate near-antiparallel pairs only in the rare tiles that have one (one scalar sync)
+            anti = (Kt < ANTIPARALLEL_THRESHOLD).nonzero() if float(Kt.min()) < ANTIPARALLEL_THRESHOLD else None
             Kt.clamp_(-1.0, 1.0)
             torch.arcsin(Kt, out=St)
             St.add_(_HALF_PI).mul_(Kt)
             Kt.mul_(Kt).neg_().add_(1.0).sqrt_().add_(St)
-            if anti.numel():
+            if anti is not None:
                 ii, jj = anti[:, 0].cpu().numpy(), anti[:, 1].cpu().numpy()
-                s = np.linalg.norm(self.U[:, i + ii] + self.U[:, j + jj], axis=0)
-                fixed = arccos_kernel_from_angle_complement(2.0 * np.arcsin(np.clip(s / 2.0, 0.0, 1.0)))
-                Kt[anti[:, 0], anti[:, 1]] = torch.as_tensor(fixed * (2.0 * math.pi), dtype=self._tdtype,
-                                                             device=self.device)
+                fixed = two_pi_kappa_from_sum_norm(np.linalg.norm(self.U[:, i + ii] + self.U[:, j + jj], axis=0))
+                Kt[anti[:, 0], anti[:, 1]] = torch.as_tensor(fixed, dtype=self._tdtype, device=self.device)
             if i == j:
                 Kt.fill_diagonal_(math.pi)
                 out[ri] += Kt @ V[rj]

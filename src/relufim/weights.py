@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_positive_int
+from ._validation import check_positive_float, check_positive_int
 
 __all__ = ["sample_weights", "expected_squared_norm", "Scale"]
 
@@ -27,10 +27,7 @@ def _entry_variance(scale: Scale, d: int, p: int) -> float | None:
         raise ValueError(f"scale must be '1/p', '1/d', 'unit' or a positive float (the entry variance), got {scale!r}.")
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"scale must be '1/p', '1/d', 'unit' or a positive float, got {scale!r}.")
-    var = float(scale)
-    if not np.isfinite(var) or var <= 0:
-        raise ValueError(f"scale (the entry variance) must be finite and > 0, got {scale!r}.")
-    return var
+    return check_positive_float(scale, "scale (the entry variance)")
 
 
 def sample_weights(d: int, p: int, seed: int | np.random.Generator | None = None, scale: Scale = "1/p") -> np.ndarray:

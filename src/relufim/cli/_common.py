@@ -29,7 +29,16 @@ __all__ = [
     "stage",
     "peak_memory_bytes",
     "int_list",
+    "json_option",
+    "quiet_option",
 ]
+
+#: ``--json`` of the commands that print a table by default.
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON object on stdout instead of the table.")
+
+#: ``--quiet``: no progress lines or bars on stderr.
+quiet_option = click.option("--quiet", is_flag=True, help="No progress on stderr.")
 
 
 def fail(message: str) -> NoReturn:

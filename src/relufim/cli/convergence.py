@@ -9,7 +9,17 @@ import numpy as np
 
 from ..experiments.convergence import convergence, convergence_figure, trace_share_figure
 from ..limit import trace_share_curve
-from ._common import emit_json, handle_errors, int_list, progress_bar, save_figure_atomic, stage, write_json_atomic
+from ._common import (
+    emit_json,
+    handle_errors,
+    int_list,
+    json_option,
+    progress_bar,
+    quiet_option,
+    save_figure_atomic,
+    stage,
+    write_json_atomic,
+)
 from .limit import parse_scale
 
 
@@ -22,8 +32,8 @@ from .limit import parse_scale
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder for convergence.png, trace_share.png and convergence.json.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@json_option
+@quiet_option
 @handle_errors
 def convergence_command(d: int, p: list[int], seeds: int, activation: str, scale: str, out: str | None,
                         as_json: bool, quiet: bool) -> None:

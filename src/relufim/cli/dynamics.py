@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._common import emit_json, handle_errors, stage
+from ._common import emit_json, handle_errors, json_option, quiet_option, stage
 
 NAMES = ["||x|| (degree 0)", "linear x_l", "degree 2"]
 
@@ -44,8 +44,8 @@ def format_table(s: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of W (and of the inputs).")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the figure dynamics.png (error per cluster against time, log axes).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@json_option
+@quiet_option
 @handle_errors
 def dynamics_command(d: int, p: int, steps: int, lr: float | None, n: int | None, seed: int, out: Path | None,
                      as_json: bool, quiet: bool) -> None:

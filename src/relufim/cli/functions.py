@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import emit_json, handle_errors, stage
+from ._common import emit_json, handle_errors, json_option, quiet_option, stage
 
 
 def format_table(s: dict[str, Any]) -> str:
@@ -38,8 +38,8 @@ def format_table(s: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of W (the inputs use seed + 1).")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for one figure per group (f_v along a great circle against its limiting form).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@json_option
+@quiet_option
 @handle_errors
 def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_json: bool, quiet: bool) -> None:
     """The FIM's approximate and computed eigenvectors as functions f_v(x) = ReLU(xW).v (DESIGN §5).

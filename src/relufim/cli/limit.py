@@ -6,7 +6,7 @@ import click
 
 from ..activations import known_activations
 from ..limit import limit_spectrum
-from ._common import emit_json, handle_errors
+from ._common import emit_json, handle_errors, json_option
 
 
 def parse_scale(value: str) -> str | float:
@@ -25,7 +25,7 @@ def parse_scale(value: str) -> str | float:
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--p", "p", type=int, default=None,
               help="Width; needed when the eigenvalues depend on it (scales other than 1/p, non-homogeneous activations).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
+@json_option
 @handle_errors
 def limit_command(d: int, kmax: int, activation: str, scale: str, p: int | None, as_json: bool) -> None:
     """Infinite-width FIM spectrum: eigenvalue, multiplicity and cumulative trace share per degree k.

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import emit_json, handle_errors, stage
+from ._common import emit_json, handle_errors, json_option, quiet_option, stage
 
 
 def format_table(s: dict[str, Any]) -> str:
@@ -36,8 +36,8 @@ def format_table(s: dict[str, Any]) -> str:
 @click.option("--p", "p", type=int, default=3000, show_default=True, help="Number of hidden units.")
 @click.option("--n", "n", type=int, default=4000, show_default=True, help="Gaussian input samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of W (the inputs use seed + 1).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@json_option
+@quiet_option
 @handle_errors
 def ntk_command(d: int, p: int, n: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Eigenvalues of the NTK Gram K/n and of the FIM J^(n) on the same inputs, computed independently (DESIGN §6).

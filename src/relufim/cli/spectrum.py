@@ -11,7 +11,15 @@ from ..activations import get_activation
 from ..checks import spectrum_summary
 from ..limit import limit_cluster_values
 from ..weights import sample_weights
-from ._common import emit_json, handle_errors, peak_memory_bytes, progress_bar, stage
+from ._common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    peak_memory_bytes,
+    progress_bar,
+    quiet_option,
+    stage,
+)
 
 
 def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[str, float] | None:
@@ -92,8 +100,8 @@ def format_table(s: dict[str, Any]) -> str:
 @click.option("--activation", default="relu", show_default=True, help="Activation (see 'relufim limit --help').")
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--extra", type=int, default=10, show_default=True, help="Eigenvalues computed beyond the three clusters.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@json_option
+@quiet_option
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
                      as_json: bool, quiet: bool) -> None:

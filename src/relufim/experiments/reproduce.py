@@ -220,7 +220,7 @@ def _claims(d: int, p: int, settings: list[dict[str, Any]], limit: dict[str, flo
                        "measured": f"min eigenvalue {ex['remainder_min_eigenvalue']:.3g}",
                        "holds": ex["remainder_min_eigenvalue"] >= -1e-12 * lam_max})
     claims.append({"claim": "Theorem 2 remainder carries a small share of the trace", "source": "Theorem 2, DESIGN §4",
-                   "predicted": f"about 1 - F(d)" + (f" = {1 - limit['top_fraction']:.4%}" if limit else ""),
+                   "predicted": "about 1 - F(d)" + (f" = {1 - limit['top_fraction']:.4%}" if limit else ""),
                    "measured": f"{ex['remainder_trace_share']:.4%}", "holds": None})
     for key, label in [("v0", "v^(0)"), ("rows", "W_l"), ("v_ab", "v^(a,b)"), ("v_gamma", "v^(gamma)")]:
         t3 = ex.get("theorem3", {}).get(key)
