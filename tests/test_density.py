@@ -144,3 +144,13 @@ def test_smoothed_histogram_mass_and_dense_comparison(case):
     assert counts.sum() == pytest.approx(p, rel=1e-3)
     assert np.abs(f_slq - f_dense).max() <= _kolmogorov_raw(sd, lam) + 1e-12
     assert np.all(se >= 0)
+
+
+def test_default_smoothing_edges_keep_all_mass(case):
+    """With the default edges (widened by 4 smoothing widths), no node's tail falls outside: mass = p."""
+    W, lam, sd = case
+    counts, _ = sd.smoothed_histogram(width=0.1)
+    assert counts.sum() == pytest.approx(lam.size, rel=1e-4)
+    edges = sd.smoothing_edges(0.1)
+    assert edges[0] < sd.edges[0] and edges[-1] > sd.edges[-1]
+    np.testing.assert_allclose(np.diff(np.log10(edges)), np.log10(sd.edges[1] / sd.edges[0]), rtol=1e-9)

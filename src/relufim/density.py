@@ -83,6 +83,14 @@ class SpectralDensity:
         idx = np.searchsorted(self.nodes[order], np.asarray(x, dtype=float), side="right")
         return np.where(idx > 0, c[np.maximum(idx - 1, 0)], 0.0)
 
+    def smoothing_edges(self, width: float = 0.1) -> np.ndarray:
+        """``self.edges`` widened by ``4 * width`` decades on each side (same bin width), so that the
+        smoothing tails of the extreme nodes stay inside: the smoothed counts then sum to ``p``."""
+        step = np.log10(self.edges[1] / self.edges[0])
+        extra = int(np.ceil(4 * width / step))
+        lo, hi = np.log10(self.edges[0]) - extra * step, np.log10(self.edges[-1]) + extra * step
+        return np.logspace(lo, hi, self.edges.size + 2 * extra)
+
     def smoothed_histogram(self, edges: np.ndarray | None = None, width: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         r"""Counts per bin (in eigenvalues) of the measure smoothed in :math:`\log_{10}\lambda`, and their standard error.
 
@@ -93,9 +101,9 @@ class SpectralDensity:
 
         Returns
         -------
-        counts, stderr : (n_bins,) arrays over ``edges`` (default: ``self.edges``)
+        counts, stderr : (n_bins,) arrays over ``edges`` (default: :meth:`smoothing_edges`)
         """
-        edges = self.edges if edges is None else np.asarray(edges, dtype=float)
+        edges = self.smoothing_edges(width) if edges is None else np.asarray(edges, dtype=float)
         k, nv = self.k_exact, self.n_vectors
         bulk_nodes = self.nodes[k:].reshape(nv, -1)
         bulk_w = self.weights[k:].reshape(nv, -1) * nv * self.p  # each vector's rule, in eigenvalues

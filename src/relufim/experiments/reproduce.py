@@ -115,7 +115,8 @@ def _figure_density(path: Path, d: int, sd: Any, dense: np.ndarray, limit: dict[
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    edges, width = sd.edges, 0.08  # decades: about the resolution of the Gauss rules
+    width = 0.08  # decades: about the resolution of the Gauss rules
+    edges = sd.smoothing_edges(width)
     counts, se = sd.smoothed_histogram(edges, width)
     frac, err = counts / sd.p, 2 * se / sd.p
     ax.stairs(frac, edges, color="C0", lw=1.5, label=f"exact FIM, p = {sd.p}: stochastic Lanczos quadrature "
