@@ -153,3 +153,20 @@ def test_cluster_convergence_is_judged_separately_from_the_extras(problem):
     V = res.eigenvectors[:, :m]
     true = np.linalg.norm(J @ V - V * res.eigenvalues[:m], axis=0).max()
     assert res.max_cluster_residual == pytest.approx(true, rel=1e-3, abs=1e-14 * w[0])
+
+
+def test_requests_that_cannot_fit_are_refused_before_allocating(monkeypatch):
+    """With 50 MB 'available', each route refuses up front, naming the size, instead of allocating."""
+    import sys
+
+    validation = sys.modules["relufim._validation"]
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 50_000_000)
+    W = rf.sample_weights(10, 20_000, seed=0)  # 1.6 MB
+    with pytest.raises(ValueError, match=r"matrix-free solver for p = 20000.*needs .* but only 50.0 MB.*series_fisher"):
+        rf.spectrum(W)
+    with pytest.raises(ValueError, match=r"array of hidden features needs .*fewer samples n"):
+        rf.spectrum(W, fisher="monte-carlo", n=1000)
+    with pytest.raises(ValueError, match=r"theory's vectors for p = 50000.*X0"):
+        rf.theory_vectors(rf.sample_weights(10, 50_000, seed=0))  # 57 MB of vectors
+    with pytest.raises(ValueError, match=r"W of shape \(10, 10000000\) needs 800.0 MB"):
+        rf.sample_weights(10, 10_000_000, seed=0)

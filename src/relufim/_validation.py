@@ -130,9 +130,25 @@ def check_dense_fits(p: int, what: str = "the dense p x p FIM", copies: float = 
     MemoryError-like ValueError
         with the size needed, the size available and what to use instead.
     """
-    need = 8.0 * float(p) * float(p) * copies
+    check_memory(8.0 * float(p) * float(p) * copies, f"{what}", alternative, fraction=fraction, detail=f" (p = {p})")
+
+
+def check_memory(need: float, what: str, alternative: str, *, fraction: float = 0.8, detail: str = "") -> None:
+    """Refuse up front (``ValueError``) when ``need`` bytes exceed ``fraction`` of the available memory.
+
+    The message names what needed the memory, both sizes and what to use instead, so that a
+    request that cannot fit fails at once instead of being killed by the kernel.
+
+    Examples
+    --------
+    >>> check_memory(1e3, "a small array", "nothing")
+    >>> check_memory(1e18, "W", "a smaller p")
+    Traceback (most recent call last):
+    ...
+    ValueError: W needs 1000000.0 TB but only ... is available; a smaller p.
+    """
     avail = available_memory_bytes()
     if need > fraction * avail:
         raise ValueError(
-            f"{what} needs {format_bytes(need)} (p = {p}) but only {format_bytes(avail)} is available; {alternative}."
+            f"{what} needs {format_bytes(need)}{detail} but only {format_bytes(avail)} is available; {alternative}."
         )

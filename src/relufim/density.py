@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import available_memory_bytes, check_positive_int, check_weights, format_bytes
+from ._validation import check_memory, check_positive_int, check_weights
 from .eigensolver import block_eigsh
 
 __all__ = ["SpectralDensity", "spectral_density", "smoothed_counts", "wasserstein1"]
@@ -253,11 +253,9 @@ def spectral_density(W: np.ndarray, *, n_vectors: int = 16, lanczos_steps: int =
         k = check_positive_int(deflate, "deflate", minimum=0)
         if k >= p:
             raise ValueError(f"deflate = {k} must be smaller than p = {p}.")
-    need = 8.0 * p * (n_vectors * (m + 4) + 16 * max(k, 1))
-    if need > 0.8 * available_memory_bytes():
-        raise ValueError(f"spectral_density needs about {format_bytes(need)} for p = {p} (Lanczos basis of "
-                         f"{n_vectors} x {m} vectors) but only {format_bytes(available_memory_bytes())} is "
-                         "available; use fewer n_vectors or lanczos_steps.")
+    check_memory(8.0 * p * (n_vectors * (m + 4) + 16 * max(k, 1)),
+                 f"spectral_density for p = {p} (Lanczos basis of {n_vectors} x {m} vectors)",
+                 "use fewer n_vectors or lanczos_steps")
     op = fisher_operator(W, block=block)
     rng = np.random.default_rng(seed)
     top = np.zeros(0)

@@ -32,7 +32,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._threads import single_threaded_blas
-from ._validation import available_memory_bytes, check_positive_int, check_sigma, check_weights, format_bytes
+from ._validation import check_memory, check_positive_int, check_sigma, check_weights
 from .activations import Activation, get_activation
 from .fisher import _upper_tiles, column_norms
 from .kernels import (
@@ -322,10 +322,7 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
     block = check_positive_int(block, "block")
     threads = _default_threads() if threads is None else check_positive_int(threads, "threads")
     op = FisherOperator(W, sigma=sigma, block=block, backend=backend, dtype=dt, threads=threads, progress=progress)
-    need = op.memory_bytes(1)
-    if need > 0.8 * available_memory_bytes():
-        raise ValueError(f"fisher_operator tiles need {format_bytes(need)} but only "
-                         f"{format_bytes(available_memory_bytes())} is available; use a smaller block.")
+    check_memory(op.memory_bytes(1), f"fisher_operator tiles of {op.block}", "use a smaller block")
     return op
 
 
@@ -446,10 +443,8 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
     k = check_positive_int(k, "k")
     if k > min(N, p):
         raise ValueError(f"k = {k} exceeds the rank min(N, p) = {min(N, p)} of the degree-{degree} series.")
-    need = 8.0 * (2 * N * N + 2 * N * chunk + (p * k if vectors else 0))
-    if need > 0.8 * available_memory_bytes():
-        raise ValueError(f"series_fisher(degree={degree}) needs {format_bytes(need)} (N = {N} features) but only "
-                         f"{format_bytes(available_memory_bytes())} is available; use a lower degree or chunk.")
+    check_memory(8.0 * (2 * N * N + 2 * N * chunk + (p * k if vectors else 0)), f"series_fisher(degree={degree})",
+                 "use a lower degree or chunk", detail=f" (N = {N} features)")
     norms = column_norms(W)
     U = W / np.where(norms > 0, norms, 1.0)
     coeffs = arccos_kernel_series_coefficients(degree + 1)

@@ -28,11 +28,11 @@ from scipy.sparse.linalg import LinearOperator
 from ._validation import (
     available_memory_bytes,
     check_dense_fits,
+    check_memory,
     check_inputs,
     check_positive_int,
     check_sigma,
     check_weights,
-    format_bytes,
 )
 from .activations import Activation, get_activation
 from .eigensolver import block_eigsh
@@ -258,12 +258,8 @@ def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.
 def _features(W: np.ndarray, act: Activation, n: int, seed: int | None, x: np.ndarray | None) -> np.ndarray:
     """Hidden features X (n, p) of the Monte Carlo stream or of the user's inputs, after a memory check."""
     p = W.shape[1]
-    need = 8.0 * n * p
-    if need > 0.5 * available_memory_bytes():
-        raise ValueError(
-            f"the {n} x {p} hidden features need {format_bytes(need)}, more than half the memory available "
-            f"({format_bytes(available_memory_bytes())}); use fewer samples n, or the exact FIM (fisher='exact')."
-        )
+    check_memory(8.0 * n * p, f"the {n} x {p} array of hidden features",
+                 "use fewer samples n, or the exact FIM (fisher='exact')", fraction=0.5)
     if x is not None:
         return act.phi(x @ W)
     return np.vstack([act.phi(chunk @ W) for chunk in gaussian_input_chunks(n, W.shape[0], seed)])
@@ -369,14 +365,16 @@ def spectrum(
     if d is not None and d != d_w:
         raise ValueError(f"d = {d} does not match W of shape {W.shape}; leave d out when passing W.")
     kk = _resolve_k(k, d_w, p, extra)
-    seeds = theory_vectors(W).seed_block() if X0 is None else _check_start(X0, p)
+    start = None if X0 is None else _check_start(X0, p)
 
     if method == "matrix-free" and fisher != "exact":
         raise ValueError("method='matrix-free' is for the exact FIM (fisher='exact'); sampled FIMs use their Gram.")
     if fisher == "exact" and _use_matrix_free(method, kk, p, act):
-        return _spectrum_matrix_free(W, kk, d_w, sigma, vectors, tol, maxiter, seeds, seed, progress)
+        return _spectrum_matrix_free(W, kk, d_w, sigma, vectors, tol, maxiter, start, seed, progress)
+    # each route checks its own memory before the theory's vectors (p x d(d+3)/2) are formed
     if fisher == "exact":
         J = fisher_matrix(W, activation=act, progress=None)
+        seeds = theory_vectors(W).seed_block() if start is None else start
         trace = _trace_exact(W, act)
         return _solve_dense_or_block(J, kk, d_w, trace, sigma, method, vectors, tol, maxiter, seeds, seed,
                                      progress, fisher="exact", n=None)
@@ -394,6 +392,7 @@ def spectrum(
         x = check_inputs(x, d_w)
         n = x.shape[0]
     X = _features(W, act, n, seed, x)
+    seeds = theory_vectors(W).seed_block() if start is None else start
     if n <= p:
         return spectrum_from_features(X, kk, d=d_w, sigma=sigma, method=method, vectors=vectors, tol=tol,
                                       maxiter=maxiter, seed=seed, progress=progress, fisher=fisher, X0=seeds)
@@ -507,7 +506,7 @@ def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> boo
 
 
 def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: bool, tol: float, maxiter: int,
-                          seeds: np.ndarray, seed: int | None, progress: Progress | None) -> SpectrumResult:
+                          start: np.ndarray | None, seed: int | None, progress: Progress | None) -> SpectrumResult:
     from .operator import fisher_operator
 
     p = W.shape[1]
@@ -515,12 +514,9 @@ def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: 
     # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
     # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
     b = k + 4
-    need = 8.0 * p * (16 * b) + op.memory_bytes(b)
-    if need > 0.8 * available_memory_bytes():
-        raise ValueError(
-            f"the matrix-free solver needs about {format_bytes(need)} for p = {p}, k = {k} but only "
-            f"{format_bytes(available_memory_bytes())} is available; use relufim.series_fisher(W, k) "
-            "(low-rank t-series with an error bound) or fewer eigenpairs k.")
+    check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
+                 "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
+    seeds = theory_vectors(W).seed_block() if start is None else start
     r = block_eigsh(op.matmat, p, k, X0=seeds, block=b, krylov_blocks=6, tol=tol, maxiter=maxiter,
                     seed=seed if seed is not None else 0, progress=progress, required=min(k, n_top(d)))
     s2 = sigma * sigma

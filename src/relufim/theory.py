@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_weights
+from ._validation import check_memory, check_weights
 from .eigensolver import orthonormalize
 from .fisher import column_norms
 
@@ -141,6 +141,9 @@ def theory_vectors(W: np.ndarray) -> TheoryVectors:
     """
     W = check_weights(W)
     d, p = W.shape
+    # v_ab, v_gamma, rows and v0, then the (p, d(d+3)/2 + 1) seed block callers usually take
+    check_memory(8.0 * p * (d * (d + 1) + 3 * d + 2), f"the theory's vectors for p = {p}, d = {d}",
+                 "use a smaller p, or pass your own starting vectors X0 to relufim.spectrum")
     a = column_norms(W)
     safe = np.where(a > 0, a, 1.0)
     v0 = a / math.sqrt(d)

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_memory, check_positive_float, check_positive_int
 
 __all__ = ["sample_weights", "expected_squared_norm", "Scale"]
 
@@ -60,6 +60,7 @@ def sample_weights(d: int, p: int, seed: int | np.random.Generator | None = None
     d = check_positive_int(d, "d")
     p = check_positive_int(p, "p")
     var = _entry_variance(scale, d, p)
+    check_memory(8.0 * d * p, f"W of shape ({d}, {p})", "use a smaller p (or d)")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     W = rng.standard_normal((d, p))
     if var is None:
