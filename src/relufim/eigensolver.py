@@ -126,9 +126,11 @@ class _Space:
         return self._images[:, :self.size]
 
     def _reserve(self, size: int) -> None:
-        if size > self._basis.shape[1]:
+        capacity = self._basis.shape[1]
+        if size > capacity:
+            capacity = max(size, 2 * capacity)  # the same for both arrays
             for name in ("_basis", "_images"):
-                grown = np.empty((self._basis.shape[0], max(size, 2 * self._basis.shape[1])), order="F")
+                grown = np.empty((self._basis.shape[0], capacity), order="F")
                 grown[:, :self.size] = getattr(self, name)[:, :self.size]
                 setattr(self, name, grown)
 

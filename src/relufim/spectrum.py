@@ -374,7 +374,7 @@ def spectrum(
     # each route checks its own memory before the theory's vectors (p x d(d+3)/2) are formed
     if fisher == "exact":
         J = fisher_matrix(W, activation=act, progress=None)
-        seeds = theory_vectors(W).seed_block() if start is None else start
+        seeds = _seeds(W, start)
         trace = _trace_exact(W, act)
         return _solve_dense_or_block(J, kk, d_w, trace, sigma, method, vectors, tol, maxiter, seeds, seed,
                                      progress, fisher="exact", n=None)
@@ -392,7 +392,7 @@ def spectrum(
         x = check_inputs(x, d_w)
         n = x.shape[0]
     X = _features(W, act, n, seed, x)
-    seeds = theory_vectors(W).seed_block() if start is None else start
+    seeds = _seeds(W, start)
     if n <= p:
         return spectrum_from_features(X, kk, d=d_w, sigma=sigma, method=method, vectors=vectors, tol=tol,
                                       maxiter=maxiter, seed=seed, progress=progress, fisher=fisher, X0=seeds)
@@ -516,7 +516,7 @@ def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: 
     b = k + 4
     check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
                  "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
-    seeds = theory_vectors(W).seed_block() if start is None else start
+    seeds = _seeds(W, start)
     r = block_eigsh(op.matmat, p, k, X0=seeds, block=b, krylov_blocks=6, tol=tol, maxiter=maxiter,
                     seed=seed if seed is not None else 0, progress=progress, required=min(k, n_top(d)))
     s2 = sigma * sigma
@@ -525,6 +525,11 @@ def _spectrum_matrix_free(W: np.ndarray, k: int, d: int, sigma: float, vectors: 
         eigenvalues=w, eigenvectors=r.eigenvectors if vectors else None, residuals=r.residuals / s2,
         converged=r.converged, clusters=_build_clusters(w, d), trace=op.trace() / s2, d=d, p=p,
         method="matrix-free", fisher="exact", tol=tol, iterations=r.iterations, matvecs=r.matvecs, sigma=sigma)
+
+
+def _seeds(W: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+    """The caller's starting vectors, or the theory's (formed only after the route's memory check)."""
+    return theory_vectors(W).seed_block() if start is None else start
 
 
 def _check_start(X0: Any, p: int) -> np.ndarray:
