@@ -162,12 +162,15 @@ class TheoryCheck:
         }
 
 
-def _fisher_matmat(W: np.ndarray, J: np.ndarray | None) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
-    """Products with J: the dense matrix when it fits comfortably, else the matrix-free operator."""
+def _fisher_matmat(W: np.ndarray, J: np.ndarray | None,
+                   dense: bool) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+    """Products with J: the given matrix; a dense one when ``dense`` (the remainder check needs it)
+    and it fits comfortably; else the matrix-free operator, whose products cost about what dense
+    ones do without the 8 p^2 bytes."""
     if J is not None:
         return J.__matmul__, J
     p = W.shape[1]
-    if 8.0 * p * p < 0.4 * available_memory_bytes():
+    if dense and 8.0 * p * p < 0.4 * available_memory_bytes():
         J = fisher_matrix(W)
         return J.__matmul__, J
     from .operator import fisher_operator  # matrix-free route (large p)
@@ -200,7 +203,7 @@ def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.n
     W = check_weights(W)
     d, p = W.shape
     th = theory_vectors(W)
-    matmat, J = _fisher_matmat(W, J)
+    matmat, J = _fisher_matmat(W, J, dense=remainder if remainder is not None else p <= REMAINDER_DENSE_LIMIT)
     if result is None:
         result = spectrum(J, d=d, X0=th.seed_block()) if J is not None else spectrum(W)
     if result.eigenvectors is None:
