@@ -1,101 +1,139 @@
 """relufim: spectral theory of two-layer ReLU networks with random hidden weights.
 
-The Fisher information matrix (FIM) of the output weights, its clustered spectrum,
-the approximate eigenvectors of the theory, the infinite-width limit, the function
-space, the NTK and the learning dynamics. See ``DESIGN.md`` for the formulas.
+The Fisher information matrix (FIM) of the output weights, its clustered spectrum, the
+approximate eigenvectors of the theory, the infinite-width limit, the function space, the
+NTK and the learning dynamics; every formula is in ``docs/theory.md``.
+
+This module is a façade over the library's layers, in the order data flows through them:
+``relufim.model`` (weights, activations, harmonic analysis) -> ``relufim.fim`` (matrices and
+the one product engine) -> ``relufim.spectrum`` (eigenpairs with certificates) ->
+``relufim.theory`` (what the papers predict). The application layer (``relufim.experiments``,
+``relufim.report``, ``relufim.sweep``, ``relufim.cli``) sits above and is imported on its own.
 """
 
 from __future__ import annotations
 
-from .activations import Activation, get_activation, known_activations, register_activation
-from .dynamics import (
-    EstimatorRisk,
-    GradientDescentResult,
-    RiskResult,
-    counting_function,
-    estimator_risk,
-    gradient_descent,
-    log_det_term,
-    risk,
-    tail_sums,
+from typing import Any
+
+from ._version import __version__
+from .fim import (
+    FisherOperator,
+    SeriesFisher,
+    empirical_fisher,
+    fisher_matrix,
+    fisher_operator,
+    hidden_features,
+    monte_carlo_fisher,
+    series_fisher,
 )
-from .fisher import column_norms, empirical_fisher, fisher_matrix, hidden_features, monte_carlo_fisher
-from .density import SpectralDensity, spectral_density
-from .operator import FisherOperator, SeriesFisher, fisher_operator, series_fisher
-from .checks import TheoryCheck, check_theory, spectrum_summary
-from .functions import (
+from .model import (
+    Activation,
+    arccos_kernel,
+    arccos_kernel_series_coefficients,
+    column_norms,
+    degree_le2_fraction,
+    expected_squared_norm,
+    funk_hecke_coefficients,
+    get_activation,
+    harmonic_multiplicity,
+    known_activations,
+    register_activation,
+    sample_weights,
+    zonal_polynomial,
+)
+from .spectrum import (
+    Cluster,
+    SpectralDensity,
+    SpectrumResult,
+    detect_clusters,
+    feature_spectrum,
+    matrix_spectrum,
+    predicted_cluster_sizes,
+    principal_cosines,
+    spectral_density,
+    spectrum,
+)
+from .theory import (
+    EstimatorRisk,
+    FisherNTKMap,
     FunctionApproximation,
     FunctionForms,
+    GradientDescentResult,
     InnerProduct,
+    LimitSpectrum,
+    NTKLimit,
+    RiskResult,
+    TheoryCheck,
+    TheoryVectors,
     approximate_function,
+    check_theory,
+    counting_function,
+    estimator_risk,
     fisher_inner_product,
+    fisher_ntk_map,
     function_forms,
+    gradient_descent,
+    limit_cluster_values,
+    limit_spectrum,
+    mixture_redundancy,
     network_function,
+    ntk_gram,
+    ntk_limit,
+    risk,
+    spectrum_summary,
+    tail_sums,
+    theory_vectors,
+    trace_share_curve,
 )
-from .kernels import arccos_kernel, arccos_kernel_series_coefficients
-from .experiments.activations import softplus_vs_relu_summary
-from .experiments.convergence import ConvergenceResult, convergence
-from .limit import LimitSpectrum, limit_cluster_values, limit_spectrum, trace_share_curve
-from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
-from .spectrum import Cluster, SpectrumResult, detect_clusters, principal_cosines, spectrum
-from .store import load_results
-from .sweep import SweepConfig, load_sweep_config, run_sweep
-from .theory import TheoryVectors, predicted_cluster_sizes, theory_vectors
-from .weights import expected_squared_norm, sample_weights
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    # weights
+    # model: weights, activations, harmonic analysis
     "sample_weights",
     "expected_squared_norm",
-    # kernels and activations
-    "arccos_kernel",
-    "arccos_kernel_series_coefficients",
+    "column_norms",
     "Activation",
     "get_activation",
     "known_activations",
     "register_activation",
-    # infinite-width limit
-    "LimitSpectrum",
-    "limit_spectrum",
-    "limit_cluster_values",
-    "trace_share_curve",
-    "convergence",
-    "ConvergenceResult",
-    "softplus_vs_relu_summary",
-    # fisher
+    "arccos_kernel",
+    "arccos_kernel_series_coefficients",
+    "harmonic_multiplicity",
+    "zonal_polynomial",
+    "funk_hecke_coefficients",
+    "degree_le2_fraction",
+    # the Fisher information: matrices and operators
     "fisher_matrix",
     "monte_carlo_fisher",
     "empirical_fisher",
     "hidden_features",
-    "column_norms",
-    # matrix-free operator, t-series route and spectral density (issue 5)
     "fisher_operator",
     "FisherOperator",
     "series_fisher",
     "SeriesFisher",
-    "spectral_density",
-    "SpectralDensity",
-    # spectrum and theory (issue 2)
+    # spectra
     "spectrum",
+    "matrix_spectrum",
+    "feature_spectrum",
     "SpectrumResult",
     "Cluster",
     "detect_clusters",
     "principal_cosines",
+    "predicted_cluster_sizes",
+    "spectral_density",
+    "SpectralDensity",
+    # theory: approximate eigenvectors and checks
     "theory_vectors",
     "TheoryVectors",
-    "predicted_cluster_sizes",
     "check_theory",
     "TheoryCheck",
     "spectrum_summary",
-    # sweeps and results (issue 6)
-    "run_sweep",
-    "load_sweep_config",
-    "SweepConfig",
-    "load_results",
-    # function space (issue 4)
+    # theory: infinite width
+    "limit_spectrum",
+    "LimitSpectrum",
+    "limit_cluster_values",
+    "trace_share_curve",
+    # theory: function space and NTK
     "network_function",
     "function_forms",
     "FunctionForms",
@@ -103,20 +141,37 @@ __all__ = [
     "InnerProduct",
     "approximate_function",
     "FunctionApproximation",
-    # learning and risk (issue 4)
-    "gradient_descent",
-    "GradientDescentResult",
-    "risk",
-    "RiskResult",
-    "counting_function",
-    "tail_sums",
-    "log_det_term",
-    "estimator_risk",
-    "EstimatorRisk",
-    # NTK (issue 4)
     "ntk_gram",
     "ntk_limit",
     "NTKLimit",
     "fisher_ntk_map",
     "FisherNTKMap",
+    # theory: learning and risk
+    "gradient_descent",
+    "GradientDescentResult",
+    "risk",
+    "RiskResult",
+    "estimator_risk",
+    "EstimatorRisk",
+    "counting_function",
+    "tail_sums",
+    "mixture_redundancy",
 ]
+
+#: Names that left the package root in 0.2 (CHANGELOG.md), with where they live now.
+_MOVED = {
+    "convergence": "relufim.experiments.convergence.convergence",
+    "ConvergenceResult": "relufim.experiments.convergence.ConvergenceResult",
+    "softplus_vs_relu_summary": "relufim.experiments.activations.softplus_vs_relu_summary",
+    "run_sweep": "relufim.sweep.run_sweep",
+    "load_sweep_config": "relufim.sweep.load_sweep_config",
+    "SweepConfig": "relufim.sweep.SweepConfig",
+    "load_results": "relufim.sweep.load_results",
+    "log_det_term": "relufim.mixture_redundancy (the same value, named for what it is)",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        raise AttributeError(f"relufim.{name} moved in relufim 0.2: use {_MOVED[name]} (see CHANGELOG.md).")
+    raise AttributeError(f"module 'relufim' has no attribute {name!r}")

@@ -14,6 +14,11 @@ import numpy as np
 
 __all__ = [
     "check_weights",
+    "check_vector",
+    "check_eigenvalues",
+    "check_square_matrix",
+    "check_choice",
+    "check_fraction",
     "check_positive_int",
     "check_sigma",
     "check_positive_float",
@@ -73,6 +78,12 @@ def check_weights(W: Any, name: str = "W") -> np.ndarray:
     d, p = arr.shape
     if d < 1 or p < 1:
         raise ValueError(f"{name} must have d >= 1 rows and p >= 1 columns, got shape {arr.shape}.")
+    if d >= p:
+        hint = ("a square array is a matrix, not hidden weights: for the spectrum of a FIM or any symmetric "
+                "matrix use relufim.matrix_spectrum(J)" if d == p else
+                f"if this is W transposed, pass {name}.T")
+        raise ValueError(f"{name} must be hidden weights of shape (d, p) with fewer inputs than hidden units, "
+                         f"d < p (theory §1), got shape {arr.shape}; {hint}.")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
@@ -85,8 +96,9 @@ def check_inputs(x: Any, d: int, name: str = "x") -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
-    if arr.ndim == 1 and arr.shape[0] == d:
-        arr = arr.reshape(1, d)
+    if arr.ndim == 1:
+        raise ValueError(f"{name} must be 2-D with shape (n, d) = (n, {d}), got a 1-D array of shape {arr.shape}; "
+                         f"for one input use {name}.reshape(1, -1).")
     if arr.ndim != 2 or arr.shape[1] != d:
         raise ValueError(f"{name} must have shape (n, d) = (n, {d}) to match W of shape ({d}, p), got {arr.shape}.")
     if arr.shape[0] < 1:
@@ -95,6 +107,81 @@ def check_inputs(x: Any, d: int, name: str = "x") -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains non-finite values (nan or inf).")
     return arr
+
+
+def check_vector(v: Any, p: int, name: str = "v", *, what: str = "W of shape (d, {p})") -> np.ndarray:
+    """Validate a vector of ``p`` finite reals (output weights, a target, a direction); returns float64 ``(p,)``.
+
+    ``what`` says what ``p`` comes from, for the message.
+    """
+    if isinstance(v, (str, bytes)) or v is None:
+        raise TypeError(f"{name} must be an array of shape ({p},), got {type(v).__name__}.")
+    arr = np.asarray(v)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
+    if arr.shape != (p,):
+        raise ValueError(f"{name} must have shape ({p},) to match {what.format(p=p)}, got shape {arr.shape}."
+                         + (" Pass one vector at a time." if arr.ndim == 2 else ""))
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return arr
+
+
+def check_eigenvalues(values: Any, name: str = "eigenvalues") -> np.ndarray:
+    """Validate a 1-D array of finite eigenvalues; returns them in descending order.
+
+    A 2-D array is refused with the fix (a matrix or W is not a list of eigenvalues).
+    """
+    if isinstance(values, (str, bytes)) or values is None:
+        raise TypeError(f"{name} must be a 1-D array of eigenvalues, got {type(values).__name__}.")
+    arr = np.asarray(values)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
+    if arr.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D array of eigenvalues, got an array of shape {arr.shape}: for a "
+                        "matrix J pass relufim.matrix_spectrum(J, k='all') (or its .eigenvalues); for hidden "
+                        "weights W pass relufim.spectrum(W, k='all').")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty.")
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return np.sort(arr)[::-1]
+
+
+def check_square_matrix(A: Any, name: str = "A") -> np.ndarray:
+    """Validate a finite real square matrix (``(p, p)``, ``p >= 1``); returns a C-contiguous float64 array.
+
+    A non-square 2-D array is refused with the fix (hidden weights go to ``relufim.spectrum``).
+    """
+    if isinstance(A, (str, bytes)) or A is None:
+        raise TypeError(f"{name} must be a square matrix (p, p), got {type(A).__name__}.")
+    M = np.asarray(A)
+    if M.dtype == object or not np.issubdtype(M.dtype, np.number) or np.iscomplexobj(M):
+        raise TypeError(f"{name} must hold real numbers, got dtype {M.dtype}.")
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 1:
+        hint = (" For hidden weights W of shape (d, p) use relufim.spectrum(W)." if M.ndim == 2 else
+                " For eigenvalues use the spectral functionals directly." if M.ndim == 1 else "")
+        raise ValueError(f"{name} must be a square matrix (p, p), got shape {M.shape}.{hint}")
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return M
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices`` (strings), else a ``ValueError`` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.")
+    return value
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A float in the open interval (0, 1) (tolerances, shares)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < 1:
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
+    return float(value)
 
 
 def available_memory_bytes() -> int:

@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from ..experiments.convergence import convergence, convergence_figure, trace_share_figure
-from ..limit import trace_share_curve
+from ..theory.limit import trace_share_curve
 from ._common import (
     emit_json,
     handle_errors,

@@ -57,8 +57,8 @@ def dynamics_command(d: int, p: int, steps: int, lr: float | None, n: int | None
 
     Example: relufim dynamics --d 10 --p 3000 --out figs
     """
-    from ..dynamics import gradient_descent
-    from ..weights import sample_weights
+    from ..theory.dynamics import gradient_descent
+    from ..model.weights import sample_weights
 
     if d < 1 or p < 1:
         raise ValueError(f"--d and --p must be >= 1, got d = {d}, p = {p}.")

@@ -50,8 +50,8 @@ def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_js
 
     Example: relufim functions --d 5 --p 5000 --out figs
     """
-    from ..functions import function_forms
-    from ..weights import sample_weights
+    from ..theory.functions import function_forms
+    from ..model.weights import sample_weights
 
     if d < 1 or p < 1 or n < 1:
         raise ValueError(f"--d, --p and --n must be >= 1, got d = {d}, p = {p}, n = {n}.")

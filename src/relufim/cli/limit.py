@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..activations import known_activations
-from ..limit import limit_spectrum
+from ..model.activations import known_activations
+from ..theory.limit import limit_spectrum
 from ._common import emit_json, handle_errors, json_option
 
 

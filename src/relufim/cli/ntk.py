@@ -48,8 +48,8 @@ def ntk_command(d: int, p: int, n: int, seed: int, as_json: bool, quiet: bool) -
     Example: relufim ntk --d 10 --p 3000 --n 4000 --json
     """
     from ..experiments.function_space import TARGET_PARTS
-    from ..ntk import fisher_ntk_map
-    from ..weights import sample_weights
+    from ..theory.ntk import fisher_ntk_map
+    from ..model.weights import sample_weights
 
     if d < 2:
         raise ValueError(f"--d must be >= 2 (x_1 x_2 / ||x|| needs two inputs), got {d}.")

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..activations import get_activation
-from ..checks import spectrum_summary
-from ..limit import limit_cluster_values
-from ..weights import sample_weights
+from ..model.activations import get_activation
+from ..theory.checks import spectrum_summary
+from ..theory.limit import limit_cluster_values
+from ..model.weights import sample_weights
 from ._common import (
     emit_json,
     handle_errors,

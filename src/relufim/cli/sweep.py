@@ -90,7 +90,7 @@ def sweep_command(config: Path, scheduler: str | None, workers: int | None, out:
     command runs again; failed ones are kept with their error (see --retry-failed).
     Read the results with relufim.load_results(OUT) or `relufim report OUT`.
     """
-    from ..store import StoreLockedError
+    from ..sweep.store import StoreLockedError
     from ..sweep import SchedulerUnreachableError, load_sweep_config, run_sweep
 
     cfg = load_sweep_config(config)

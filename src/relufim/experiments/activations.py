@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..limit import limit_cluster_values
-from ..theory import predicted_cluster_sizes
-from ..weights import Scale, sample_weights
+from ..theory.limit import limit_cluster_values
+from ..spectrum import predicted_cluster_sizes, spectrum
+from ..model.weights import Scale, sample_weights
 
 __all__ = ["softplus_vs_relu_summary"]
 
@@ -29,8 +29,6 @@ def softplus_vs_relu_summary(d: int = 10, p: int = 2000, seed: int = 0, scale: S
     >>> s["relu"]["cluster_sizes"], s["softplus"]["cluster_sizes"]
     ([1, 3, 5], [1, 3, 5])
     """
-    from ..spectrum import spectrum
-
     W = sample_weights(d, p, seed=seed, scale=scale)
     out: dict[str, Any] = {"d": d, "p": p, "seed": seed, "scale": scale,
                            "predicted_sizes": list(predicted_cluster_sizes(d))}

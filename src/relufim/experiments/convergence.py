@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_positive_int
-from ..activations import Activation, get_activation
-from ..limit import limit_cluster_values
-from ..theory import TRACE_SHARE_BOUND, predicted_cluster_sizes
-from ..weights import Scale, _entry_variance, sample_weights
+from ..model.activations import Activation, get_activation
+from ..theory.limit import limit_cluster_values
+from ..spectrum import predicted_cluster_sizes, spectrum
+from ..theory import TRACE_SHARE_BOUND
+from ..model.weights import Scale, entry_variance, sample_weights
 
 __all__ = ["ClusterConvergence", "ConvergenceResult", "convergence", "fit_rate", "finite_cluster_values",
            "convergence_figure", "trace_share_figure"]
@@ -131,7 +132,6 @@ def finite_cluster_values(W: np.ndarray, activation: str | Activation = "relu") 
     ReLU uses the theory-seeded block solver; other activations the dense LAPACK route
     (their clusters can span many orders of magnitude).
     """
-    from ..spectrum import spectrum
 
     act = get_activation(activation)
     d = W.shape[0]
@@ -177,9 +177,8 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     >>> res.values.shape
     (2, 2, 4)
     """
-    from ..limit import _check_d
 
-    d = _check_d(d)
+    d = check_positive_int(d, "d", minimum=2)
     ps = [check_positive_int(v, "p") for v in (p if isinstance(p, (list, tuple, np.ndarray)) else [p])]
     if not ps:
         raise ValueError("p must list at least one width.")
@@ -191,7 +190,7 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     if not seed_list:
         raise ValueError("seeds must be >= 1.")
     act = get_activation(activation)
-    _entry_variance(scale, d, 1)
+    entry_variance(scale, d, 1)
     t0 = time.perf_counter()
     limits = [limit_cluster_values(d, act, scale, pp) for pp in ps]
     values = np.empty((len(ps), len(seed_list), len(STATISTICS)))

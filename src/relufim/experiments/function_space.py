@@ -15,20 +15,18 @@ from typing import Any
 import numpy as np
 
 from .._io import save_figure_atomic
-from ..dynamics import GradientDescentResult, gradient_descent
-from ..functions import (
+from ..theory.dynamics import GradientDescentResult, gradient_descent
+from ..fim import fisher_operator
+from ..model.harmonics import degree_le2_fraction
+from ..theory.functions import (
     FunctionForms,
-    _kernel_matmat,
     approximate_function,
-    degree_ge4_kernel,
-    degree_le2_fraction,
     fisher_inner_product,
     function_forms,
     network_function,
 )
-from ..kernels import arccos_kernel
-from ..ntk import FisherNTKMap, fisher_ntk_map
-from ..weights import sample_weights
+from ..theory.ntk import FisherNTKMap, fisher_ntk_map
+from ..model.weights import sample_weights
 
 __all__ = [
     "TARGET_PARTS",
@@ -167,8 +165,8 @@ def approximation_error_curve(ds: list[int], p: int, draws: int, seed: int = 0) 
     for d in ds:
         W = sample_weights(d, p, seed=int(rng.integers(1 << 31)))
         V = rng.standard_normal((p, draws))
-        energy = np.einsum("ij,ij->j", V, _kernel_matmat(W, V, arccos_kernel))
-        error = np.einsum("ij,ij->j", V, _kernel_matmat(W, V, degree_ge4_kernel(d)))
+        energy = np.einsum("ij,ij->j", V, fisher_operator(W) @ V)
+        error = np.einsum("ij,ij->j", V, fisher_operator(W, min_degree=4) @ V)
         ratio = error.sum() / energy.sum()
         resid = error - ratio * energy
         se = math.sqrt(resid.var(ddof=1) / draws) / energy.mean()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._io import save_figure_atomic
-from ..limit import limit_spectrum, trace_share_curve
+from ..theory.limit import limit_spectrum, trace_share_curve
 from ..theory import TRACE_SHARE_BOUND
 from .activations import softplus_vs_relu_summary
 from .convergence import convergence, convergence_figure, trace_share_figure

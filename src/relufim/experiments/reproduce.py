@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
-from .. import __version__
+from .._version import __version__
 from .._io import save_figure_atomic, write_json_atomic, write_text_atomic
 from .._validation import check_positive_int
-from ..checks import check_theory, summarize_result
-from ..fisher import fisher_matrix
-from ..spectrum import SpectrumResult, _features, n_top, spectrum, spectrum_from_features
-from ..theory import TRACE_SHARE_BOUND, predicted_cluster_sizes, theorem3_bounds, theory_vectors
-from ..weights import sample_weights
+from ..theory.checks import check_theory, summarize_result
+from ..fim import fisher_matrix
+from ..fim import gaussian_input_chunks, hidden_features
+from ..spectrum import SpectrumResult, feature_spectrum, matrix_spectrum, n_top, predicted_cluster_sizes, principal_cosines
+from ..theory import TRACE_SHARE_BOUND, theorem3_bounds, theory_vectors
+from ..model.weights import sample_weights
 
 __all__ = ["reproduce", "default_output_dir", "SECTION_MODULES"]
 
@@ -57,7 +59,7 @@ def _versions() -> dict[str, str]:
 
 def _limit_values(d: int) -> dict[str, float] | None:
     try:
-        from ..limit import limit_cluster_values
+        from ..theory.limit import limit_cluster_values
     except ImportError:  # pragma: no cover
         return None
     return limit_cluster_values(d, activation="relu", scale="1/p")
@@ -109,7 +111,7 @@ def _figure_density(path: Path, d: int, sd: Any, dense: np.ndarray, limit: dict[
     """Log-scale eigenvalue distribution at a large width (SLQ, with its error band) over the dense one."""
     import matplotlib
 
-    from ..density import smoothed_counts
+    from ..spectrum.density import smoothed_counts
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -348,34 +350,24 @@ def reproduce(out: str | Path | None = None, *, quick: bool = False, d: int = 10
     say("exact FIM: top clusters (theory-seeded block solver) and theory checks")
     cb = progress("  converged", n_top(d) + 10) if progress else None
     seeds = theory_vectors(W).seed_block()
-    res_exact = spectrum(J, d=d, X0=seeds, progress=cb)
+    res_exact = matrix_spectrum(J, "clusters", d=d, X0=seeds, progress=cb)
     chk = check_theory(W, result=res_exact, J=J, remainder=p <= 4000)
     exact = summarize_result(W, res_exact, chk, seed=seed, fisher="exact")
     rq = _rayleigh_by_group(J, W)
     del J
 
-    # Monte Carlo FIM from n Gaussian inputs (seed + 1): spectrum of the n x n Gram
-    say(f"Monte Carlo FIM: n = {n} inputs, Gram matrix")
-    X = _features(W, __import__("relufim").get_activation("relu"), n, seed + 1, None)
-    if n <= p:
-        G = X @ X.T
-        G /= n
-        say("Monte Carlo FIM: all eigenvalues (dense)")
-        ev_mc = np.concatenate([np.linalg.eigvalsh(G)[::-1], np.zeros(p - n)])
-        say("Monte Carlo FIM: top clusters")
-        cb = progress("  converged", n_top(d) + 10) if progress else None
-        res_mc = spectrum_from_features(X, n_top(d) + 10, d=d, gram=G, seed=seed, progress=cb,
-                                        fisher="monte-carlo", X0=seeds)
-        del G
-    else:
-        Jn = X.T @ X
-        Jn /= n
-        say("Monte Carlo FIM: all eigenvalues (dense)")
-        ev_mc = np.linalg.eigvalsh(Jn)[::-1]
-        cb = progress("  converged", n_top(d) + 10) if progress else None
-        res_mc = spectrum(Jn, d=d, X0=seeds, progress=cb)
-        res_mc = SpectrumResult(**{**res_mc.__dict__, "fisher": "monte-carlo", "n": n})
-        del Jn
+    # Monte Carlo FIM from n Gaussian inputs (seed + 1): every eigenvalue through the cheaper side (the
+    # n x n Gram when n <= p), the top clusters by the block solver on products with the features X
+    say(f"Monte Carlo FIM: n = {n} inputs, all eigenvalues (dense, cheaper side)")
+    X = np.vstack(list(gaussian_input_chunks(n, d, seed + 1)))
+    X = hidden_features(W, X)
+    ev_mc = feature_spectrum(X, "all", vectors=False).eigenvalues
+    ev_mc = np.concatenate([ev_mc, np.zeros(p - ev_mc.size)])
+    say("Monte Carlo FIM: top clusters")
+    cb = progress("  converged", n_top(d) + 10) if progress else None
+    product = (lambda V: X.T @ (X @ V) / n)
+    res_mc = matrix_spectrum(LinearOperator((p, p), matvec=product, matmat=product, dtype=np.float64),
+                             n_top(d) + 10, d=d, X0=seeds, progress=cb, trace=float(np.einsum("ij,ij->", X, X) / n))
     del X
     mc = summarize_result(W, res_mc, chk, seed=seed, fisher="monte-carlo", n=n)
     exact["name"], mc["name"] = "exact", "monte-carlo"
@@ -443,7 +435,7 @@ def reproduce(out: str | Path | None = None, *, quick: bool = False, d: int = 10
 def _density_stage(out: Path, d: int, p: int, seed: int, n_vectors: int, steps: int, dense: np.ndarray,
                    limit: dict[str, float] | None, say: Log, progress: Callable[[str, int], Progress] | None) -> dict:
     """The eigenvalue distribution at width ``p`` by deflated SLQ; returns its summary and figure entry."""
-    from ..density import spectral_density
+    from ..spectrum.density import spectral_density
 
     t0 = time.perf_counter()
     say(f"spectral density at p = {p}: the three clusters matrix-free, then {steps} Lanczos steps "
@@ -465,15 +457,12 @@ def _density_stage(out: Path, d: int, p: int, seed: int, n_vectors: int, steps: 
 
 
 def _rayleigh_by_group(J: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
-    from ..checks import rayleigh_quotients
-    from ..theory import theory_vectors
+    from ..theory.checks import rayleigh_quotients
 
     return rayleigh_quotients(J.__matmul__, theory_vectors(W))
 
 
 def _all_cosines(W: np.ndarray, res: SpectrumResult) -> dict[str, np.ndarray]:
-    from ..spectrum import principal_cosines
-    from ..theory import theory_vectors
 
     if [c.size for c in res.clusters][:3] != list(predicted_cluster_sizes(W.shape[0])):
         return {}

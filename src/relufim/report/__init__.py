@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._io import write_bytes_atomic
-from ..store import DB_NAME
+from ..sweep.store import DB_NAME
 from .html import render_html
 from .markdown import render_markdown
 from .reproduce import SUMMARY_NAME, reproduce_report

@@ -27,7 +27,7 @@ def limit_values_function() -> Callable[..., list[float | None]] | None:
     alone. Settings the limit does not cover give ``[None, None, None]``.
     """
     try:
-        from ..limit import limit_cluster_values
+        from ..theory.limit import limit_cluster_values
     except ImportError:  # pragma: no cover - relufim.limit is part of the package
         return None
 
@@ -51,7 +51,7 @@ def limit_values_function() -> Callable[..., list[float | None]] | None:
 def trace_share_limit_function() -> Callable[[list[int]], np.ndarray] | None:
     """``ds -> F(d)``, the infinite-width share of the trace in degrees ≤ 2 (ReLU), or ``None``."""
     try:
-        from ..limit import trace_share_curve
+        from ..theory.limit import trace_share_curve
     except ImportError:  # pragma: no cover
         return None
     return trace_share_curve

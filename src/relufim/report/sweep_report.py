@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..store import ResultsStore, load_results
+from ..sweep.store import ResultsStore, load_results
 from .document import Figure, Paragraph, Preformatted, Report, Section, Table
 from .reproduce import claims_table
 from .sweep_figures import cluster_eigenvalues_figure, figure_png, limit_values_function, trace_share_figure

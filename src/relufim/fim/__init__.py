@@ -1,0 +1,19 @@
+"""The Fisher information as matrices and operators: exact, sampled, matrix-free, t-series (theory §2–3, §9)."""
+
+from .exact import fisher_matrix
+from .operator import FisherOperator, fisher_operator
+from .sampled import empirical_fisher, gaussian_input_chunks, hidden_features, monte_carlo_fisher
+from .series import SeriesFisher, series_features, series_fisher
+
+__all__ = [
+    "fisher_matrix",
+    "monte_carlo_fisher",
+    "empirical_fisher",
+    "hidden_features",
+    "gaussian_input_chunks",
+    "fisher_operator",
+    "FisherOperator",
+    "series_fisher",
+    "series_features",
+    "SeriesFisher",
+]

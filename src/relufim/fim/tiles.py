@@ -1,0 +1,526 @@
+r"""The one tiled engine behind every product with the FIM and its relatives (theory §9).
+
+Every matrix this library multiplies by has the form :math:`J_{ij} = s_i s_j\,\tilde k_{ij}(t_{ij})`
+with :math:`t_{ij}` the cosine of columns ``i, j`` of ``W``: the FIM of any registered
+activation, its harmonic truncations such as :math:`J_{\ge4}`, and its Taylor tails. A
+:class:`TileKernel` says how to turn a tile of cosines (one GEMM of unit columns) into
+:math:`\tilde k`, in place; the engine owns everything else, once:
+
+* the tiles of the upper triangle, each used twice in a product (:math:`K_{ij}V_j` and
+  :math:`K_{ij}^\top V_i`), so the kernel is evaluated on :math:`p^2/2` entries per product;
+* the threads (one per core, BLAS pinned to one thread inside them) and their buffers;
+* the exact diagonal, set on every diagonal tile;
+* the backends: NumPy, and PyTorch (CPU or CUDA) for the kernels that evaluate in place
+  with array-namespace code (the leaky-ReLU family, its truncations, Mehler series);
+* progress, and the memory each product needs.
+
+:func:`fill_symmetric` builds the dense matrix from the same kernels (each tile mirrored while
+in cache), :func:`tiled_product` multiplies, :func:`rows_product` gives selected rows of a product.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .._threads import single_threaded_blas
+from ..model.activations import (
+    Activation,
+    AccuracyWarning,
+    gaussian_second_moment,
+    mehler_truncation,
+    warn_if_truncated,
+)
+from ..model.harmonics import low_degree_polynomial
+from ..model.kernels import (
+    ANTIPARALLEL_THRESHOLD,
+    arccos_kernel_series_coefficients,
+    two_pi_kappa_from_sum_norm,
+    two_pi_kappa_inplace,
+)
+
+__all__ = [
+    "TileKernel",
+    "ReluFamilyTile",
+    "DualTile",
+    "MehlerTile",
+    "make_tile_kernel",
+    "upper_tiles",
+    "fill_symmetric",
+    "tiled_product",
+    "rows_product",
+    "NumpyBackend",
+    "TorchBackend",
+    "default_threads",
+    "product_memory_bytes",
+]
+
+Progress = Callable[[int, int], None]
+
+_TWO_PI = 2.0 * math.pi
+
+#: Rows per strip when a tile is mirrored into the lower triangle.
+_MIRROR_STRIP = 32
+
+
+def default_threads() -> int:
+    """Worker threads of the NumPy backend: the number of CPU cores, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def upper_tiles(p: int, tile: int) -> list[tuple[int, int]]:
+    """Start indices ``(i, j)``, ``j >= i``, of the square tiles of edge ``tile`` covering the upper triangle."""
+    starts = range(0, p, tile)
+    return [(i, j) for i in starts for j in starts if j >= i]
+
+
+# ----------------------------------------------------------------------------- backends
+
+class NumpyBackend:
+    """Array operations of the engine on NumPy arrays (host memory)."""
+
+    name = "numpy"
+    xp = np
+
+    def __init__(self, dtype: np.dtype = np.dtype(np.float64)):
+        self.dtype = np.dtype(dtype)
+
+    def asarray(self, a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, dtype=self.dtype)
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=self.dtype)
+
+    def matmul(self, a: Any, b: Any, out: Any) -> Any:
+        return np.matmul(a, b, out=out)
+
+    def minimum(self, K: np.ndarray) -> float:
+        return float(K.min())
+
+    def where_below(self, K: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        return np.nonzero(K < threshold)
+
+    def set_entries(self, K: np.ndarray, ii: np.ndarray, jj: np.ndarray, values: np.ndarray) -> None:
+        K[ii, jj] = values
+
+    def set_diagonal(self, K: np.ndarray, values: Any) -> None:
+        np.fill_diagonal(K, values)
+
+    def outer_into(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        np.multiply.outer(a, b, out=out)
+
+    def abs_max(self, K: np.ndarray, exclude_diagonal: bool, scratch: np.ndarray) -> float:
+        np.abs(K, out=scratch)
+        if exclude_diagonal:
+            np.fill_diagonal(scratch, 0.0)
+        return float(scratch.max(initial=0.0))
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, dtype=np.float64)
+
+
+class TorchBackend:
+    """Array operations of the engine on PyTorch tensors, on CUDA when available (TF32 off), else the CPU."""
+
+    name = "torch"
+
+    def __init__(self, dtype: np.dtype = np.dtype(np.float64), device: str | None = None):
+        try:
+            import torch
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ValueError("backend='torch' needs PyTorch: pip install 'relufim[torch]'.") from exc
+        self.xp = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda"):  # pragma: no cover - no GPU in CI
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        self.dtype = np.dtype(dtype)
+        self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
+
+    def asarray(self, a: np.ndarray) -> Any:
+        return self.xp.as_tensor(np.ascontiguousarray(a), dtype=self.tdtype, device=self.device)
+
+    def empty(self, shape: tuple[int, ...]) -> Any:
+        return self.xp.empty(shape, dtype=self.tdtype, device=self.device)
+
+    def zeros(self, shape: tuple[int, ...]) -> Any:
+        return self.xp.zeros(shape, dtype=self.tdtype, device=self.device)
+
+    def matmul(self, a: Any, b: Any, out: Any) -> Any:
+        return self.xp.mm(a, b, out=out)
+
+    def minimum(self, K: Any) -> float:
+        return float(K.min())
+
+    def where_below(self, K: Any, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        idx = (K < threshold).nonzero().cpu().numpy()
+        return idx[:, 0], idx[:, 1]
+
+    def set_entries(self, K: Any, ii: np.ndarray, jj: np.ndarray, values: np.ndarray) -> None:
+        K[self.xp.as_tensor(ii, device=self.device), self.xp.as_tensor(jj, device=self.device)] = \
+            self.xp.as_tensor(values, dtype=self.tdtype, device=self.device)
+
+    def set_diagonal(self, K: Any, values: Any) -> None:
+        if np.ndim(values) == 0:
+            K.fill_diagonal_(float(values))
+        else:
+            K.diagonal().copy_(self.asarray(values))
+
+    def outer_into(self, a: Any, b: Any, out: Any) -> None:
+        self.xp.outer(a, b, out=out)
+
+    def abs_max(self, K: Any, exclude_diagonal: bool, scratch: Any) -> float:
+        self.xp.abs(K, out=scratch)
+        if exclude_diagonal:
+            scratch.fill_diagonal_(0.0)
+        return float(scratch.max()) if scratch.numel() else 0.0
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return a.to("cpu", dtype=self.xp.float64).numpy().copy()
+
+
+# ----------------------------------------------------------------------------- tile kernels
+
+class TileKernel:
+    r"""How a tile of cosines becomes entries :math:`\tilde k_{ij}` of :math:`J_{ij} = s_is_j\tilde k_{ij}`.
+
+    Attributes
+    ----------
+    row_scale : (p,) the factors :math:`s_i`
+    diagonal : (p,) the exact diagonal :math:`J_{ii}` (before any :math:`\sigma^2`)
+    in_place : bool
+        ``evaluate`` uses only array-namespace operations (both backends); otherwise NumPy only.
+    """
+
+    row_scale: np.ndarray
+    diagonal: np.ndarray
+    in_place: bool = True
+    name: str = "kernel"
+
+    def prepare(self, backend: Any) -> dict[str, Any]:
+        """Backend copies of the per-column data ``evaluate`` reads (default: none)."""
+        return {}
+
+    def evaluate(self, K: Any, rows: slice, cols: slice, S: Any, S2: Any, backend: Any, data: dict[str, Any],
+                 diagonal_tile: bool) -> None:
+        """Overwrite the cosine tile ``K`` with :math:`\\tilde k`, using scratch ``S, S2``.
+
+        ``rows`` and ``cols`` index the columns of ``W`` the tile belongs to: slices in a pass
+        over tiles, an integer array for :func:`rows_product`.
+        """
+        raise NotImplementedError
+
+    def diagonal_tilde(self) -> np.ndarray:
+        r""":math:`\tilde k_{ii} = J_{ii}/s_i^2` (0 where :math:`s_i = 0`)."""
+        s2 = self.row_scale * self.row_scale
+        return np.divide(self.diagonal, s2, out=np.zeros_like(self.diagonal), where=s2 > 0)
+
+    def finish(self) -> None:
+        """Called after a full pass (a build or a product): report accuracy problems."""
+
+
+class ReluFamilyTile(TileKernel):
+    r"""The leaky-ReLU family :math:`J_{ij} = r_ir_j[k_a(t_{ij}) - q(t_{ij})]`, :math:`k_a = (1-a)^2\kappa + a\,t` (theory §7, §9).
+
+    ``q`` is an optional polynomial subtracted from the unit dual: the low harmonic degrees
+    (:math:`J_{\ge K}`) or the low Taylor terms (the series tail from :math:`t^K` on). The tile
+    holds :math:`2\pi` times the unit kernel and :math:`s_i = r_i/\sqrt{2\pi}`. Near-antiparallel
+    pairs (:math:`t <` ``ANTIPARALLEL_THRESHOLD``) take :math:`\kappa` from :math:`\|u_i+u_j\|`
+    (relatively accurate, theory §2); they are looked for only in tiles whose minimum cosine is
+    below the threshold.
+    """
+
+    def __init__(self, U: np.ndarray, norms: np.ndarray, a: float = 0.0, subtract: np.ndarray | None = None,
+                 name: str = "relu"):
+        self.U = U
+        self.a = float(a)
+        self.poly = None if subtract is None or not np.any(subtract) else _TWO_PI * np.asarray(subtract, float)
+        self.row_scale = norms / math.sqrt(_TWO_PI)
+        unit_at_1 = (1.0 - self.a) ** 2 * 0.5 + self.a - (0.0 if subtract is None else float(np.sum(subtract)))
+        self.diagonal = norms * norms * unit_at_1
+        self._diag_tilde = _TWO_PI * unit_at_1
+        self.name = name
+
+    def diagonal_tilde(self) -> Any:
+        return self._diag_tilde
+
+    def evaluate(self, K, rows, cols, S, S2, backend, data, diagonal_tile):
+        pairs = (backend.where_below(K, ANTIPARALLEL_THRESHOLD)
+                 if backend.minimum(K) < ANTIPARALLEL_THRESHOLD else None)
+        two_pi_kappa_inplace(K, S, S2, backend.xp)  # S2 = 1 - t afterwards
+        if pairs is not None and len(pairs[0]):
+            ii, jj = pairs
+            s = np.linalg.norm(self.U[:, rows][:, ii] + self.U[:, cols][:, jj], axis=0)
+            backend.set_entries(K, ii, jj, two_pi_kappa_from_sum_norm(s))
+        if self.a != 0.0:  # (1 - a)^2 kappa + a t, with t = 1 - S2
+            K *= (1.0 - self.a) ** 2
+            K -= (_TWO_PI * self.a) * S2
+            K += _TWO_PI * self.a
+        if self.poly is not None:  # subtract q(t) by Horner in S, with S2 turned into t
+            S2 *= -1.0
+            S2 += 1.0
+            S[...] = float(self.poly[-1])
+            for c in self.poly[-2::-1]:
+                S *= S2
+                S += float(c)
+            K -= S
+
+
+class DualTile(TileKernel):
+    """Any activation with a closed-form dual (``dual(r1, r2, t)``, or ``unit_dual(t)`` when homogeneous); NumPy only."""
+
+    in_place = False
+
+    def __init__(self, act: Activation, norms: np.ndarray):
+        self.act = act
+        self.norms = norms
+        self.homogeneous = bool(act.homogeneous and act.unit_dual is not None)
+        self.row_scale = norms.copy() if self.homogeneous else np.ones_like(norms)
+        self.diagonal = np.asarray(gaussian_second_moment(act, norms), dtype=np.float64)
+        self.name = act.name
+
+    def evaluate(self, K, rows, cols, S, S2, backend, data, diagonal_tile):
+        np.clip(K, -1.0, 1.0, out=K)
+        if self.homogeneous:
+            K[...] = self.act.unit_dual(K)
+        else:
+            K[...] = self.act.dual(self.norms[rows, None], self.norms[None, cols], K)
+
+
+class MehlerTile(TileKernel):
+    r"""Mehler's series :math:`J_{ij} = \sum_{n\le K}\hat c_n(r_i)\hat c_n(r_j)t_{ij}^n` (theory §8), by Horner in the tile.
+
+    The truncation error of each entry is at most :math:`|t_{ij}|^{K+1}\sqrt{\tau_i\tau_j}`
+    (Cauchy–Schwarz on the Parseval tails ``tau``); the largest off-diagonal :math:`|t|` of each
+    tile is recorded and an :class:`~relufim.model.activations.AccuracyWarning` is issued after
+    the pass when the bound exceeds ``1e-10`` of the largest diagonal entry.
+    """
+
+    def __init__(self, act: Activation, norms: np.ndarray):
+        self.act = act
+        self.C, tail, self.diagonal = mehler_truncation(act, norms)
+        self.sqrt_tail = np.sqrt(tail)
+        self.row_scale = np.ones_like(norms)
+        self.name = act.name
+        self._bounds: list[float] = []
+
+    def prepare(self, backend):
+        return {"C": backend.asarray(np.ascontiguousarray(self.C.T))}  # (order, p): rows are degrees
+
+    def evaluate(self, K, rows, cols, S, S2, backend, data, diagonal_tile):
+        backend.xp.clip(K, -1.0, 1.0, out=K)
+        tmax = backend.abs_max(K, diagonal_tile, S)
+        self._bounds.append(tmax ** self.C.shape[1] * float(self.sqrt_tail[rows].max(initial=0.0))
+                            * float(self.sqrt_tail[cols].max(initial=0.0)))
+        C = data["C"]
+        order = C.shape[0]
+        backend.outer_into(C[order - 1, rows], C[order - 1, cols], S)
+        for n in range(order - 2, -1, -1):
+            S *= K
+            backend.outer_into(C[n, rows], C[n, cols], S2)
+            S += S2
+        K[...] = S
+
+    def finish(self) -> None:
+        bound = max(self._bounds, default=0.0)
+        self._bounds = []
+        warn_if_truncated(self.act, bound, float(np.max(self.diagonal, initial=0.0)), stacklevel=5)
+
+
+def make_tile_kernel(U: np.ndarray, norms: np.ndarray, act: Activation, *, min_degree: int = 0,
+                     taylor_from: int = 0) -> TileKernel:
+    r"""The :class:`TileKernel` of the FIM of ``act`` (or of its truncation) for unit columns ``U`` and norms.
+
+    ``min_degree = K > 0``: the harmonic part of degrees :math:`\ge K`, :math:`J_{\ge K}` (theory §9, §11);
+    ``taylor_from = K > 0``: the Taylor tail :math:`\sum_{j\ge K}a_jt^j` (Theorem 2's remainder for ``K = 4``).
+    Truncations are defined for the leaky-ReLU family.
+    """
+    if min_degree and taylor_from:
+        raise ValueError("give min_degree (harmonic truncation) or taylor_from (Taylor tail), not both.")
+    if act.relu_slope is not None:
+        a = act.relu_slope
+        subtract = None
+        if min_degree:
+            subtract = low_degree_polynomial(U.shape[0], min_degree, a)
+        elif taylor_from:
+            subtract = (1.0 - a) ** 2 * arccos_kernel_series_coefficients(taylor_from)
+            if taylor_from > 1:
+                subtract[1] += a
+        return ReluFamilyTile(U, norms, a, subtract, name=act.name)
+    if min_degree or taylor_from:
+        raise ValueError(f"truncated kernels (min_degree, taylor_from) are defined for the leaky-ReLU family "
+                         f"(relu, leaky-relu, abs), not for {act.name!r}.")
+    if act.closed_form:
+        return DualTile(act, norms)
+    return MehlerTile(act, norms)
+
+
+# ----------------------------------------------------------------------------- the passes
+
+def _tile_buffers(edge: int, backend: Any, count: int) -> tuple[Any, ...]:
+    return tuple(backend.empty((edge, edge)) for _ in range(count))
+
+
+def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int, *,
+                   threads: int | None = None, progress: Progress | None = None) -> None:
+    """Fill ``out`` (p x p, float64) with the kernel's matrix on all cores: the dense build (theory §9).
+
+    Each upper-triangle tile is one GEMM of unit columns into a per-thread buffer, the kernel in
+    place, the row/column scalings; it is then mirrored while in cache, in strips of 32 rows (a
+    whole-tile transposed write strides over too many cache lines at once). A diagonal tile is
+    symmetrised from its upper half (its GEMM need not be exactly symmetric) and gets the exact
+    diagonal.
+    """
+    p = U.shape[1]
+    tile = min(tile, p)
+    backend = NumpyBackend()
+    data = kernel.prepare(backend)
+    UT = np.ascontiguousarray(U.T)
+    s = kernel.row_scale
+    tiles = upper_tiles(p, tile)
+    local = threading.local()
+    done = [0]
+
+    def work(item: tuple[int, int]) -> None:
+        i, j = item
+        bufs = getattr(local, "bufs", None)
+        if bufs is None:
+            bufs = local.bufs = _tile_buffers(tile, backend, 3)
+        rows, cols = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
+        m, n = rows.stop - rows.start, cols.stop - cols.start
+        K, S, S2 = (b[:m, :n] for b in bufs)
+        np.matmul(UT[rows], U[:, cols], out=K)
+        kernel.evaluate(K, rows, cols, S, S2, backend, data, i == j)
+        K *= s[rows, None]
+        K *= s[None, cols]
+        if i == j:
+            K = np.triu(K) + np.triu(K, 1).T
+            np.fill_diagonal(K, kernel.diagonal[rows])
+        out[rows, cols] = K
+        if i != j:
+            for a in range(0, m, _MIRROR_STRIP):
+                strip = K[a:a + _MIRROR_STRIP]
+                out[cols, i + a:i + a + strip.shape[0]] = strip.T
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(tiles))
+
+    n_workers = max(1, min(len(tiles), threads or default_threads()))
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=n_workers) as pool:
+        list(pool.map(work, tiles))
+    kernel.finish()
+
+
+def product_memory_bytes(p: int, n_vectors: int, tile: int, threads: int, itemsize: int = 8) -> int:
+    """Working memory of one product with ``n_vectors`` vectors: three tiles, a product buffer and an
+    accumulator per thread, and the scaled copies of ``V`` and the result."""
+    return int(threads * (3 * tile * tile * itemsize + (tile + p) * n_vectors * 8) + 3 * p * n_vectors * 8)
+
+
+def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backend: Any = None,
+                  threads: int = 1, progress: Progress | None = None, data: dict[str, Any] | None = None) -> np.ndarray:
+    r""":math:`JV` for ``V`` of shape ``(p, b)`` without forming ``J`` (theory §9).
+
+    ``U`` holds the unit columns on the backend (a NumPy array or a tensor). Every tile of the
+    upper triangle is evaluated once and used twice; the diagonal tiles get the exact diagonal.
+    With the NumPy backend the tiles are shared among ``threads`` workers, each with its own
+    buffers and accumulator (BLAS pinned to one thread inside them).
+    """
+    backend = backend or NumpyBackend()
+    data = kernel.prepare(backend) if data is None else data
+    p = V.shape[0]
+    tile = min(tile, p)
+    s = kernel.row_scale
+    dtilde = kernel.diagonal_tilde()
+    tiles = upper_tiles(p, tile)
+    Vs = backend.asarray(V * s[:, None])
+    done = [0]
+
+    def apply(i: int, j: int, K: Any, S: Any, S2: Any, P: Any, acc: Any) -> None:
+        ri, rj = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
+        m, n = ri.stop - ri.start, rj.stop - rj.start
+        Kt, St, S2t = K[:m, :n], S[:m, :n], S2[:m, :n]
+        backend.matmul(U[:, ri].T, U[:, rj], Kt)
+        kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, i == j)
+        if i == j:
+            backend.set_diagonal(Kt, dtilde if np.ndim(dtilde) == 0 else dtilde[ri])
+        acc[ri] += backend.matmul(Kt, Vs[rj], P[:m])
+        if i != j:
+            acc[rj] += backend.matmul(Kt.T, Vs[ri], P[:n])
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(tiles))
+
+    b = V.shape[1]
+    if backend.name == "numpy":
+        n_workers = max(1, min(threads, len(tiles)))
+        accs = [backend.zeros((p, b)) for _ in range(n_workers)]
+        bufs = [(*_tile_buffers(tile, backend, 3), backend.empty((tile, b))) for _ in range(n_workers)]
+        queue = iter(tiles)  # next() is atomic under the GIL
+
+        def run(w: int) -> None:
+            while True:
+                try:
+                    i, j = next(queue)
+                except StopIteration:
+                    return
+                apply(i, j, *bufs[w], accs[w])
+
+        with single_threaded_blas():
+            if n_workers == 1:
+                run(0)
+            else:
+                with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                    list(pool.map(run, range(n_workers)))
+        out = accs[0]
+        for a in accs[1:]:
+            out += a
+    else:
+        out = backend.zeros((p, b))
+        K, S, S2 = _tile_buffers(tile, backend, 3)
+        P = backend.empty((tile, b))
+        for i, j in tiles:
+            apply(i, j, K, S, S2, P, out)
+        out = backend.to_numpy(out)
+    kernel.finish()
+    out *= s[:, None]
+    return out
+
+
+def rows_product(kernel: TileKernel, U: np.ndarray, rows: np.ndarray, V: np.ndarray,
+                 chunk: int = 16384) -> np.ndarray:
+    """Rows ``rows`` of :math:`JV` only, ``(len(rows), b)``: ``len(rows) * p`` kernel entries (NumPy backend).
+
+    Used for sampled a-posteriori residuals where a full product is too slow.
+    """
+    backend = NumpyBackend()
+    data = kernel.prepare(backend)
+    p = U.shape[1]
+    rows = np.asarray(rows, dtype=np.intp)
+    s = kernel.row_scale
+    dtilde = kernel.diagonal_tilde()
+    Vs = V * s[:, None]
+    Ur = np.ascontiguousarray(U[:, rows])
+    out = np.zeros((rows.size, V.shape[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)  # rows of a product: the full pass reports it
+        for c0 in range(0, p, chunk):
+            cols = slice(c0, min(c0 + chunk, p))
+            K = Ur.T @ U[:, cols]
+            kernel.evaluate(K, rows, cols, np.empty_like(K), np.empty_like(K), backend, data, False)
+            same = np.flatnonzero((rows >= cols.start) & (rows < cols.stop))
+            K[same, rows[same] - c0] = dtilde if np.ndim(dtilde) == 0 else dtilde[rows[same]]
+            out += K @ Vs[cols]
+        kernel.finish()
+    out *= s[rows][:, None]
+    return out

@@ -1,0 +1,23 @@
+"""Eigenpairs with certificates, their clusters, and the spectral density (theory §10)."""
+
+from .density import SpectralDensity, spectral_density
+from .eigensolver import BlockEigResult, block_eigsh, orthonormalize
+from .result import Cluster, SpectrumResult, detect_clusters, n_top, predicted_cluster_sizes, principal_cosines
+from .solve import feature_spectrum, matrix_spectrum, spectrum
+
+__all__ = [
+    "spectrum",
+    "matrix_spectrum",
+    "feature_spectrum",
+    "SpectrumResult",
+    "Cluster",
+    "detect_clusters",
+    "principal_cosines",
+    "predicted_cluster_sizes",
+    "n_top",
+    "block_eigsh",
+    "BlockEigResult",
+    "orthonormalize",
+    "spectral_density",
+    "SpectralDensity",
+]

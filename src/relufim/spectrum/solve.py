@@ -1,0 +1,472 @@
+r"""Top eigenpairs with residuals: of the FIM of hidden weights, of a matrix or operator, of features (theory §3, §10).
+
+Three public entry points, one per kind of input (none of them guesses what an array is):
+
+* :func:`spectrum` takes hidden weights ``W`` (d, p) and the FIM to build from them: exact
+  (Lemma 1), Monte Carlo or empirical;
+* :func:`matrix_spectrum` takes a symmetric matrix or a :class:`scipy.sparse.linalg.LinearOperator`;
+* :func:`feature_spectrum` takes features ``X`` (n, p) and diagonalizes :math:`X^\top X/n`
+  through the cheaper of its two sides.
+
+All return a :class:`~relufim.spectrum.result.SpectrumResult`. Routes:
+
+* ``"dense"``: LAPACK ``eigh`` on the dense matrix (all or the top ``k`` pairs);
+* ``"block"``: the seeded block Krylov solver (:mod:`relufim.spectrum.eigensolver`) on
+  products with a dense matrix or an operator;
+* ``"matrix-free"``: the same solver on :func:`relufim.fisher_operator` (the exact FIM
+  above ``p = 3000``: ``J`` is never formed);
+* ``"...-gram"``: sampled FIMs with ``n <= p`` samples through the ``n x n`` Gram
+  :math:`XX^\top/n` (same nonzero spectrum), eigenvectors mapped back by :math:`X^\top`.
+
+The block solver starts from the t-series features of degree <= 2
+(:func:`relufim.fim.series_features`), whose span is the theory's approximate top space
+(theory §4): seeds that cost no product with ``J``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.sparse.linalg import LinearOperator
+
+from .._validation import (
+    available_memory_bytes,
+    check_choice,
+    check_dense_fits,
+    check_fraction,
+    check_inputs,
+    check_memory,
+    check_positive_int,
+    check_sigma,
+    check_square_matrix,
+    check_weights,
+)
+from ..fim.operator import fisher_operator
+from ..fim.sampled import gaussian_input_chunks
+from ..fim.exact import fisher_matrix
+from ..fim.series import series_features
+from ..model.activations import Activation, get_activation
+from .eigensolver import block_eigsh
+from .result import SpectrumResult, n_top
+
+__all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "DENSE_LIMIT", "MATRIX_FREE_LIMIT"]
+
+Progress = Callable[[int, int], None]
+
+#: Below this size the dense LAPACK route is used for the top clusters (it is then as fast and exact).
+DENSE_LIMIT = 1500
+
+#: Above this width the exact FIM's top clusters are computed matrix-free (method="auto").
+#: A matrix-free product costs about as much as a dense one (both are dominated by the 2 p^2 b
+#: flops of the GEMMs; the kernel is recomputed in cache-sized tiles) while building ``J`` costs
+#: first-touch page faults on 8 p^2 fresh bytes: at p = 10^4, top 65 pairs in 0.94 s
+#: matrix-free against 1.0-2.0 s dense. Below the limit both take milliseconds and the dense
+#: route also converges the ``extra`` pairs.
+MATRIX_FREE_LIMIT = 3000
+
+_METHODS = ("auto", "dense", "block", "matrix-free")
+
+
+# ----------------------------------------------------------------------------- validation helpers
+
+def _check_solver_options(method: str, tol: Any, maxiter: Any, extra: Any) -> tuple[float, int, int]:
+    check_choice(method, "method", _METHODS)
+    return check_fraction(tol, "tol"), check_positive_int(maxiter, "maxiter"), \
+        check_positive_int(extra, "extra", minimum=0)
+
+
+def _resolve_k(k: int | str, d: int | None, p: int, extra: int) -> int | None:
+    """Number of eigenpairs wanted; ``None`` means all."""
+    if isinstance(k, str):
+        if k == "all":
+            return None
+        if k == "clusters":
+            if d is None:
+                raise ValueError("k='clusters' needs the input dimension: pass d=... (the FIM of a d-dimensional "
+                                 "input has d(d+3)/2 cluster eigenvalues).")
+            return min(p, n_top(d) + extra)
+        raise ValueError(f"k must be an int, 'clusters' or 'all', got {k!r}.")
+    k = check_positive_int(k, "k")
+    if k > p:
+        raise ValueError(f"k = {k} exceeds the matrix size p = {p}; use k <= p or k='all'.")
+    return k
+
+
+def _check_start(X0: Any, p: int) -> np.ndarray:
+    X0 = np.asarray(X0, dtype=np.float64)
+    if X0.ndim != 2 or X0.shape[0] != p or not np.all(np.isfinite(X0)):
+        raise ValueError(f"X0 must be a finite array of shape (p, m) = ({p}, m), got shape {X0.shape}.")
+    return X0
+
+
+def _is_symmetric(M: np.ndarray, *, rtol: float, atol: float, tile: int = 256) -> bool:
+    """``np.allclose(M, M.T)`` tile pair by tile pair, stopping at the first mismatch.
+
+    The whole-matrix call builds several ``p x p`` temporaries of the transposed matrix: 5.4 s
+    and 3 GB at p = 10^4, against 0.29 s here (tiles of 256 stay in cache; 1024 take 0.79 s).
+    """
+    p = M.shape[0]
+    for i in range(0, p, tile):
+        for j in range(i, p, tile):
+            if not np.allclose(M[i:i + tile, j:j + tile], M[j:j + tile, i:i + tile].T, rtol=rtol, atol=atol):
+                return False
+    return True
+
+
+# ----------------------------------------------------------------------------- the solves
+
+def _dense_top(A: np.ndarray, k: int | None, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    p = A.shape[0]
+    if k is None or k == p:
+        if vectors:
+            w, V = np.linalg.eigh(A)
+            return w[::-1].copy(), V[:, ::-1].copy()
+        return np.linalg.eigvalsh(A)[::-1].copy(), None
+    if not vectors:
+        w = sla.eigh(A, subset_by_index=[p - k, p - 1], eigvals_only=True, driver="evr")
+        return np.asarray(w)[::-1].copy(), None
+    w, V = sla.eigh(A, subset_by_index=[p - k, p - 1], driver="evr")
+    return w[::-1].copy(), V[:, ::-1].copy()
+
+
+def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(matmat(V) - V * w, axis=0)
+
+
+def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trace: float | None, sigma: float,
+           method: str, vectors: bool, tol: float, maxiter: int, seeds: np.ndarray | None, seed: int | None,
+           progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
+           block: int | None = None, route: str | None = None) -> SpectrumResult:
+    """LAPACK on a dense matrix, or the block solver on products with a matrix or operator."""
+    p = J.shape[0]
+    dense = isinstance(J, np.ndarray)
+    use_dense = dense and (method == "dense" or k is None or (method == "auto" and (p <= DENSE_LIMIT or k > p // 4)))
+    if k is None and not dense:
+        raise ValueError("k='all' needs a dense matrix; an operator gives its top k pairs (k=int or 'clusters').")
+    if method == "block" and k is None:
+        raise ValueError("k='all' needs the dense route; use method='dense' or 'auto'.")
+    if use_dense:
+        w, V = _dense_top(J, k, vectors)
+        resid = _residuals(J.__matmul__, w, V) if vectors else None
+        return SpectrumResult.from_pairs(w, V, resid, tol=tol, d=d, p=p, method="dense", fisher=fisher,
+                                         trace=trace, sigma=sigma, n=n, iterations=1)
+    matmat = J.__matmul__ if dense else J.matmat
+    r = block_eigsh(matmat, p, k, X0=seeds, tol=tol, maxiter=maxiter, seed=0 if seed is None else seed,
+                    progress=progress, required=required, block=block)
+    return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors if vectors else None, r.residuals, tol=tol, d=d,
+                                     p=p, method=route or "block", fisher=fisher, trace=trace, sigma=sigma, n=n,
+                                     iterations=r.iterations, matvecs=r.matvecs, converged=r.converged)
+
+
+def _seeds(W: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+    """The caller's starting vectors, or the degree-<=2 t-series features (formed after the route's memory check)."""
+    return series_features(W, 2) if start is None else start
+
+
+def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
+    if method == "matrix-free":
+        if k is None:
+            raise ValueError("k='all' needs the dense matrix; for the whole spectrum at large p use "
+                             "relufim.spectral_density(W).")
+        return True
+    if method != "auto" or k is None or act.relu_slope is None or k > p // 4:
+        return False
+    return p > MATRIX_FREE_LIMIT or 8.0 * p * p > 0.5 * available_memory_bytes()
+
+
+def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma: float, vectors: bool, tol: float,
+                          maxiter: int, start: np.ndarray | None, seed: int | None,
+                          progress: Progress | None) -> SpectrumResult:
+    p = W.shape[1]
+    op = fisher_operator(W, activation=act)
+    # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
+    # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
+    b = k + 4
+    check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
+                 "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
+    return _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
+                  maxiter=maxiter, seeds=_seeds(W, start), seed=seed, progress=progress, fisher="exact",
+                  required=min(k, n_top(d)), block=b, route="matrix-free")
+
+
+def _features(W: np.ndarray, act: Activation, n: int, seed: int | None, x: np.ndarray | None) -> np.ndarray:
+    """Hidden features X (n, p) of the Monte Carlo stream or of the user's inputs, after a memory check."""
+    p = W.shape[1]
+    check_memory(8.0 * n * p, f"the {n} x {p} array of hidden features",
+                 "use fewer samples n, or the exact FIM (fisher='exact')", fraction=0.5)
+    if x is not None:
+        return act.phi(x @ W)
+    return np.vstack([act.phi(chunk @ W) for chunk in gaussian_input_chunks(n, W.shape[0], seed)])
+
+
+# ----------------------------------------------------------------------------- public entry points
+
+def spectrum(
+    W: np.ndarray,
+    k: int | Literal["clusters", "all"] = "clusters",
+    *,
+    fisher: Literal["exact", "monte-carlo", "empirical"] = "exact",
+    n: int | None = None,
+    x: np.ndarray | None = None,
+    seed: int | None = None,
+    sigma: float = 1.0,
+    activation: str | Activation = "relu",
+    method: Literal["auto", "dense", "block", "matrix-free"] = "auto",
+    vectors: bool = True,
+    tol: float = 1e-10,
+    maxiter: int = 100,
+    extra: int = 10,
+    X0: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> SpectrumResult:
+    r"""Top eigenpairs of the FIM of hidden weights ``W``, with residuals and the three clusters (theory §4, §10).
+
+    Parameters
+    ----------
+    W : array (d, p), d < p
+        Hidden weights; the FIM is built from them as ``fisher`` says. (For a matrix or an
+        operator use :func:`matrix_spectrum`; for features :func:`feature_spectrum`.)
+    k : int, "clusters" or "all"
+        ``"clusters"``: the ``d(d+3)/2`` eigenpairs of the three clusters plus ``extra``
+        beyond; ``"all"``: every eigenvalue (dense).
+    fisher : {"exact", "monte-carlo", "empirical"}
+        The exact FIM (Lemma 1, theory §2), the Monte Carlo :math:`J^{(n)}` (``n`` samples from
+        ``seed``, the same as :func:`relufim.monte_carlo_fisher`), or the empirical FIM on inputs
+        ``x`` (n, d) (theory §3).
+    sigma : float
+        Every eigenvalue is divided by :math:`\sigma^2`.
+    activation : str or Activation
+        Any registered activation (theory §8).
+    method : {"auto", "dense", "block", "matrix-free"}
+        ``"auto"`` takes LAPACK for ``k="all"`` or ``p <= 1500``, else the seeded block Krylov
+        solver; for the exact FIM of the leaky-ReLU family above ``p = 3000`` (or when the dense
+        matrix would take more than half the free memory) it never forms ``J`` (``"matrix-free"``:
+        the block solver on :func:`relufim.fisher_operator`; with ``k="clusters"`` only the
+        ``d(d+3)/2`` cluster pairs must converge, the ``extra`` ones are flagged by their residuals).
+    vectors : bool
+        Also return eigenvectors.
+    tol : float
+        Residual tolerance relative to :math:`\lambda_{max}` (flags, never hides, failures).
+    maxiter : int
+        Products of the block solver before it gives up (unconverged pairs are flagged).
+    extra : int
+        Pairs beyond the clusters with ``k="clusters"``.
+    X0 : array (p, m), optional
+        Starting vectors of the block solver (default: the degree-<=2 t-series features, which
+        span the theory's approximate top space).
+    progress : callable(converged, wanted), optional
+
+    Returns
+    -------
+    SpectrumResult
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> res = rf.spectrum(rf.sample_weights(d=3, p=800, seed=0))
+    >>> [c.size for c in res.clusters], res.ok
+    ([1, 3, 5], True)
+    >>> bool(res.top_fraction > 0.977)
+    True
+    """
+    W = check_weights(W)
+    sigma = check_sigma(sigma)
+    act = get_activation(activation)
+    tol, maxiter, extra = _check_solver_options(method, tol, maxiter, extra)
+    check_choice(fisher, "fisher", ("exact", "monte-carlo", "empirical"))
+    d, p = W.shape
+    kk = _resolve_k(k, d, p, extra)
+    start = None if X0 is None else _check_start(X0, p)
+    if method == "matrix-free" and (fisher != "exact" or act.relu_slope is None):
+        raise ValueError("method='matrix-free' is for the exact FIM of the leaky-ReLU family; sampled FIMs use "
+                         "their Gram, other activations the dense or block route.")
+    if fisher == "exact":
+        if x is not None or n is not None:
+            raise ValueError("n and x are for sampled FIMs (fisher='monte-carlo' or 'empirical'); "
+                             "the exact FIM needs neither.")
+        if _use_matrix_free(method, kk, p, act):
+            return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress)
+        # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
+        J = fisher_matrix(W, activation=act)
+        return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
+                      maxiter=maxiter, seeds=_seeds(W, start), seed=seed, progress=progress, fisher="exact")
+
+    if fisher == "monte-carlo":
+        if x is not None:
+            raise ValueError("x is for fisher='empirical'; with fisher='monte-carlo' give n (and seed).")
+        if n is None:
+            raise ValueError("fisher='monte-carlo' needs the number of samples n, e.g. n=20000.")
+        n = check_positive_int(n, "n")
+    else:
+        if x is None:
+            raise ValueError("fisher='empirical' needs the inputs x of shape (n, d).")
+        if n is not None:
+            raise ValueError("with fisher='empirical' the number of samples is that of x; leave n out.")
+        x = check_inputs(x, d)
+        n = x.shape[0]
+    X = _features(W, act, n, seed, x)
+    return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
+                          seed=seed, progress=progress, fisher=fisher, X0=_seeds(W, start))
+
+
+def matrix_spectrum(
+    A: np.ndarray | LinearOperator,
+    k: int | Literal["clusters", "all"] = "all",
+    *,
+    d: int | None = None,
+    sigma: float = 1.0,
+    method: Literal["auto", "dense", "block"] = "auto",
+    vectors: bool = True,
+    tol: float = 1e-10,
+    maxiter: int = 100,
+    extra: int = 10,
+    X0: np.ndarray | None = None,
+    seed: int | None = None,
+    trace: float | None = None,
+    progress: Progress | None = None,
+) -> SpectrumResult:
+    r"""Top eigenpairs of a symmetric PSD matrix or ``LinearOperator``, with residuals (theory §10).
+
+    Parameters
+    ----------
+    A : array (p, p) or LinearOperator
+        A symmetric matrix (checked) such as a FIM built elsewhere, or an operator with
+        ``matmat`` (the block solver; pass ``k`` as an int or ``"clusters"``).
+    k : int, "clusters" or "all"
+        ``"clusters"`` needs ``d``.
+    d : int, optional
+        Input dimension of the network the matrix belongs to: names the three clusters.
+    sigma : float
+        Every eigenvalue is divided by :math:`\sigma^2`.
+    method : {"auto", "dense", "block"}
+    X0 : array (p, m), optional
+        Starting vectors of the block solver (for a FIM of ``W``:
+        ``relufim.fim.series_features(W, 2)`` spans the predicted top space).
+    trace : float, optional
+        The trace of an operator, when known (a dense matrix's is computed).
+
+    Returns
+    -------
+    SpectrumResult
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(d=3, p=60, seed=0)
+    >>> res = rf.matrix_spectrum(rf.fisher_matrix(W), k="clusters", d=3)
+    >>> [c.size for c in res.clusters]
+    [1, 3, 5]
+    """
+    sigma = check_sigma(sigma)
+    check_choice(method, "method", ("auto", "dense", "block"))
+    tol, maxiter, extra = _check_solver_options(method, tol, maxiter, extra)
+    if d is not None:
+        d = check_positive_int(d, "d")
+    if isinstance(A, LinearOperator):
+        p, q = A.shape
+        if p != q:
+            raise ValueError(f"the operator must be square, got shape {A.shape}.")
+        if method == "dense" or k == "all":
+            raise ValueError("a LinearOperator has no dense form here; ask for its top pairs with an integer k "
+                             "or k='clusters' (the block solver).")
+        kk = _resolve_k(k, d, p, extra)
+        return _solve(A, kk, d=d, trace=trace, sigma=sigma, method="block", vectors=vectors, tol=tol,
+                      maxiter=maxiter, seeds=None if X0 is None else _check_start(X0, p), seed=seed,
+                      progress=progress, fisher="matrix")
+    if not isinstance(A, np.ndarray) and (callable(A) or hasattr(A, "matmat")):
+        raise TypeError(f"A must be a NumPy array or a scipy.sparse.linalg.LinearOperator, got {type(A).__name__}; "
+                        "wrap a product function f(V) = A @ V as LinearOperator((p, p), matvec=f, matmat=f).")
+    M = check_square_matrix(A, "A")
+    if not _is_symmetric(M, rtol=1e-10, atol=1e-12 * max(1.0, float(M.max()), -float(M.min()))):
+        raise ValueError("A must be symmetric; a FIM always is (symmetrize with (A + A.T) / 2).")
+    p = M.shape[0]
+    kk = _resolve_k(k, d, p, extra)
+    return _solve(M, kk, d=d, trace=float(np.trace(M)) if trace is None else trace, sigma=sigma, method=method,
+                  vectors=vectors, tol=tol, maxiter=maxiter, seeds=None if X0 is None else _check_start(X0, p),
+                  seed=seed, progress=progress, fisher="matrix")
+
+
+def feature_spectrum(
+    X: np.ndarray,
+    k: int | Literal["clusters", "all"] = "all",
+    *,
+    d: int | None = None,
+    sigma: float = 1.0,
+    method: Literal["auto", "dense", "block"] = "auto",
+    vectors: bool = True,
+    tol: float = 1e-10,
+    maxiter: int = 100,
+    extra: int = 10,
+    X0: np.ndarray | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> SpectrumResult:
+    r"""Top eigenpairs of :math:`X^\top X/n` for features ``X`` (n, p), through the cheaper side (theory §3).
+
+    With ``n <= p`` the ``n x n`` Gram :math:`G = XX^\top/n` is diagonalized (same nonzero
+    eigenvalues): a unit eigenvector ``s`` of ``G`` with eigenvalue :math:`\lambda>0` maps to the
+    unit eigenvector :math:`u = X^\top s/\sqrt{n\lambda}`; beyond rank ``n`` the eigenvalues are 0 (an
+    integer ``k > n`` pads with zero eigenvalues and zero vectors; ``k="all"`` returns the ``n`` of the Gram).
+    Residuals are measured on the ``p``-side operator. Starting vectors ``X0`` (p, m) of the ``p``
+    side are mapped to ``X X0`` on the Gram side.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((5, 40))
+    >>> res = feature_spectrum(X, 3)
+    >>> bool(np.allclose(res.eigenvalues, np.linalg.eigvalsh(X.T @ X / 5)[::-1][:3]))
+    True
+    """
+    sigma = check_sigma(sigma)
+    check_choice(method, "method", ("auto", "dense", "block"))
+    tol, maxiter, extra = _check_solver_options(method, tol, maxiter, extra)
+    if d is not None:
+        d = check_positive_int(d, "d")
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D features of shape (n, p), got shape {X.shape}"
+                         + ("; for one sample use X.reshape(1, -1)." if X.ndim == 1 else "."))
+    X = check_inputs(X, X.shape[1], name="X")
+    kk = _resolve_k(k, d, X.shape[1], extra)
+    return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
+                          seed=seed, progress=progress, fisher="features",
+                          X0=None if X0 is None else _check_start(X0, X.shape[1]))
+
+
+def _feature_solve(X: np.ndarray, k: int | None, *, d: int | None, sigma: float, method: str, vectors: bool,
+                   tol: float, maxiter: int, seed: int | None, progress: Progress | None, fisher: str,
+                   X0: np.ndarray | None) -> SpectrumResult:
+    n, p = X.shape
+    if n > p:
+        check_dense_fits(p, what=f"the dense {p} x {p} sampled FIM")
+        Jn = X.T @ X
+        Jn /= n
+        return _solve(Jn, k, d=d, trace=float(np.trace(Jn)), sigma=sigma, method=method, vectors=vectors,
+                      tol=tol, maxiter=maxiter, seeds=X0, seed=seed, progress=progress, fisher=fisher, n=n)
+    G = X @ X.T
+    G /= n
+    kg = None if k is None else min(k, n)
+    res = _solve(G, kg, d=d, trace=float(np.trace(G)), sigma=1.0, method=method, vectors=vectors, tol=tol,
+                 maxiter=maxiter, seeds=None if X0 is None else X @ X0, seed=seed, progress=progress,
+                 fisher=fisher, n=n)
+    lam = res.eigenvalues
+    trace = res.trace
+    if not vectors:
+        pad = 0 if k is None else k - lam.size
+        return SpectrumResult.from_pairs(np.concatenate([lam, np.zeros(max(pad, 0))]), None, None, tol=tol, d=d, p=p,
+                                         method=res.method + "-gram", fisher=fisher, trace=trace, sigma=sigma, n=n,
+                                         iterations=res.iterations, matvecs=res.matvecs)
+    pos = lam > 0
+    U = np.zeros((p, lam.size))
+    U[:, pos] = (X.T @ res.eigenvectors[:, pos]) / np.sqrt(n * lam[pos])
+    if k is not None and k > lam.size:  # beyond rank n the eigenvalues are exactly zero
+        pad = k - lam.size
+        lam = np.concatenate([lam, np.zeros(pad)])
+        U = np.hstack([U, np.zeros((p, pad))])
+    resid = _residuals(lambda V: X.T @ (X @ V) / n, lam, U)
+    resid[lam == 0] = 0.0
+    return SpectrumResult.from_pairs(lam, U, resid, tol=tol, d=d, p=p, method=res.method + "-gram", fisher=fisher,
+                                     trace=trace, sigma=sigma, n=n, iterations=res.iterations, matvecs=res.matvecs)

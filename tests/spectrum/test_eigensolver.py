@@ -1,0 +1,158 @@
+"""The block eigensolver and the matrix-free spectrum route against dense eigh."""
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+import relufim as rf
+from relufim.spectrum.eigensolver import block_eigsh, orthonormalize
+from relufim.spectrum import n_top
+
+
+def _sin_max_angle(A, B):
+    """Sine of the largest principal angle between range(A) and range(B) (same dimension)."""
+    Qa, _ = np.linalg.qr(A)
+    Qb, _ = np.linalg.qr(B)
+    return float(np.linalg.norm(Qb - Qa @ (Qa.T @ Qb), 2))
+
+
+def _random_symmetric(eigs, seed):
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((eigs.size, eigs.size)))
+    return (Q * eigs) @ Q.T, Q
+
+
+def test_exactly_repeated_eigenvalue_multiplicity_20_all_members():
+    """A cluster of 20 equal eigenvalues: every member is returned, spanning the whole eigenspace.
+
+    ARPACK-type single-vector methods can return fewer members of an exactly repeated
+    eigenvalue (a Krylov space of one vector sees one direction of the eigenspace).
+    """
+    p = 400
+    eigs = np.concatenate([np.full(20, 5.0), np.linspace(0.0, 4.0, p - 20)])
+    A, Q = _random_symmetric(eigs, 0)
+    r = block_eigsh(lambda V: A @ V, p, 20, tol=1e-10, maxiter=200)
+    assert r.converged.all()
+    assert np.allclose(r.eigenvalues, 5.0, rtol=1e-10)
+    # residual <= 1e-10 * 5 and gap 1 => sin(angle) <= 5e-10 (Davis-Kahan)
+    assert _sin_max_angle(r.eigenvectors, Q[:, :20]) < 1e-8
+
+
+def test_block_inside_a_cluster_is_grown():
+    """k = 8 asked inside a cluster of 20: the solver notices that the block sits inside the
+    cluster (guard Ritz values equal to the k-th), grows it, and returns members that are
+    orthonormal vectors of the eigenspace."""
+    p = 300
+    eigs = np.concatenate([np.full(20, 3.0), np.linspace(0.0, 2.0, p - 20)])
+    A, Q = _random_symmetric(eigs, 1)
+    r = block_eigsh(lambda V: A @ V, p, 8, tol=1e-10, maxiter=200, block=10)
+    assert r.converged.all() and np.allclose(r.eigenvalues, 3.0, rtol=1e-10)
+    X = r.eigenvectors
+    assert np.allclose(X.T @ X, np.eye(8), atol=1e-10)
+    assert np.linalg.norm(X - Q[:, :20] @ (Q[:, :20].T @ X)) < 1e-8
+
+
+def test_matches_dense_eigh_on_clustered_spectrum():
+    p = 500
+    rng = np.random.default_rng(2)
+    eigs = np.concatenate([[10.0], 2.0 + 1e-3 * rng.random(6), 0.5 + 1e-3 * rng.random(15), 0.01 * rng.random(p - 22)])
+    A, Q = _random_symmetric(eigs, 3)
+    ref = np.sort(eigs)[::-1]
+    r = block_eigsh(lambda V: A @ V, p, 22, tol=1e-12, maxiter=200, seed=4)
+    assert r.converged.all()
+    assert np.allclose(r.eigenvalues, ref[:22], rtol=1e-10, atol=0)
+    # residual <= 1e-11, gap below each cluster >= 0.49 => sin(angle) <= 2e-11 (Davis-Kahan)
+    order = np.argsort(eigs)[::-1]
+    for lo, hi in [(0, 1), (1, 7), (7, 22)]:
+        assert _sin_max_angle(r.eigenvectors[:, lo:hi], Q[:, order[lo:hi]]) < 1e-8
+
+
+def test_unconverged_pairs_are_flagged_and_required():
+    p = 300
+    eigs = np.linspace(1.0, 2.0, p)  # no gaps: hard
+    A, _ = _random_symmetric(eigs, 5)
+    r = block_eigsh(lambda V: A @ V, p, 5, tol=1e-12, maxiter=2)
+    resid = np.linalg.norm(A @ r.eigenvectors - r.eigenvectors * r.eigenvalues, axis=0)
+    assert np.allclose(resid, r.residuals, rtol=1e-6, atol=1e-14)  # reported residuals are the true ones
+    assert np.array_equal(r.converged, resid <= 1e-12 * r.eigenvalues[0])
+    assert not r.converged.all()
+    # required: only the first pairs must converge, the others are returned with their own flags
+    B = np.diag(np.concatenate([[100.0, 50.0], np.linspace(0.0, 1.0, p - 2)]))
+    calls = []
+    rr = block_eigsh(lambda V: B @ V, p, 6, tol=1e-10, maxiter=50, required=2, progress=lambda a, b: calls.append((a, b)))
+    assert rr.converged[:2].all() and np.allclose(rr.eigenvalues[:2], [100.0, 50.0])
+    assert calls and calls[-1] == (2, 2)
+
+
+def test_orthonormalize_drops_dependent_columns():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    Q = orthonormalize(np.column_stack([X, X @ [1.0, 2.0, 3.0]]))
+    assert Q.shape == (50, 3) and np.allclose(Q.T @ Q, np.eye(3), atol=1e-13)
+    Q2 = orthonormalize(rng.standard_normal((50, 4)), against=Q)
+    assert np.abs(Q.T @ Q2).max() < 1e-13
+
+
+@pytest.fixture(scope="module")
+def fim_case():
+    W = rf.sample_weights(6, 1500, seed=7)
+    J = rf.fisher_matrix(W)
+    lam, U = np.linalg.eigh(J)
+    return W, J, lam[::-1], U[:, ::-1]
+
+
+def _check_against_dense(w, V, lam, U, d):
+    k = n_top(d)
+    # eigenvalues: residual <= tol*lam_max with gaps >= lam_k/10 gives |error| <= res^2/gap ~ 1e-22: 1e-10 is safe
+    assert np.allclose(w[:k], lam[:k], rtol=1e-10, atol=0)
+    for lo, hi in [(0, 1), (1, 1 + d), (1 + d, k)]:  # cluster subspaces: sin <= res/gap ~ 1e-12/1e-2
+        assert _sin_max_angle(V[:, lo:hi], U[:, lo:hi]) < 1e-8
+
+
+def test_block_solver_on_operator_matches_dense(fim_case):
+    W, J, lam, U = fim_case
+    d = W.shape[0]
+    op = rf.fisher_operator(W, block=512)
+    r = block_eigsh(op.matmat, W.shape[1], n_top(d), X0=rf.theory_vectors(W).seed_block(), tol=1e-12, maxiter=50)
+    assert r.converged.all()
+    assert r.iterations <= 8  # the theory's seeds span the top space almost exactly (measured: 4-5)
+    _check_against_dense(r.eigenvalues, r.eigenvectors, lam, U, d)
+
+
+def test_spectrum_matrix_free_route_matches_dense(fim_case):
+    W, J, lam, U = fim_case
+    d = W.shape[0]
+    res = rf.spectrum(W, method="matrix-free", tol=1e-12)
+    assert res.method == "matrix-free"
+    assert res.converged[: n_top(d)].all()
+    assert [c.size for c in res.clusters] == [1, d, d * (d + 1) // 2 - 1]
+    assert np.isclose(res.trace, np.trace(J), rtol=1e-13)
+    _check_against_dense(res.eigenvalues, res.eigenvectors, lam, U, d)
+    # the extra pairs (inside the wide degree-4 cluster) are Ritz values: lower bounds of the true ones
+    extra = res.eigenvalues[n_top(d):]
+    assert np.all(extra <= lam[n_top(d): n_top(d) + extra.size] * (1 + 1e-12))
+    # flags are the truth: recompute the residuals densely
+    true_res = np.linalg.norm(J @ res.eigenvectors - res.eigenvectors * res.eigenvalues, axis=0)
+    assert np.allclose(true_res, res.residuals, rtol=1e-3, atol=1e-13 * lam[0])
+
+
+def test_spectrum_route_validation():
+    W = rf.sample_weights(3, 100, seed=0)
+    with pytest.raises(ValueError, match="matrix-free"):
+        rf.spectrum(W, method="lanczos")
+    with pytest.raises(ValueError, match="spectral_density"):
+        rf.spectrum(W, k="all", method="matrix-free")
+    with pytest.raises(ValueError, match="exact"):
+        rf.spectrum(W, method="matrix-free", fisher="monte-carlo", n=100)
+
+
+def test_auto_picks_matrix_free_above_limit(monkeypatch):
+    import sys
+
+    sp = sys.modules["relufim.spectrum.solve"]
+    monkeypatch.setattr(sp, "MATRIX_FREE_LIMIT", 500)
+    W = rf.sample_weights(3, 600, seed=1)
+    res = rf.spectrum(W, k=9)
+    assert res.method == "matrix-free" and res.ok
+    ref = sla.eigh(rf.fisher_matrix(W), eigvals_only=True, subset_by_index=[591, 599])[::-1]
+    assert np.allclose(res.eigenvalues, ref, rtol=1e-10)
+    assert rf.spectrum(rf.sample_weights(3, 400, seed=1), k=9).method != "matrix-free"
