@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.linalg import expm
 
 import relufim as rf
@@ -127,16 +125,3 @@ def test_gradient_descent_bad_input(small):
 
 # ----------------------------------------------------------------------------- risk
 
-def test_cli_dynamics(tmp_path):
-    import json
-    import subprocess
-
-    r = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--steps", "300", "--json", "--quiet",
-                        "--out", str(tmp_path)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    s = json.loads(r.stdout)
-    assert s["learning_order"] == [1, 2, 3] and (tmp_path / "dynamics.png").stat().st_size > 0
-    bad = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--lr", "100", "--quiet"], capture_output=True,
-                         text=True)
-    assert bad.returncode == 2 and "stability limit 2/lambda_max" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1

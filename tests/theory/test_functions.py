@@ -211,44 +211,4 @@ def test_function_forms_d1_and_bad_input():
 
 # ----------------------------------------------------------------------------- CLI
 
-def test_cli_functions_json_and_figures(tmp_path):
-    import json
 
-    from click.testing import CliRunner
-
-    from relufim.cli import main
-
-    r = CliRunner().invoke(main, ["functions", "--d", "3", "--p", "800", "--n", "300", "--json", "--quiet",
-                                  "--out", str(tmp_path)], standalone_mode=False, catch_exceptions=False)
-    s = json.loads(r.output)
-    assert [g["name"] for g in s["groups"]][:3] == ["v0", "ones", "rows"]
-    assert [c["size"] for c in s["clusters"]] == [1, 3, 5]
-    assert len(s["figures"]) == 7 and all((tmp_path / f"functions_{g['name']}.png").stat().st_size > 0
-                                          for g in s["groups"])
-
-
-def test_cli_functions_bad_input_is_one_line():
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "relufim.cli", "functions", "--d", "0"], capture_output=True, text=True)
-    if "No module named relufim.cli.__main__" in r.stderr:
-        r = subprocess.run(["relufim", "functions", "--d", "0"], capture_output=True, text=True)
-    assert r.returncode == 2
-    assert r.stderr.strip().startswith("relufim: error:") and len(r.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_reproduce_section_quick(tmp_path):
-    import json
-
-    from relufim.experiments.function_space import reproduce_section
-
-    sec = reproduce_section(tmp_path, quick=True)
-    assert sec["name"] == "function_space"
-    json.dumps(sec["summary"], allow_nan=False)  # JSON-ready, no NaN
-    assert len(sec["claims"]) == 6 and all(c["holds"] for c in sec["claims"]), [c["measured"] for c in sec["claims"]]
-    for f in sec["figures"]:
-        assert (tmp_path / f["file"]).stat().st_size > 0
-    assert sec["markdown"].startswith("## Function space")
-    assert "||" not in sec["markdown"]  # norms must not break markdown tables

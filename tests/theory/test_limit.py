@@ -10,17 +10,12 @@ from __future__ import annotations
 import json
 import math
 
-import mpmath as mp
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import scipy.linalg as sla
 from scipy import stats
 
 import relufim as rf
-from relufim.cli import main
 from relufim.fim import fisher_matrix
 from relufim.model.harmonics import funk_hecke_coefficients, harmonic_multiplicity, relu_funk_hecke_coefficients
 from relufim.theory import TRACE_SHARE_BOUND
@@ -114,21 +109,6 @@ def test_bad_input():
         rf.limit_spectrum(d=3, activation="softplus")
     with pytest.raises(ValueError, match="scale"):
         rf.limit_spectrum(d=3, scale="1/q")
-
-
-def test_cli_limit_json_and_errors():
-    runner = CliRunner()
-    r = runner.invoke(main, ["limit", "--d", "10", "--kmax", "12", "--json"])
-    assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
-    assert out["d"] == 10 and out["activation"] == "relu" and len(out["degrees"]) == 13
-    assert abs(out["top_fraction"] - rf.trace_share_curve([10])[0]) < 1e-15
-    r = runner.invoke(main, ["limit", "--d", "10", "--kmax", "4"])
-    assert r.exit_code == 0 and "multiplicity" in r.stdout
-    for args in (["limit", "--d", "1"], ["limit", "--kmax", "-2"], ["limit", "--activation", "nope"],
-                 ["limit", "--activation", "tanh"]):
-        r = runner.invoke(main, args)
-        assert r.exit_code == 2 and "relufim: error:" in r.stderr and "Traceback" not in r.output
 
 
 def _finite_clusters_dense(W, activation):

@@ -13,10 +13,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate
 
 import relufim as rf
-from relufim.model.kernels import arccos_kernel
 from relufim.model.harmonics import harmonic_multiplicity
 from relufim.theory.ntk import fisher_ntk_map, ntk_gram, ntk_limit
 
@@ -198,21 +196,6 @@ def test_fisher_ntk_map_inputs():
         fisher_ntk_map(W, n=10, k=11)
     with pytest.raises(ValueError):
         fisher_ntk_map(W, x=np.ones((5, 3)))
-
-
-def test_cli_ntk():
-    import json
-    import subprocess
-
-    r = subprocess.run(["relufim", "ntk", "--d", "3", "--p", "300", "--n", "400", "--json", "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    s = json.loads(r.stdout)
-    assert s["max_discrepancy"] < 1e-9
-    cap = s["captured_fractions"]
-    assert cap["||x||"][0] > 0.9 and cap["x_1"][1] > 0.9 and cap["x_1 x_2 / ||x||"][2] > 0.9
-    bad = subprocess.run(["relufim", "ntk", "--d", "10", "--p", "30"], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("relufim: error:")
 
 
 def test_fisher_ntk_map_block_route_matches_dense():
