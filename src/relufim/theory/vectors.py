@@ -29,8 +29,8 @@ __all__ = [
     "TRACE_SHARE_BOUND",
 ]
 
-#: Share of the trace that Theorem 3's lower bounds guarantee to the first three clusters, 1/2 + 3/(2 pi).
 TRACE_SHARE_BOUND = 0.5 + 3.0 / (2.0 * math.pi)
+"""Share of the trace that Theorem 3's lower bounds give the first three clusters as d grows: 1/2 + 3/(2 pi) (theory §5)."""
 
 
 def theorem2_coefficients(d: int) -> dict[str, float]:
