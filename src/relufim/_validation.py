@@ -209,7 +209,8 @@ def format_bytes(n: float) -> str:
 
 
 def check_dense_fits(p: int, what: str = "the dense p x p FIM", copies: float = 1.0, fraction: float = 0.8,
-                     alternative: str = "use relufim.spectrum(W, method='matrix-free') or relufim.fisher_operator(W)") -> None:
+                     alternative: str = "use relufim.spectrum(W, method='matrix-free') or relufim.fisher_operator(W)",
+                     ) -> None:
     """Refuse up front when ``copies`` dense float64 ``p x p`` arrays would not fit in memory.
 
     Raises

@@ -44,7 +44,7 @@ def test_fisher_matches_quadrature():
     for i in range(5):
         # diagonal: 1-D quadrature of E[relu(||w|| z)^2]
         r = np.linalg.norm(W[:, i])
-        q, _ = integrate.quad(lambda z: (r * z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), 0, np.inf)
+        q, _ = integrate.quad(lambda z, r=r: (r * z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), 0, np.inf)
         assert J[i, i] == pytest.approx(q, rel=1e-12)
         for j in range(i + 1, 5):
             q = entry_by_quadrature(W[:, i], W[:, j])

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relufim as rf
-from relufim.model.kernels import arccos_kernel_series_coefficients
 from relufim.fim.series import n_series_features
+from relufim.model.kernels import arccos_kernel_series_coefficients
 
 # Both sides sum p products of entries that agree to a few ulps (same kernel formula,
 # same clipping and exact diagonal), in different orders: the difference is at most

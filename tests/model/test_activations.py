@@ -109,7 +109,7 @@ def test_homogeneous_closed_forms_identities():
     for tt in (-0.7, 0.0, 0.4):
         th = math.acos(tt)
         kinks = sorted({(k * math.pi / 2 + off) % (2 * math.pi) for k in (1, 3) for off in (0.0, th)})
-        f = lambda a: abs(math.cos(a)) * abs(math.cos(a - th))  # noqa: E731
+        f = lambda a, th=th: abs(math.cos(a)) * abs(math.cos(a - th))
         ref = 2 * integrate.quad(f, 0, 2 * math.pi, points=kinks, epsabs=1e-15, limit=200)[0] / (2 * math.pi)
         assert abs(float(rf.get_activation("abs").dual(1.0, 1.0, tt)) - ref) < 1e-13
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import relufim as rf
-from relufim.spectrum.density import smoothed_counts
-from relufim.spectrum.density import wasserstein1
+from relufim.spectrum.density import smoothed_counts, wasserstein1
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import pytest
 import scipy.linalg as sla
 
 import relufim as rf
-from relufim.spectrum.eigensolver import block_eigsh, orthonormalize
 from relufim.spectrum import n_top
+from relufim.spectrum.eigensolver import block_eigsh, orthonormalize
 
 
 def _sin_max_angle(A, B):
@@ -78,7 +78,8 @@ def test_unconverged_pairs_are_flagged_and_required():
     # required: only the first pairs must converge, the others are returned with their own flags
     B = np.diag(np.concatenate([[100.0, 50.0], np.linspace(0.0, 1.0, p - 2)]))
     calls = []
-    rr = block_eigsh(lambda V: B @ V, p, 6, tol=1e-10, maxiter=50, required=2, progress=lambda a, b: calls.append((a, b)))
+    rr = block_eigsh(lambda V: B @ V, p, 6, tol=1e-10, maxiter=50, required=2,
+                     progress=lambda a, b: calls.append((a, b)))
     assert rr.converged[:2].all() and np.allclose(rr.eigenvalues[:2], [100.0, 50.0])
     assert calls and calls[-1] == (2, 2)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import relufim as rf
-from relufim.theory.checks import lemma2_statistics, theorem2_low_rank_factor, theorem2_remainder
 from relufim.model.kernels import arccos_kernel_series_coefficients
+from relufim.theory.checks import lemma2_statistics, theorem2_low_rank_factor, theorem2_remainder
 from relufim.theory.vectors import TRACE_SHARE_BOUND, theorem3_bounds
 
 

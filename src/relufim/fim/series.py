@@ -45,13 +45,13 @@ def series_degrees(K: int) -> list[int]:
 
 
 def n_series_features(d: int, K: int) -> int:
-    """Number of explicit features of degree <= K, :math:`\\sum_k \\binom{d+k-1}{k}` over nonzero degrees."""
+    r"""Number of explicit features of degree <= K, :math:`\sum_k \binom{d+k-1}{k}` over nonzero degrees."""
     return sum(math.comb(d + k - 1, k) for k in series_degrees(K))
 
 
 def _series_features(U: np.ndarray, norms: np.ndarray, K: int, coeffs: np.ndarray,
                      monos: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    r"""Rows of :math:`F` for a chunk of columns: :math:`\sqrt{a_k}\,\|w\|\,u^{\otimes k}` (symmetrised), shape (N, m)."""
+    r"""Rows of :math:`F` for a chunk of columns: :math:`\sqrt{a_k}\|w\|u^{\otimes k}` (symmetrised), (N, m)."""
     parts = []
     for k, (combos, weights) in zip(series_degrees(K), monos):
         if k == 0:
@@ -116,7 +116,7 @@ class SeriesFisher:
     gram_eigenvalues: np.ndarray = field(repr=False)
 
     def subspace_angle_bound(self, gap: float) -> float:
-        r"""Davis–Kahan: :math:`\sin\Theta \le \epsilon/(\mathrm{gap}-\epsilon)` for an eigenspace separated by ``gap``."""
+        r"""Davis–Kahan: :math:`\sin\Theta \le \epsilon/(\mathrm{gap}-\epsilon)` for an eigenspace ``gap`` away."""
         return float(self.tail_bound / (gap - self.tail_bound)) if gap > self.tail_bound else float("inf")
 
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from .._threads import single_threaded_blas
 from ..model.activations import (
-    Activation,
     AccuracyWarning,
+    Activation,
     gaussian_second_moment,
     mehler_truncation,
     warn_if_truncated,
@@ -89,7 +89,7 @@ class NumpyBackend:
     name = "numpy"
     xp = np
 
-    def __init__(self, dtype: np.dtype = np.dtype(np.float64)):
+    def __init__(self, dtype: np.dtype | str = "float64"):
         self.dtype = np.dtype(dtype)
 
     def asarray(self, a: np.ndarray) -> np.ndarray:
@@ -134,7 +134,7 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, dtype: np.dtype = np.dtype(np.float64), device: str | None = None):
+    def __init__(self, dtype: np.dtype | str = "float64", device: str | None = None):
         try:
             import torch
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -213,7 +213,7 @@ class TileKernel:
 
     def evaluate(self, K: Any, rows: slice, cols: slice, S: Any, S2: Any, backend: Any, data: dict[str, Any],
                  diagonal_tile: bool) -> None:
-        """Overwrite the cosine tile ``K`` with :math:`\\tilde k`, using scratch ``S, S2``.
+        r"""Overwrite the cosine tile ``K`` with :math:`\tilde k`, using scratch ``S, S2``.
 
         ``rows`` and ``cols`` index the columns of ``W`` the tile belongs to: slices in a pass
         over tiles, an integer array for :func:`rows_product`.
@@ -230,7 +230,9 @@ class TileKernel:
 
 
 class ReluFamilyTile(TileKernel):
-    r"""The leaky-ReLU family :math:`J_{ij} = r_ir_j[k_a(t_{ij}) - q(t_{ij})]`, :math:`k_a = (1-a)^2\kappa + a\,t` (theory §7, §9).
+    r"""The leaky-ReLU family :math:`J_{ij} = r_ir_j[k_a(t_{ij}) - q(t_{ij})]` (theory §7, §9).
+
+    :math:`k_a = (1-a)^2\kappa + a\,t` is the unit dual of slope ``a``.
 
     ``q`` is an optional polynomial subtracted from the unit dual: the low harmonic degrees
     (:math:`J_{\ge K}`) or the low Taylor terms (the series tail from :math:`t^K` on). The tile
@@ -277,7 +279,10 @@ class ReluFamilyTile(TileKernel):
 
 
 class DualTile(TileKernel):
-    """Any activation with a closed-form dual (``dual(r1, r2, t)``, or ``unit_dual(t)`` when homogeneous); NumPy only."""
+    """Any activation with a closed-form dual (NumPy only).
+
+    ``dual(r1, r2, t)``, or ``unit_dual(t)`` scaled by the norms when the activation is homogeneous.
+    """
 
     in_place = False
 
@@ -298,7 +303,7 @@ class DualTile(TileKernel):
 
 
 class MehlerTile(TileKernel):
-    r"""Mehler's series :math:`J_{ij} = \sum_{n\le K}\hat c_n(r_i)\hat c_n(r_j)t_{ij}^n` (theory §8), by Horner in the tile.
+    r"""Mehler's series :math:`J_{ij} = \sum_{n\le K}\hat c_n(r_i)\hat c_n(r_j)t_{ij}^n` by Horner (theory §8).
 
     The truncation error of each entry is at most :math:`|t_{ij}|^{K+1}\sqrt{\tau_i\tau_j}`
     (Cauchy–Schwarz on the Parseval tails ``tau``); the largest off-diagonal :math:`|t|` of each
@@ -422,8 +427,11 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
 
 
 def product_memory_bytes(p: int, n_vectors: int, tile: int, threads: int, itemsize: int = 8) -> int:
-    """Working memory of one product with ``n_vectors`` vectors: three tiles, a product buffer and an
-    accumulator per thread, and the scaled copies of ``V`` and the result."""
+    """Working memory of one product with ``n_vectors`` vectors.
+
+    Three tiles, a product buffer and an accumulator per thread, and the scaled copies of ``V``
+    and of the result.
+    """
     return int(threads * (3 * tile * tile * itemsize + (tile + p) * n_vectors * 8) + 3 * p * n_vectors * 8)
 
 

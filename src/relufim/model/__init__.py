@@ -1,4 +1,4 @@
-"""The model: hidden weights, activations and their dual kernels, harmonic analysis on the sphere (theory §1–2, §6–8)."""
+"""The model: hidden weights, activations and their dual kernels, harmonics on the sphere (theory §1–2, §6–8)."""
 
 from .activations import Activation, get_activation, known_activations, register_activation, relu_family
 from .harmonics import (

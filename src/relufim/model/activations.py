@@ -58,6 +58,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -371,8 +372,6 @@ MEHLER_WARN_RTOL = 1e-10
 def warn_if_truncated(act: Activation, bound: float, m2max: float, stacklevel: int = 3) -> None:
     """Warn when the Mehler truncation bound ``bound`` is above ``1e-10 * m2max``."""
     if bound > MEHLER_WARN_RTOL * max(m2max, 1e-300):
-        import warnings
-
         warnings.warn(
             f"Mehler series for {act.name!r} truncated at {MEHLER_MAX_TERMS} terms: entries may be off by up to "
             f"{bound:.2g} (relative {bound / max(m2max, 1e-300):.2g}); the column norms are large for this "
@@ -631,7 +630,8 @@ def get_activation(activation: str | Activation | Callable, **params) -> Activat
     if ":" in key:
         key, _, arg = key.partition(":")
         if key not in _FACTORIES:
-            raise ValueError(f"activation {key!r} takes no parameter; known activations: {', '.join(known_activations())}.")
+            raise ValueError(f"activation {key!r} takes no parameter; known activations: "
+                             f"{', '.join(known_activations())}.")
         try:
             params = {"a": float(arg), **params}
         except ValueError:

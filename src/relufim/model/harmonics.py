@@ -63,7 +63,7 @@ def _comb(n: int, r: int) -> int:
 
 
 def harmonic_multiplicity(d: int, k: int) -> int:
-    r"""Dimension :math:`N(d,k) = \binom{k+d-1}{k} - \binom{k+d-3}{k-2}` of the degree-``k`` harmonics on :math:`S^{d-1}` (theory §6).
+    r"""Dimension :math:`N(d,k) = \binom{k+d-1}{k} - \binom{k+d-3}{k-2}` of the degree-``k`` harmonics (theory §6).
 
     Binomials outside their range count as 0, which gives the ``d = 1`` convention
     (``N(1, 0) = N(1, 1) = 1``, zero above). Exact integers.
@@ -156,7 +156,7 @@ def _angle_rule(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def funk_hecke_coefficients(kernel: Callable[[np.ndarray], np.ndarray], d: int, kmax: int) -> np.ndarray:
-    r"""Funk–Hecke coefficients :math:`\mu_k = E_t[h(t)P_k^{(d)}(t)]`, ``k = 0..kmax``, of a zonal kernel ``h`` (theory §6).
+    r"""Funk–Hecke coefficients :math:`\mu_k = E_t[h(t)P_k^{(d)}(t)]`, ``k <= kmax``, of a zonal kernel (theory §6).
 
     ``t`` is the cosine between a uniform direction and a fixed one, with density
     :math:`c_d(1-t^2)^{(d-3)/2}`; then :math:`h(t) = \sum_k N(d,k)\mu_kP_k^{(d)}(t)`.
@@ -219,7 +219,7 @@ def _log_gamma_ratio_half(d: int) -> float:
 
 
 def relu_a0(d: int) -> float:
-    r""":math:`a_0 = \Gamma(d/2)/(2\sqrt\pi\,\Gamma((d+1)/2))`, so that ReLU's :math:`\mu_0 = d\,a_0^2` (theory §7, §11).
+    r""":math:`a_0 = \Gamma(d/2)/(2\sqrt\pi\,\Gamma((d+1)/2))`; ReLU's :math:`\mu_0 = d\,a_0^2` (theory §7, §11).
 
     Examples
     --------

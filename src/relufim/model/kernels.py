@@ -111,7 +111,9 @@ def relu_family_kernel(t: np.ndarray | float, a: float = 0.0) -> np.ndarray:
 
 
 def step_kernel(t: np.ndarray | float) -> np.ndarray:
-    r""":math:`\kappa_0(t) = (\pi - \arccos t)/(2\pi) = P(u\cdot x > 0,\ v\cdot x > 0)` for unit ``u, v`` (theory §12, §15).
+    r"""The step kernel :math:`\kappa_0(t) = (\pi - \arccos t)/(2\pi)` (theory §12, §15).
+
+    :math:`\kappa_0(u\cdot v) = P(u\cdot x > 0,\ v\cdot x > 0)` for unit ``u, v`` and Gaussian ``x``.
 
     Examples
     --------
@@ -154,7 +156,9 @@ def arccos_kernel_from_angle_complement(delta: np.ndarray | float) -> np.ndarray
 
 
 def two_pi_kappa_from_sum_norm(s: np.ndarray) -> np.ndarray:
-    r""":math:`2\pi\kappa` of unit vectors ``u, v`` from :math:`s = \|u+v\| = 2\sin(\delta/2)`, relatively accurate near :math:`t=-1`.
+    r""":math:`2\pi\kappa` of unit vectors ``u, v`` from :math:`s = \|u+v\| = 2\sin(\delta/2)` (theory §2).
+
+    Relatively accurate near :math:`t = -1`, where the cosine itself has lost the small angle.
 
     Examples
     --------

@@ -88,15 +88,17 @@ class SpectralDensity:
         return np.where(idx > 0, c[np.maximum(idx - 1, 0)], 0.0)
 
     def smoothing_edges(self, width: float = 0.1) -> np.ndarray:
-        """``self.edges`` widened by ``4 * width`` decades on each side (same bin width), so that the
-        smoothing tails of the extreme nodes stay inside: the smoothed counts then sum to ``p``."""
+        """``self.edges`` widened by ``4 * width`` decades on each side (same bin width).
+
+        The smoothing tails of the extreme nodes then stay inside, and the smoothed counts sum to ``p``.
+        """
         step = np.log10(self.edges[1] / self.edges[0])
         extra = int(np.ceil(4 * width / step))
         lo, hi = np.log10(self.edges[0]) - extra * step, np.log10(self.edges[-1]) + extra * step
         return np.logspace(lo, hi, self.edges.size + 2 * extra)
 
     def smoothed_histogram(self, edges: np.ndarray | None = None, width: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-        r"""Counts per bin (in eigenvalues) of the measure smoothed in :math:`\log_{10}\lambda`, and their standard error.
+        r"""Counts per bin (in eigenvalues) of the measure smoothed in :math:`\log_{10}\lambda`, with standard errors.
 
         An ``m``-node Gauss rule resolves the spectrum only to about its node spacing, so the raw
         histogram of the nodes is spiky; for display, each node (and each deflated top eigenvalue)
@@ -125,7 +127,7 @@ class SpectralDensity:
 
 def smoothed_counts(values: np.ndarray, edges: np.ndarray, width: float,
                     weights: np.ndarray | None = None) -> np.ndarray:
-    r"""Weighted counts per bin of positive ``values``, each spread by a Gaussian of ``width`` decades in :math:`\log_{10}`.
+    r"""Weighted counts per bin of positive ``values``, each spread by a Gaussian of ``width`` decades (log scale).
 
     Examples
     --------

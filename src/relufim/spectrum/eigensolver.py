@@ -210,7 +210,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     if k < 1 or k > p:
         raise ValueError(f"k must be between 1 and p = {p}, got {k}.")
     if krylov_blocks < 2:
-        raise ValueError(f"krylov_blocks must be >= 2 (the basis holds the block and its expansion), got {krylov_blocks}.")
+        raise ValueError(f"krylov_blocks must be >= 2 (the basis holds the block and its expansion), "
+                         f"got {krylov_blocks}.")
     b = min(p, block if block is not None else k + max(4, k // 8))
     b = max(b, min(p, k + 1))  # at least one guard vector, to see whether a cluster continues
     required = k if required is None else min(max(int(required), 1), k)
@@ -227,7 +228,7 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     X = V
     res = np.full(b, np.inf)
     it = 0
-    for it in range(1, maxiter + 1):
+    for it in range(1, maxiter + 1):  # noqa: B007 - the last value is reported
         AV = np.asarray(matmat(V), dtype=np.float64).reshape(p, -1)
         matvecs += V.shape[1]
         # Rayleigh-Ritz on [basis, V]: only the new rows of H = basis^T A basis are computed

@@ -19,7 +19,7 @@ __all__ = ["Cluster", "SpectrumResult", "detect_clusters", "principal_cosines", 
 
 
 def predicted_cluster_sizes(d: int) -> tuple[int, int, int]:
-    """Sizes ``(1, d, d(d+1)/2 - 1)`` of the three clusters: the multiplicities ``N(d, k)``, ``k = 0, 1, 2`` (theory §4, §6).
+    """Sizes ``(1, d, d(d+1)/2 - 1)`` of the three clusters: the multiplicities ``N(d, k)``, ``k <= 2`` (theory §4, §6).
 
     They sum to ``d(d+3)/2``; ``d = 1`` has no third cluster.
 
@@ -224,9 +224,11 @@ class SpectrumResult:
         return self.eigenvectors[:, self.clusters[index - 1].members]
 
     def predicted_members(self) -> list[np.ndarray]:
-        """Indices of the eigenpairs in each cluster when the top pairs are cut at the *predicted* sizes
-        ``(1, d, d(d+1)/2 - 1)`` (as far as the computed pairs reach); compare the eigenvalues with
-        their predictions to see that this split is right."""
+        """Indices of the eigenpairs in each cluster when the top pairs are cut at the *predicted* sizes.
+
+        The sizes are ``(1, d, d(d+1)/2 - 1)``, as far as the computed pairs reach; compare the
+        eigenvalues with their predictions to see that this split is right.
+        """
         if self.d is None:
             raise ValueError("the predicted split needs the input dimension d.")
         out, start = [], 0

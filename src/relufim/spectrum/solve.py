@@ -44,9 +44,9 @@ from .._validation import (
     check_square_matrix,
     check_weights,
 )
+from ..fim.exact import fisher_matrix
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
-from ..fim.exact import fisher_matrix
 from ..fim.series import series_features
 from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh

@@ -48,7 +48,9 @@ def theorem2_low_rank_factor(th: TheoryVectors) -> np.ndarray:
 
 
 def theorem2_remainder(W: np.ndarray, J: np.ndarray | None = None) -> np.ndarray:
-    r"""Dense remainder :math:`R = J - \frac{2d+1}{4\pi}v^{(0)}v^{(0)\top} - \frac14\sum_l W_l^\top W_l - \frac{1}{2\pi d}(\dots)`.
+    r"""Theorem 2's remainder ``R`` as a dense matrix (theory §4).
+
+    :math:`R = J - \frac{2d+1}{4\pi}v^{(0)}v^{(0)\top} - \frac14\sum_l W_l^\top W_l - \frac{1}{2\pi d}(\dots)`.
 
     Theorem 2 says ``R`` is positive semidefinite (it is the series tail from :math:`t^4` on).
 
@@ -114,12 +116,12 @@ def rayleigh_quotients(matmat: Callable[[np.ndarray], np.ndarray], th: TheoryVec
 
 @dataclass(frozen=True)
 class TheoryCheck:
-    """Every checkable statement of the 2023 paper for one ``W``, measured.
+    r"""Every checkable statement of the 2023 paper for one ``W``, measured.
 
     Attributes
     ----------
     trace, trace_bound : float
-        :math:`\\operatorname{tr}J = \\|W\\|_F^2/2` and Theorem 3's ``d/2``.
+        :math:`\operatorname{tr}J = \|W\|_F^2/2` and Theorem 3's ``d/2``.
     top_fraction : float
         Share of the trace in the top ``d(d+3)/2`` eigenvalues (Theorem 3: >= 0.977 asymptotically).
     perron_frobenius : bool
@@ -165,9 +167,11 @@ class TheoryCheck:
 
 def _fisher_matmat(W: np.ndarray, J: np.ndarray | None,
                    dense: bool) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
-    """Products with J: the given matrix; a dense one when ``dense`` (the remainder check needs it)
-    and it fits comfortably; else the matrix-free operator, whose products cost about what dense
-    ones do without the 8 p^2 bytes."""
+    """Products with J: the given matrix, a dense one, or the matrix-free operator.
+
+    A dense one when ``dense`` (the remainder check needs it) and it fits comfortably; else the
+    operator, whose products cost about what dense ones do without the 8 p^2 bytes.
+    """
     if J is not None:
         return J.__matmul__, J
     p = W.shape[1]

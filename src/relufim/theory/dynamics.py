@@ -5,7 +5,8 @@ Population gradient descent on half the excess risk, :math:`v \leftarrow v - \et
 is linear: along a unit eigenvector :math:`u_i` of ``J`` the error is multiplied by
 :math:`1 - \eta\lambda_i` per step, so after ``k`` steps (time :math:`t = \eta k`)
 
-.. math::  u_i^\top(v_k - v^*) = (1-\eta\lambda_i)^k\,u_i^\top(v_0 - v^*) \;\approx\; e^{-\lambda_i t}\,u_i^\top(v_0 - v^*),
+.. math::  u_i^\top(v_k - v^*) = (1-\eta\lambda_i)^k\,u_i^\top(v_0 - v^*)
+           \;\approx\; e^{-\lambda_i t}\,u_i^\top(v_0 - v^*),
 
 the exponential being the gradient flow :math:`\dot v = -J(v - v^*)`. The clusters of the
 spectrum are therefore learned in order: the :math:`\|x\|` part at rate :math:`\lambda_0`,
@@ -18,10 +19,9 @@ Risk and the spectral functionals live in :mod:`relufim.theory.risk`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 

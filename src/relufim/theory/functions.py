@@ -23,7 +23,6 @@ to :math:`\sqrt{\lambda_k}\,\|x\|Y_k(\hat x)/\sqrt d` with :math:`\lambda_k = c^
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,7 +344,7 @@ def _cosines_and_errors(F: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def predicted_eigenfunctions(x: np.ndarray) -> list[np.ndarray]:
-    r"""Values on inputs ``x`` (n, d) of functions spanning the predicted eigenspaces of the three clusters (theory §11–12).
+    r"""Values on inputs ``x`` (n, d) of functions spanning the three predicted eigenspaces (theory §11–12).
 
     ``[||x||]``, ``[x_l]`` and ``[x_a x_b/||x||, (x_g^2 - ||x||^2/d)/||x||]`` (``a < b``, ``g < d``):
     arrays of shapes ``(n, 1)``, ``(n, d)``, ``(n, d(d+1)/2 - 1)``.
@@ -382,12 +381,13 @@ def function_forms(W: np.ndarray, x: np.ndarray | None = None, n: int = 2000, se
     ``rows``       :math:`W_l`                             :math:`c\,x_l/2`
     ``v_ab``       :math:`v^{(\alpha,\beta)}`, α<β         :math:`c\sqrt{d(d+2)\mu_2}\;x_\alpha x_\beta/\|x\|`
     ``hadamard``   :math:`W_\alpha\circ W_\beta`, α<β      :math:`c\,x_\alpha x_\beta/(\sqrt{2\pi}\|x\|)`
-    ``v_gamma``    :math:`v^{(\gamma)}`                    :math:`c\sqrt{d\mu_2}\sqrt{d(d+2)/(2(d-1))}\,(x_\gamma^2-\|x\|^2/d)/\|x\|`
+    ``v_gamma``    :math:`v^{(\gamma)}`                    :math:`c_\gamma(x_\gamma^2-\|x\|^2/d)/\|x\|`
     ``hadamard_diff`` :math:`W_\alpha^{\circ2}-W_\beta^{\circ2}` :math:`c\,(x_\alpha^2-x_\beta^2)/(2\sqrt{2\pi}\|x\|)`
     ============== ====================================== ==============================================================
 
-    The first group of each kind is the theory's approximate eigenvector (:math:`\|w\|Y_k(\hat w)`,
-    mapped to :math:`\sqrt{\lambda_k}` times the unit eigenfunction :math:`\|x\|Y_k(\hat x)/\sqrt d`);
+    with :math:`c_\gamma = c\sqrt{d\mu_2}\sqrt{d(d+2)/(2(d-1))}`. The first group of each kind is the
+    theory's approximate eigenvector (:math:`\|w\|Y_k(\hat w)`, mapped to :math:`\sqrt{\lambda_k}` times
+    the unit eigenfunction :math:`\|x\|Y_k(\hat x)/\sqrt d`);
     ``ones``, ``hadamard`` and ``hadamard_diff`` are theory §11's vectors (exact limits for
     Gaussian ``W`` by Stein's lemma). For each computed cluster (``spectrum(W, k="clusters")``)
     the span of :math:`f_u` is compared with the span of :math:`\|x\|`, of the :math:`x_l`, or of the

@@ -15,7 +15,8 @@ live in :mod:`relufim.model.harmonics`.
 
 **Non-homogeneous activations** (softplus, GELU, tanh, erf, callables): by Mehler's formula
 :math:`J_{ij} = \sum_n \hat c_n(r_i)\hat c_n(r_j)t_{ij}^n` and the Funk–Hecke coefficients
-:math:`b_{n,k}` of :math:`t^n` (:func:`relufim.model.harmonics.monomial_funk_hecke`, theory §6), degree ``k`` carries the *radial* operator with kernel
+:math:`b_{n,k}` of :math:`t^n` (:func:`relufim.model.harmonics.monomial_funk_hecke`, theory §6),
+degree ``k`` carries the *radial* operator with kernel
 :math:`K_k(r,r') = \sum_n b_{n,k}\hat c_n(r)\hat c_n(r')` on the law of :math:`r`. What is
 computed: its eigenvalues (Gauss–Laguerre nodes for :math:`r^2/s\sim\chi^2_d`, or the point
 :math:`r=1` for unit columns), times ``p``. The largest is the degree-``k`` cluster
@@ -28,7 +29,6 @@ and ``p`` is required.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -92,7 +92,7 @@ class LimitDegree:
 
 @dataclass(frozen=True)
 class LimitSpectrum:
-    """Infinite-width FIM spectrum, one row per harmonic degree ``k <= kmax``.
+    r"""Infinite-width FIM spectrum, one row per harmonic degree ``k <= kmax``.
 
     Attributes
     ----------
@@ -105,10 +105,10 @@ class LimitSpectrum:
     top_fraction : float
         :math:`F(d)`: share of the trace in degrees <= 2 (the three clusters).
     total : float
-        Sum over all degrees of :math:`N(d,k)\\mu_k`, :math:`= k(1)` for homogeneous
-        activations (1/2 for ReLU), :math:`E\\phi(rz)^2/E r^2` otherwise.
+        Sum over all degrees of :math:`N(d,k)\mu_k`, :math:`= k(1)` for homogeneous
+        activations (1/2 for ReLU), :math:`E\phi(rz)^2/E r^2` otherwise.
     trace : float
-        :math:`\\operatorname{tr} J` in the limit, :math:`p\\,E\\|w\\|^2\\cdot` ``total``.
+        :math:`\operatorname{tr} J` in the limit, :math:`p\,E\|w\|^2\cdot` ``total``.
     method : str
         ``"closed form"`` or what was computed numerically.
     """
@@ -137,7 +137,11 @@ class LimitSpectrum:
         return np.array([row.mu for row in self.degrees])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``d, activation, scale, p, degrees [{k, eigenvalue, multiplicity, cumulative_fraction, mu}], top_fraction, total, trace, method``."""
+        """JSON-ready record.
+
+        Keys ``d, activation, scale, p, degrees [{k, eigenvalue, multiplicity, cumulative_fraction, mu}],
+        top_fraction, total, trace, method``.
+        """
         return {"d": self.d, "activation": self.activation, "scale": self.scale, "p": self.p,
                 "degrees": [row.to_dict() for row in self.degrees], "top_fraction": self.top_fraction,
                 "total": self.total, "trace": self.trace, "method": self.method}

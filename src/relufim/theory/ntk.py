@@ -20,13 +20,11 @@ on the eigenfunctions :math:`\|x\|Y_k(\hat x)/\sqrt d`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-
 from scipy.sparse.linalg import LinearOperator
 
 from .._validation import check_choice, check_inputs, check_positive_int, check_vector, check_weights
@@ -241,7 +239,8 @@ class FisherNTKMap:
     mapped_residuals : (k,)
         :math:`\|(K/n)a_i - \lambda_i a_i\|/\lambda_1` for :math:`a_i = Xu_i/\sqrt{n\lambda_i}` (FIM -> NTK).
     back_residuals : (k,)
-        :math:`\|J^{(n)}b_i - \lambda_i b_i\|/\lambda_1` for :math:`b_i = X^\top a^{NTK}_i/\sqrt{n\lambda_i}` (NTK -> FIM).
+        :math:`\|J^{(n)}b_i - \lambda_i b_i\|/\lambda_1` for :math:`b_i = X^\top a^{NTK}_i/\sqrt{n\lambda_i}`
+        (NTK -> FIM).
     mapped_norms : (k,)
         :math:`\|a_i\|` (1 for an exact map).
     cluster_cosines : list of arrays
@@ -280,7 +279,7 @@ class FisherNTKMap:
 
     @property
     def max_discrepancy(self) -> float:
-        """Largest of the eigenvalue differences and residuals (relative to :math:`\\lambda_1`)."""
+        r"""Largest of the eigenvalue differences and residuals (relative to :math:`\lambda_1`)."""
         return float(max(self.eigenvalue_rel_diff.max(), self.mapped_residuals.max(), self.back_residuals.max(),
                          np.abs(self.mapped_norms - 1).max()))
 

@@ -129,7 +129,7 @@ def counting_function(eigenvalues: Spectrum, eps: float | np.ndarray) -> int | n
 
 
 def tail_sums(eigenvalues: Spectrum, k: int | np.ndarray | None = None) -> float | np.ndarray:
-    r"""Tail sums :math:`T_k = \sum_{i>k}\lambda_i` (descending, 1-based ``i``); all ``k = 0..p`` by default (theory §13).
+    r"""Tail sums :math:`T_k = \sum_{i>k}\lambda_i` (1-based ``i``), all ``k = 0..p`` by default (theory §13).
 
     Examples
     --------
@@ -202,7 +202,7 @@ class EstimatorRisk:
 
     @property
     def risk(self) -> float:
-        """Simulated expected risk including the noise, excess + :math:`\\sigma^2`."""
+        r"""Simulated expected risk including the noise, excess + :math:`\sigma^2`."""
         return self.simulated + self.sigma**2
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,16 +30,19 @@ __all__ = [
 ]
 
 TRACE_SHARE_BOUND = 0.5 + 3.0 / (2.0 * math.pi)
-"""Share of the trace that Theorem 3's lower bounds give the first three clusters as d grows: 1/2 + 3/(2 pi) (theory §5)."""
+"""Share of the trace that Theorem 3's bounds give the three clusters as d grows: 1/2 + 3/(2 pi) (theory §5)."""
 
 
 def theorem2_coefficients(d: int) -> dict[str, float]:
-    r"""Coefficients of Theorem 2 (theory §4): :math:`(2d+1)/(4\pi)` on :math:`v^{(0)}`, 1/4 on the rows, :math:`1/(2\pi d)` on the third group."""
+    r"""Coefficients of Theorem 2 (theory §4).
+
+    :math:`(2d+1)/(4\pi)` on :math:`v^{(0)}`, 1/4 on the rows, :math:`1/(2\pi d)` on the third group.
+    """
     return {"v0": (2 * d + 1) / (4 * math.pi), "rows": 0.25, "third": 1.0 / (2 * math.pi * d)}
 
 
 def theorem3_bounds(d: int) -> dict[str, float]:
-    r"""Theorem 3's (theory §5) Rayleigh-quotient lower bounds at :math:`\delta = \xi = 0`, and the trace bound ``d/2``."""
+    r"""Theorem 3's Rayleigh-quotient lower bounds at :math:`\delta = \xi = 0` and trace bound ``d/2`` (theory §5)."""
     c = theorem2_coefficients(d)
     lower_sum = c["v0"] + d * c["rows"] + (d * (d - 1) / 2 + d - 1) * c["third"]
     return {"v0": c["v0"], "rows": c["rows"], "v_ab": c["third"], "v_gamma": c["third"], "trace": d / 2,
@@ -48,7 +51,7 @@ def theorem3_bounds(d: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class TheoryVectors:
-    """The approximate eigenvectors of theory §4 for one ``W`` (each row of an array is a vector in ``R^p``).
+    r"""The approximate eigenvectors of theory §4 for one ``W`` (each row of an array is a vector in ``R^p``).
 
     Attributes
     ----------
@@ -56,11 +59,11 @@ class TheoryVectors:
     rows : (d, p)
         The rows :math:`W_l`.
     v_ab : (d(d+1)/2, p)
-        :math:`v^{(\\alpha,\\beta)}` for :math:`\\alpha\\le\\beta`, in the order of ``pairs``.
+        :math:`v^{(\alpha,\beta)}` for :math:`\alpha\le\beta`, in the order of ``pairs``.
     pairs : list of (alpha, beta)
-        Zero-based index pairs, :math:`\\alpha \\le \\beta`.
+        Zero-based index pairs, :math:`\alpha \le \beta`.
     v_gamma : (d, p)
-        :math:`v^{(\\gamma)}`; they sum to zero.
+        :math:`v^{(\gamma)}`; they sum to zero.
     """
 
     v0: np.ndarray
@@ -79,11 +82,14 @@ class TheoryVectors:
 
     @property
     def v_ab_offdiag(self) -> np.ndarray:
-        """:math:`v^{(\\alpha,\\beta)}` for :math:`\\alpha<\\beta` only, ``(d(d-1)/2, p)``."""
+        r""":math:`v^{(\alpha,\beta)}` for :math:`\alpha<\beta` only, ``(d(d-1)/2, p)``."""
         return self.v_ab[[i for i, (a, b) in enumerate(self.pairs) if a < b]]
 
     def third_cluster_vectors(self) -> np.ndarray:
-        """:math:`v^{(\\alpha,\\beta)}` (:math:`\\alpha<\\beta`) and :math:`v^{(\\gamma)}`: spans the third cluster (rank :math:`d(d+1)/2-1`)."""
+        r""":math:`v^{(\alpha,\beta)}` (:math:`\alpha<\beta`) and :math:`v^{(\gamma)}`, spanning the third cluster.
+
+        Their rank is :math:`d(d+1)/2-1` (the :math:`v^{(\gamma)}` sum to zero).
+        """
         return np.vstack([self.v_ab_offdiag, self.v_gamma])
 
     def seed_block(self) -> np.ndarray:
@@ -91,10 +97,10 @@ class TheoryVectors:
         return np.vstack([self.v0[None, :], self.rows, self.v_ab]).T
 
     def predicted_bases(self) -> list[np.ndarray]:
-        """Orthonormal bases ``(p, size)`` of the three predicted cluster spaces, in cluster order.
+        r"""Orthonormal bases ``(p, size)`` of the three predicted cluster spaces, in cluster order.
 
-        The third basis is the range of :math:`\\{v^{(\\alpha,\\beta)}\\}_{\\alpha<\\beta}\\cup\\{v^{(\\gamma)}\\}`,
-        of dimension :math:`d(d+1)/2-1` (the :math:`v^{(\\gamma)}` sum to zero).
+        The third basis is the range of :math:`\{v^{(\alpha,\beta)}\}_{\alpha<\beta}\cup\{v^{(\gamma)}\}`,
+        of dimension :math:`d(d+1)/2-1` (the :math:`v^{(\gamma)}` sum to zero).
         """
         sizes = predicted_cluster_sizes(self.d)
         bases = [self.v0[:, None] / np.linalg.norm(self.v0), orthonormalize(self.rows.T)]
@@ -104,7 +110,10 @@ class TheoryVectors:
         return bases
 
     def hadamard_basis(self) -> np.ndarray:
-        """Orthonormal basis of the span of all :math:`v^{(\\alpha,\\beta)}`, :math:`\\alpha\\le\\beta` (= span of first and third clusters, approximately)."""
+        r"""Orthonormal basis of the span of all :math:`v^{(\alpha,\beta)}`, :math:`\alpha\le\beta`.
+
+        Approximately the span of the first and third clusters (theory §4).
+        """
         return orthonormalize(self.v_ab.T)
 
 
