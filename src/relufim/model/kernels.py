@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_positive_int
+
 __all__ = [
     "arccos_kernel",
     "arccos_kernel_from_angle_complement",
@@ -181,7 +183,8 @@ def arccos_kernel_series_coefficients(n_terms: int) -> np.ndarray:
     >>> bool(np.isclose(a[4], 1 / (2 * np.pi * 4 * 3 * 4) * 2))
     True
     """
-    a = np.zeros(int(n_terms))
+    n_terms = check_positive_int(n_terms, "n_terms", minimum=0)
+    a = np.zeros(n_terms)
     if n_terms > 0:
         a[0] = _INV_2PI
     if n_terms > 1:

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_memory, check_positive_float, check_positive_int
+from .._validation import check_memory, check_positive_float, check_positive_int, check_weights
 
 __all__ = ["sample_weights", "expected_squared_norm", "column_norms", "unit_columns", "entry_variance", "Scale"]
 
@@ -89,17 +89,18 @@ def expected_squared_norm(d: int, p: int, scale: Scale = "1/p") -> float:
 
 
 def column_norms(W: np.ndarray) -> np.ndarray:
-    r""":math:`\|w_i\|` for each column of ``W`` (shape ``(p,)``).
+    r""":math:`\|w_i\|` for each column of hidden weights ``W`` (d, p), shape ``(p,)`` (theory §1).
 
     Examples
     --------
-    >>> column_norms(np.array([[3.0, 0.0], [4.0, 2.0]]))
-    array([5., 2.])
+    >>> column_norms(np.array([[3.0, 0.0, 1.0], [4.0, 2.0, 0.0]]))
+    array([5., 2., 1.])
     """
+    W = check_weights(W)
     return np.sqrt(np.einsum("ij,ij->j", W, W))
 
 
 def unit_columns(W: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
     """``W`` with each column divided by its norm (zero columns stay zero), C-contiguous."""
-    norms = column_norms(W) if norms is None else norms
+    norms = np.sqrt(np.einsum("ij,ij->j", W, W)) if norms is None else norms
     return np.ascontiguousarray(W / np.where(norms > 0, norms, 1.0))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_eigenvalues, check_positive_int
 from ..model.harmonics import harmonic_multiplicity
 
 __all__ = ["Cluster", "SpectrumResult", "detect_clusters", "principal_cosines", "n_top", "predicted_cluster_sizes"]
@@ -28,6 +29,7 @@ def predicted_cluster_sizes(d: int) -> tuple[int, int, int]:
     >>> predicted_cluster_sizes(10), predicted_cluster_sizes(1)
     ((1, 10, 54), (1, 1, 0))
     """
+    d = check_positive_int(d, "d")
     return tuple(harmonic_multiplicity(d, k) for k in range(3))  # type: ignore[return-value]
 
 
@@ -72,9 +74,10 @@ def detect_clusters(eigenvalues: np.ndarray, n_clusters: int = 3, window: int | 
     >>> detect_clusters(np.array([10.0, 2.1, 2.0, 1.9, 0.05, 0.049, 0.001]), 3)
     [1, 3, 2]
     """
-    lam = np.asarray(eigenvalues, dtype=float)
+    lam = check_eigenvalues(eigenvalues)
+    n_clusters = check_positive_int(n_clusters, "n_clusters")
     if window is not None:
-        lam = lam[:window]
+        lam = lam[:check_positive_int(window, "window")]
     lam = lam[lam > 0]
     if lam.size < 2:
         return [int(lam.size)] if lam.size else []
@@ -112,6 +115,14 @@ def principal_cosines(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     >>> principal_cosines(np.eye(3)[:, :2], np.eye(3)[:, 1:]).round(12)
     array([1., 0.])
     """
+    A, B = np.asarray(A), np.asarray(B)
+    for name, M in (("A", A), ("B", B)):
+        if M.ndim != 2 or M.shape[1] < 1 or not np.issubdtype(M.dtype, np.number):
+            raise ValueError(f"{name} must be a 2-D array whose columns span a subspace, shape (p, m) with m >= 1, "
+                             f"got shape {M.shape}" + ("; for one vector use v[:, None]." if M.ndim == 1 else "."))
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows (the dimension of the space), got {A.shape} "
+                         f"and {B.shape}.")
     Qa, _ = np.linalg.qr(A)
     Qb, _ = np.linalg.qr(B)
     return np.clip(np.linalg.svd(Qa.T @ Qb, compute_uv=False), 0.0, 1.0)

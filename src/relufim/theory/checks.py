@@ -324,6 +324,8 @@ def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exa
     if W is None:
         W = sample_weights(d, p, seed=seed, scale=scale)
     W = check_weights(W)
+    if W.shape != (d, p):
+        raise ValueError(f"W has shape {W.shape} but d = {d}, p = {p} were given; they must agree.")
     res = spectrum(W, k="clusters", fisher=fisher, n=n, seed=seed, activation=activation, extra=extra,
                    progress=progress)
     chk = None

@@ -322,4 +322,8 @@ def trace_share_curve(ds: Iterable[int], activation: str | Activation = "relu", 
     >>> bool(np.all(np.diff(F) < 0)) and bool(F[-1] > 0.977465)
     True
     """
-    return np.array([limit_spectrum(int(d), 2, activation, scale, p).top_fraction for d in ds])
+    arr = np.asarray(ds)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"ds must be a non-empty 1-D sequence of input dimensions, got shape {arr.shape}.")
+    return np.array([limit_spectrum(check_positive_int(d, "d"), 2, activation, scale, p).top_fraction
+                     for d in arr.tolist()])
