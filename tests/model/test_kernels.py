@@ -69,3 +69,29 @@ def test_kappa_is_nonnegative_and_increasing(t1, t2):
 def test_clipping_outside_the_interval():
     assert float(arccos_kernel(1 + 1e-12)) == 0.5
     assert float(arccos_kernel(-1 - 1e-12)) == 0.0
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 4e-15), (np.float32, 2e-6)])
+def test_compiled_kernel_equals_the_numpy_formula(monkeypatch, dtype, tol):
+    """The fused compiled pass and the NumPy passes evaluate one formula: same values, same 1 - t."""
+    from relufim.model import kernels
+
+    if not kernels.compiled_kernel_available():
+        pytest.skip("the compiled kernel was not built on this machine (no C compiler): nothing to compare")
+    t = np.linspace(-1.3, 1.3, 30000).reshape(3, -1).astype(dtype)
+    fused, fused_s2 = t.copy(), np.empty_like(t)
+    kernels.two_pi_kappa_inplace(fused, np.empty_like(t), fused_s2)
+    monkeypatch.setattr(kernels, "_ckernel", None)
+    numpy_, numpy_s2 = t.copy(), np.empty_like(t)
+    kernels.two_pi_kappa_inplace(numpy_, np.empty_like(t), numpy_s2)
+    # both clip to [-1, 1]; the values are at most pi: a few ulps of pi apart (libmvec's acos is within 4 ulp)
+    assert np.abs(fused - numpy_).max() <= tol
+    assert np.array_equal(fused_s2, numpy_s2)
+    # a strided tile (a slice of a larger buffer), as the engine passes it
+    big = np.tile(t[:, :500], (1, 2))
+    view = big[:, 100:600]
+    expect = view.copy()
+    kernels.two_pi_kappa_inplace(expect, np.empty_like(expect), np.empty_like(expect))
+    monkeypatch.undo()
+    kernels.two_pi_kappa_inplace(view, np.empty_like(view), np.empty_like(view), keep_one_minus_t=False)
+    assert np.abs(view - expect).max() <= tol

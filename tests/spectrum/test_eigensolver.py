@@ -157,3 +157,25 @@ def test_auto_picks_matrix_free_above_limit(monkeypatch):
     ref = sla.eigh(rf.fisher_matrix(W), eigvals_only=True, subset_by_index=[591, 599])[::-1]
     assert np.allclose(res.eigenvalues, ref, rtol=1e-10)
     assert rf.spectrum(rf.sample_weights(3, 400, seed=1), k=9).method != "matrix-free"
+
+
+@pytest.mark.parametrize("kwargs", [dict(precision="mixed"), dict(seed_degree=4), dict(seed_degree=4, precision="mixed")])
+def test_matrix_free_variants_match_dense_with_float64_residuals(kwargs):
+    """Mixed precision and the degree-4 seeds (issue 13): every reported residual is a float64 one and meets tol."""
+    d, p = 5, 1600
+    W = rf.sample_weights(d, p, seed=11)
+    J = rf.fisher_matrix(W)
+    w = np.linalg.eigvalsh(J)[::-1]
+    tol = 1e-9
+    res = rf.spectrum(W, k="clusters", method="matrix-free", tol=tol, **kwargs)
+    m = n_top(d)
+    assert res.clusters_converged
+    np.testing.assert_allclose(res.eigenvalues[:m], w[:m], rtol=0, atol=1e-10 * w[0])
+    # the oracle residuals from the dense J: what the result reports, and below tol
+    V = res.eigenvectors[:, :m]
+    true = np.linalg.norm(J @ V - V * res.eigenvalues[:m], axis=0)
+    np.testing.assert_allclose(res.residuals[:m], true, rtol=1e-3, atol=1e-14 * w[0])
+    assert true.max() <= tol * w[0]
+    assert (res.low_matvecs > 0) == (kwargs.get("precision") == "mixed")
+    assert res.products == res.iterations >= 1
+    assert res.matvecs_per_pair == pytest.approx((res.matvecs + 0.5 * res.low_matvecs) / res.converged.sum())

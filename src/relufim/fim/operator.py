@@ -10,6 +10,7 @@ thread for a block of ``b`` vectors. Every product with ``J`` in the library goe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -17,6 +18,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._validation import check_memory, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
+from .distributed import DistributedFisherOperator, make_distributed_operator
 from .tiles import (
     NumpyBackend,
     TileKernel,
@@ -114,7 +116,8 @@ class FisherOperator(LinearOperator):
 def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "numpy",
                     dtype: str | np.dtype = "float64", sigma: float = 1.0,
                     activation: str | Activation = "relu", min_degree: int = 0, taylor_from: int = 0,
-                    threads: int | None = None, progress: Progress | None = None) -> FisherOperator:
+                    threads: int | None = None, client: Any = None, row_block: int | None = None,
+                    retries: int = 3, progress: Progress | None = None) -> FisherOperator | DistributedFisherOperator:
     r"""The exact FIM :math:`J/\sigma^2` (theory §2, §9) as a matrix-free ``LinearOperator``.
 
     Construction is cheap (column norms and unit columns, ``O(dp)``); each product
@@ -137,8 +140,9 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         (TF32 off), else the CPU; for the kernels that evaluate in place (the leaky-ReLU family,
         its truncations, Mehler series).
     dtype : {"float64", "float32"}
-        Compute precision of the kernel tiles; ``"float32"`` only with ``backend="torch"``
-        (products are accurate to about 1e-6 relative then; float64 is exact to round-off).
+        Compute precision of the kernel tiles and their products: float64 is exact to round-off;
+        float32 is about twice as fast and accurate to about 1e-6 relative (the mixed-precision
+        solver uses it for its early iterations only, theory §10).
     sigma : float
         Noise standard deviation; the operator is :math:`J/\sigma^2`.
     activation : str or Activation
@@ -150,13 +154,22 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         ``K > 0``: only the Taylor tail :math:`\sum_{j\ge K}a_jt^j` of the kernel (``K = 4``:
         Theorem 2's remainder ``R``, theory §4).
     threads : int, optional
-        Worker threads of the numpy backend (default: the number of CPU cores, at most 8).
+        Worker threads of the numpy backend (default: the number of CPU cores, at most 8; with a
+        ``client``, the threads of each Dask worker).
+    client : dask.distributed.Client, optional
+        Run every product on the cluster: the rows are split into blocks of ``row_block`` rows
+        (default: about four blocks per worker), one task per block and product, ``W`` scattered
+        once and ``V`` for each product (:class:`~relufim.fim.distributed.DistributedFisherOperator`).
+        A worker lost during a product costs a recomputation of its blocks, never a wrong result.
+        Needs the ``distributed`` extra; the numpy backend only.
+    row_block, retries : int, optional
+        Rows per task and retries per task (for exceptions) with a ``client``.
     progress : callable(done, total), optional
-        Called after each tile of each product.
+        Called after each tile of each product (each block with a ``client``).
 
     Returns
     -------
-    FisherOperator
+    FisherOperator or DistributedFisherOperator
         With ``matmat``, exact ``diagonal()`` and ``trace()``.
 
     Examples
@@ -179,13 +192,20 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}.") from exc
     if dt not in (np.float64, np.float32):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
-    if dt == np.float32 and backend != "torch":
-        raise ValueError("dtype='float32' is only offered with backend='torch' (TF32 off); use float64 with numpy.")
     min_degree = check_positive_int(min_degree, "min_degree", minimum=0)
     taylor_from = check_positive_int(taylor_from, "taylor_from", minimum=0)
     if block is None:
         block = 4096 if backend == "torch" else 384
     block = check_positive_int(block, "block")
+    if client is not None:
+        if backend != "numpy" or dt != np.float64:
+            raise ValueError("client= runs the numpy backend in float64 on the workers; leave backend and dtype out.")
+        return make_distributed_operator(W, client, activation=act, sigma=sigma, block=block,
+                                         row_block=None if row_block is None else check_positive_int(row_block,
+                                                                                                     "row_block"),
+                                         threads=None if threads is None else check_positive_int(threads, "threads"),
+                                         retries=check_positive_int(retries, "retries", minimum=0),
+                                         progress=progress, min_degree=min_degree, taylor_from=taylor_from)
     threads = default_threads() if threads is None else check_positive_int(threads, "threads")
     norms = column_norms(W)
     kernel = make_tile_kernel(unit_columns(W, norms), norms, act, min_degree=min_degree, taylor_from=taylor_from)

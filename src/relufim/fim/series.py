@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_memory, check_positive_int, check_sigma, check_weights
+from .._validation import available_memory_bytes, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.kernels import arccos_kernel_series_coefficients
 from ..model.weights import column_norms, unit_columns
 
@@ -121,7 +121,7 @@ class SeriesFisher:
 
 
 def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0, vectors: bool = True,
-                  chunk: int = 16384, progress: Progress | None = None) -> SeriesFisher:
+                  bound: bool = True, chunk: int = 16384, progress: Progress | None = None) -> SeriesFisher:
     r"""Top ``k`` eigenpairs of the t-series truncation :math:`J_K` of the ReLU FIM, streamed over ``p``.
 
     :math:`J = \sum_k a_k D (U^\top U)^{\circ k} D` (theory §2, §9); the terms of degree
@@ -139,7 +139,11 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
         Truncation degree ``K`` (>= 2).
     sigma : float
     vectors : bool
-        Also return the eigenvectors :math:`F^\top s/\sqrt\lambda` (a second streamed pass).
+        Also return the eigenvectors :math:`F^\top s/\sqrt\lambda` (from the features kept in memory
+        when they fit in a tenth of it, else a second streamed pass).
+    bound : bool
+        Compute ``tail_bound`` (one more eigenproblem of the degree-``K`` block; ``nan`` when False,
+        e.g. for starting vectors that a solver certifies itself).
     chunk : int
         Columns per chunk.
 
@@ -176,19 +180,25 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
     monos = [_monomials(d, kk) for kk in degs]
     G = np.zeros((N, N))
     starts = range(0, p, chunk)
-    total = len(starts) * (2 if vectors else 1)
+    keep = vectors and 8.0 * N * p < 0.1 * available_memory_bytes()  # one pass: keep the features
+    kept: list[np.ndarray] = []
+    total = len(starts) * (2 if vectors and not keep else 1)
     for s, c0 in enumerate(starts, start=1):
         F = _series_features(U[:, c0:c0 + chunk], norms[c0:c0 + chunk], degree, coeffs, monos)
         G += F @ F.T
+        if keep:
+            kept.append(F)
         if progress is not None:
             progress(s, total)
     G = 0.5 * (G + G.T)
     evals, S = np.linalg.eigh(G)
     evals, S = evals[::-1], S[:, ::-1]
     # lambda_max of D T^{oK} D = lambda_max of the degree-K diagonal block of G divided by a_K
-    nK = math.comb(d + degree - 1, degree)
-    top_K = float(np.linalg.eigvalsh(G[N - nK:, N - nK:])[-1]) / coeffs[degree]
-    tail = max(0.5 - float(coeffs.sum()), 0.0) * top_K
+    tail = float("nan")
+    if bound:
+        nK = math.comb(d + degree - 1, degree)
+        top_K = float(np.linalg.eigvalsh(G[N - nK:, N - nK:])[-1]) / coeffs[degree]
+        tail = max(0.5 - float(coeffs.sum()), 0.0) * top_K
     lam = np.clip(evals[:k], 0.0, None)
     V = None
     if vectors:
@@ -196,9 +206,10 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
         scale = np.where(lam > 0, 1.0 / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
         Sk = S[:, :k] * scale
         for s, c0 in enumerate(starts, start=len(starts) + 1):
-            F = _series_features(U[:, c0:c0 + chunk], norms[c0:c0 + chunk], degree, coeffs, monos)
+            F = kept[s - len(starts) - 1] if keep else _series_features(U[:, c0:c0 + chunk], norms[c0:c0 + chunk],
+                                                                         degree, coeffs, monos)
             V[c0:c0 + chunk] = F.T @ Sk
-            if progress is not None:
+            if progress is not None and not keep:
                 progress(s, total)
     s2 = sigma * sigma
     return SeriesFisher(eigenvalues=lam / s2, eigenvectors=V, degree=degree, n_features=N,

@@ -56,6 +56,7 @@ __all__ = [
     "fill_symmetric",
     "tiled_product",
     "rows_product",
+    "row_block_product",
     "NumpyBackend",
     "TorchBackend",
     "default_threads",
@@ -259,7 +260,8 @@ class ReluFamilyTile(TileKernel):
     def evaluate(self, K, rows, cols, S, S2, backend, data, diagonal_tile):
         pairs = (backend.where_below(K, ANTIPARALLEL_THRESHOLD)
                  if backend.minimum(K) < ANTIPARALLEL_THRESHOLD else None)
-        two_pi_kappa_inplace(K, S, S2, backend.xp)  # S2 = 1 - t afterwards
+        need_t = self.a != 0.0 or self.poly is not None
+        two_pi_kappa_inplace(K, S, S2, backend.xp, keep_one_minus_t=need_t)  # S2 = 1 - t afterwards if need_t
         if pairs is not None and len(pairs[0]):
             ii, jj = pairs
             s = np.linalg.norm(self.U[:, rows][:, ii] + self.U[:, cols][:, jj], axis=0)
@@ -493,6 +495,7 @@ def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backe
         out = accs[0]
         for a in accs[1:]:
             out += a
+        out = np.asarray(out, dtype=np.float64)
     else:
         out = backend.zeros((p, b))
         K, S, S2 = _tile_buffers(tile, backend, 3)
@@ -531,4 +534,61 @@ def rows_product(kernel: TileKernel, U: np.ndarray, rows: np.ndarray, V: np.ndar
             out += K @ Vs[cols]
         kernel.finish()
     out *= s[rows][:, None]
+    return out
+
+
+def row_block_product(kernel: TileKernel, U: np.ndarray, start: int, stop: int, V: np.ndarray, tile: int, *,
+                      threads: int = 1) -> np.ndarray:
+    r"""Rows ``start:stop`` of :math:`JV`, ``(stop - start, b)``: one worker's share of a distributed product (theory §9).
+
+    The row block is cut into tiles against every column tile; each tile is evaluated once and
+    used once (the symmetry of ``J`` cannot be used across workers without sending partial sums
+    back), so a block of ``m`` rows costs ``m p`` kernel entries and ``2 m p b`` flops. The
+    diagonal entries that fall in the block get the exact diagonal.
+    """
+    backend = NumpyBackend()
+    data = kernel.prepare(backend)
+    p, b = V.shape
+    tile = min(tile, p)
+    s = kernel.row_scale
+    dtilde = kernel.diagonal_tilde()
+    Vs = backend.asarray(V * s[:, None])
+    rows_t = range(start, stop, tile)
+    tiles = [(i, j) for i in rows_t for j in range(0, p, tile)]
+    n_workers = max(1, min(threads, len(tiles)))
+    m = stop - start
+    accs = [np.zeros((m, b)) for _ in range(n_workers)]
+    bufs = [_tile_buffers(tile, backend, 3) for _ in range(n_workers)]
+    queue = iter(tiles)
+
+    def run(w: int) -> None:
+        K, S, S2 = bufs[w]
+        while True:
+            try:
+                i, j = next(queue)
+            except StopIteration:
+                return
+            ri, rj = slice(i, min(i + tile, stop)), slice(j, min(j + tile, p))
+            Kt, St, S2t = (a[: ri.stop - ri.start, : rj.stop - rj.start] for a in (K, S, S2))
+            np.matmul(U[:, ri].T, U[:, rj], out=Kt)
+            kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, False)
+            lo, hi = max(ri.start, rj.start), min(ri.stop, rj.stop)
+            if lo < hi:  # the exact diagonal where the row and column ranges meet
+                idx = np.arange(lo, hi)
+                Kt[idx - ri.start, idx - rj.start] = dtilde if np.ndim(dtilde) == 0 else dtilde[idx]
+            accs[w][ri.start - start:ri.stop - start] += Kt @ Vs[rj]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)  # one block of a product: the driver reports it
+        with single_threaded_blas():
+            if n_workers == 1:
+                run(0)
+            else:
+                with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                    list(pool.map(run, range(n_workers)))
+        kernel.finish()
+    out = accs[0]
+    for a in accs[1:]:
+        out += a
+    out *= s[start:stop, None]
     return out

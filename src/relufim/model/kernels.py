@@ -27,6 +27,7 @@ __all__ = [
     "relu_family_kernel",
     "step_kernel",
     "two_pi_kappa_inplace",
+    "compiled_kernel_available",
     "two_pi_kappa_from_sum_norm",
     "ANTIPARALLEL_THRESHOLD",
 ]
@@ -37,7 +38,18 @@ _INV_2PI = 1.0 / (2.0 * math.pi)
 ANTIPARALLEL_THRESHOLD = -0.99
 
 
-def two_pi_kappa_inplace(K: Any, S: Any, S2: Any, xp: Any = np) -> None:
+try:  # the same formula compiled into one pass (optional: built with the package where a C compiler is found)
+    from . import _ckernel
+except ImportError:  # pragma: no cover - depends on the installation
+    _ckernel = None
+
+
+def compiled_kernel_available() -> bool:
+    """Whether the fused compiled kernel is in use (else the NumPy formula; the results agree to round-off)."""
+    return _ckernel is not None
+
+
+def two_pi_kappa_inplace(K: Any, S: Any, S2: Any, xp: Any = np, *, keep_one_minus_t: bool = True) -> None:
     r"""Overwrite cosines ``K`` with :math:`2\pi\kappa(K)`, in place: the one home of the formula (theory §2, §9).
 
     :math:`2\pi\kappa(t) = \sqrt{(1-t)(1+t)} + (\pi - \arccos t)\,t`, with the square root
@@ -56,6 +68,10 @@ def two_pi_kappa_inplace(K: Any, S: Any, S2: Any, xp: Any = np) -> None:
     >>> bool(np.allclose(K / (2 * np.pi), [[0.5, 1 / (2 * np.pi)], [0.0, arccos_kernel(0.5)]]))
     True
     """
+    if _ckernel is not None and xp is np and K.ndim == 2 and K.strides[1] == K.itemsize \
+            and K.dtype in (np.float64, np.float32):
+        _ckernel.two_pi_kappa(K, S2 if keep_one_minus_t else None)
+        return
     xp.clip(K, -1.0, 1.0, out=K)
     xp.arccos(K, out=S)
     S *= -1.0

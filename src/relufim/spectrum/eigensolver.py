@@ -39,9 +39,17 @@ __all__ = ["BlockEigResult", "block_eigsh", "orthonormalize"]
 MatMat = Callable[[np.ndarray], np.ndarray]
 
 
+#: Mixed precision: leave the float32 products once every required residual is below this times |theta_1|.
+MIXED_SWITCH_TOL = 1e-4
+
+
 @dataclass(frozen=True)
 class BlockEigResult:
-    """Raw output of :func:`block_eigsh` (descending eigenvalues)."""
+    """Raw output of :func:`block_eigsh` (descending eigenvalues).
+
+    ``iterations`` counts products with the operator (each of a block of vectors); ``matvecs``
+    the float64 vectors multiplied, ``low_matvecs`` the low-precision ones.
+    """
 
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray
@@ -50,6 +58,7 @@ class BlockEigResult:
     iterations: int
     matvecs: int
     tol: float
+    low_matvecs: int = 0
 
 
 def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: float = 1e-10) -> np.ndarray:
@@ -149,7 +158,8 @@ class _Space:
 def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None, block: int | None = None,
                 krylov_blocks: int = 6, tol: float = 1e-10, maxiter: int = 100,
                 seed: int | None = 0, progress: Callable[[int, int], None] | None = None,
-                required: int | None = None) -> BlockEigResult:
+                required: int | None = None, matmat_low: MatMat | None = None,
+                switch_tol: float = MIXED_SWITCH_TOL) -> BlockEigResult:
     r"""Top ``k`` eigenpairs of a symmetric PSD operator ``A`` given by ``matmat(V) = A @ V``.
 
     Parameters
@@ -182,6 +192,12 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         others are returned as they are, flagged by their own residuals. (For the FIM, the
         ``d(d+3)/2`` cluster pairs converge in a few products, while pairs inside the wide
         degree-4 cluster need many.)
+    matmat_low : callable, optional
+        A cheaper, less accurate product (float32 tiles) for the early iterations: the
+        mixed-precision rule of the Notes.
+    switch_tol : float
+        Leave ``matmat_low`` once every required residual is below ``switch_tol * |theta_1|``
+        (default 1e-4, a hundred times float32's product error).
 
     Returns
     -------
@@ -193,6 +209,13 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     they are no longer multiplied by ``A`` (their images are kept), but they stay in the
     Rayleigh–Ritz basis ("soft locking"), so they keep improving and a cluster member
     found later is still orthogonalised correctly.
+
+    *Mixed precision.* With ``matmat_low`` the iteration starts with it. Its residuals are
+    only used to steer the iteration, never reported: once every required residual is below
+    ``switch_tol`` (or a low-precision product stops improving them), one ``matmat`` product
+    recomputes the images of the current Ritz block in float64, the search space restarts from
+    it, and every later product is ``matmat``. So the returned residuals are computed from
+    float64 images only and every pair flagged as converged meets ``tol`` in float64.
 
     *Never dropping a cluster member.* If, when the wanted pairs have converged, the smallest
     Ritz value of the block equals the ``k``-th to within the tolerance, the block may cut a
@@ -223,14 +246,19 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     # the orthonormal search space and A times it, in preallocated Fortran-ordered arrays
     space = _Space(p, krylov_blocks * b)
     H = np.zeros((0, 0))
-    matvecs = 0
+    matvecs = low_matvecs = 0
     theta = np.zeros(0)
     X = V
     res = np.full(b, np.inf)
+    low = matmat_low is not None
+    best_low = np.inf
     it = 0
     for it in range(1, maxiter + 1):  # noqa: B007 - the last value is reported
-        AV = np.asarray(matmat(V), dtype=np.float64).reshape(p, -1)
-        matvecs += V.shape[1]
+        AV = np.asarray((matmat_low if low else matmat)(V), dtype=np.float64).reshape(p, -1)
+        if low:
+            low_matvecs += V.shape[1]
+        else:
+            matvecs += V.shape[1]
         # Rayleigh-Ritz on [basis, V]: only the new rows of H = basis^T A basis are computed
         cross = space.basis.T @ AV
         H = np.block([[H, cross], [cross.T, V.T @ AV]])
@@ -244,7 +272,26 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         R = AX - X * theta
         res = np.linalg.norm(R, axis=0)
         scale = max(abs(theta[0]), np.finfo(float).tiny)
-        conv = res <= tol * scale
+        if low:
+            worst = float(res[:required].max())
+            if worst <= switch_tol * scale or worst >= 0.5 * best_low or it == maxiter:
+                # leave the low precision: float64 images of the current Ritz block, and restart from it
+                low = False
+                X = orthonormalize(X)
+                AX = np.asarray(matmat(X), dtype=np.float64).reshape(p, -1)
+                matvecs += X.shape[1]
+                H = 0.5 * (X.T @ AX + AX.T @ X)
+                evals, S = np.linalg.eigh(H)
+                order = np.argsort(evals)[::-1]
+                theta, S = evals[order], S[:, order]
+                X, AX = X @ S, AX @ S
+                space.reset(X, AX)
+                H = np.diag(theta)
+                R = AX - X * theta
+                res = np.linalg.norm(R, axis=0)
+                scale = max(abs(theta[0]), np.finfo(float).tiny)
+            best_low = min(best_low, worst)
+        conv = (res <= tol * scale) & (not low)
         n_conv = int(np.count_nonzero(conv[:required]))
         if progress is not None:
             progress(n_conv, required)
@@ -271,7 +318,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         eigenvectors=X[:, keep].copy(),
         residuals=res[keep].copy(),
         converged=res[keep] <= tol * scale,
-        iterations=it,
+        iterations=it + (1 if low_matvecs else 0),  # the switch costs one product of its own
         matvecs=matvecs,
         tol=tol,
+        low_matvecs=low_matvecs,
     )

@@ -150,8 +150,10 @@ class SpectrumResult:
     method : the solver route (``"dense"``, ``"block"``, ``"matrix-free"``, ``"dense-gram"`` ...)
     fisher : what was diagonalized (``"exact"``, ``"monte-carlo"``, ``"empirical"``, ``"matrix"``, ``"features"``)
     tol : the residual tolerance relative to :math:`\lambda_{max}`
-    iterations, matvecs : the solver's work (products with the matrix, in vectors)
+    iterations, matvecs : the solver's work: block products with the matrix, and the float64 vectors
+        multiplied (``low_matvecs`` the float32 ones of a mixed-precision solve)
     sigma, n : noise level and number of samples (sampled FIMs)
+    workers : per-worker throughput of a distributed product (empty in-process)
     """
 
     eigenvalues: np.ndarray
@@ -169,12 +171,15 @@ class SpectrumResult:
     matvecs: int = 0
     sigma: float = 1.0
     n: int | None = None
+    low_matvecs: int = 0
+    workers: tuple[Any, ...] = ()
 
     @classmethod
     def from_pairs(cls, eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, residuals: np.ndarray | None, *,
                    tol: float, d: int | None, p: int, method: str, fisher: str, trace: float | None = None,
                    sigma: float = 1.0, n: int | None = None, iterations: int = 0, matvecs: int = 0,
-                   converged: np.ndarray | None = None) -> SpectrumResult:
+                   converged: np.ndarray | None = None, low_matvecs: int = 0,
+                   workers: tuple[Any, ...] = ()) -> SpectrumResult:
         r"""The one constructor: eigenpairs of :math:`J` (not yet divided by :math:`\sigma^2`) and their residuals.
 
         ``converged`` defaults to ``residual <= tol * |lambda_1|``; without residuals (eigenvalues
@@ -192,12 +197,24 @@ class SpectrumResult:
         w = w / s2
         return cls(eigenvalues=w, eigenvectors=eigenvectors, residuals=res / s2, converged=conv,
                    clusters=_build_clusters(w, d), trace=None if trace is None else trace / s2, d=d, p=p,
-                   method=method, fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n)
+                   method=method, fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n,
+                   low_matvecs=low_matvecs, workers=tuple(workers))
 
     @property
     def ok(self) -> bool:
         """All returned eigenpairs converged."""
         return bool(np.all(self.converged))
+
+    @property
+    def products(self) -> int:
+        """Block products with the matrix (0 for LAPACK on a dense matrix)."""
+        return self.iterations if self.matvecs or self.low_matvecs else 0
+
+    @property
+    def matvecs_per_pair(self) -> float:
+        """Float64 vectors multiplied per converged eigenpair (float32 ones count half)."""
+        n_conv = int(np.count_nonzero(self.converged))
+        return (self.matvecs + 0.5 * self.low_matvecs) / n_conv if n_conv else float("inf")
 
     @property
     def max_residual(self) -> float:
@@ -258,5 +275,8 @@ class SpectrumResult:
             "n": self.n, "eigenvalues": [float(x) for x in self.eigenvalues], "trace": self.trace,
             "top_fraction": self.top_fraction, "clusters": [c.to_dict() for c in self.clusters],
             "max_residual": self.max_residual, "converged": self.ok, "tol": self.tol,
-            "iterations": self.iterations, "matvecs": self.matvecs,
+            "iterations": self.iterations, "products": self.products, "matvecs": self.matvecs,
+            "low_matvecs": self.low_matvecs, "matvecs_per_pair": self.matvecs_per_pair,
+            "workers": [{"address": w.address, "blocks": w.blocks, "entries_per_second": w.entries_per_second}
+                        for w in self.workers],
         }

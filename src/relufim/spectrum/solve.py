@@ -26,6 +26,7 @@ The block solver starts from the t-series features of degree <= 2
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -47,7 +48,7 @@ from .._validation import (
 from ..fim.exact import fisher_matrix
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
-from ..fim.series import series_features
+from ..fim.series import series_features, series_fisher
 from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh
 from .result import SpectrumResult, n_top
@@ -139,7 +140,8 @@ def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.
 def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trace: float | None, sigma: float,
            method: str, vectors: bool, tol: float, maxiter: int, seeds: np.ndarray | None, seed: int | None,
            progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
-           block: int | None = None, route: str | None = None) -> SpectrumResult:
+           block: int | None = None, route: str | None = None, low: LinearOperator | None = None,
+           workers: tuple = ()) -> SpectrumResult:
     """LAPACK on a dense matrix, or the block solver on products with a matrix or operator."""
     p = J.shape[0]
     dense = isinstance(J, np.ndarray)
@@ -155,15 +157,26 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
                                          trace=trace, sigma=sigma, n=n, iterations=1)
     matmat = J.__matmul__ if dense else J.matmat
     r = block_eigsh(matmat, p, k, X0=seeds, tol=tol, maxiter=maxiter, seed=0 if seed is None else seed,
-                    progress=progress, required=required, block=block)
+                    progress=progress, required=required, block=block,
+                    matmat_low=None if low is None else low.matmat)
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors if vectors else None, r.residuals, tol=tol, d=d,
                                      p=p, method=route or "block", fisher=fisher, trace=trace, sigma=sigma, n=n,
-                                     iterations=r.iterations, matvecs=r.matvecs, converged=r.converged)
+                                     iterations=r.iterations, matvecs=r.matvecs, converged=r.converged,
+                                     low_matvecs=r.low_matvecs, workers=workers)
 
 
-def _seeds(W: np.ndarray, start: np.ndarray | None) -> np.ndarray:
-    """The caller's starting vectors, or the degree-<=2 t-series features (formed after the route's memory check)."""
-    return series_features(W, 2) if start is None else start
+def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2, count: int | None = None) -> np.ndarray:
+    """The caller's starting vectors, or product-free ones from the t-series (formed after the route's memory check).
+
+    Degree 2: the features themselves, whose span is the theory's approximate top space (theory §4).
+    Degree 4 or more: the top ``count`` eigenvectors of the truncation :math:`J_K` (theory §9), a
+    better start for the clusters at the cost of an ``N x N`` eigenproblem (N = 781 at d = 10, K = 4).
+    """
+    if start is not None:
+        return start
+    if degree <= 2:
+        return series_features(W, 2)
+    return series_fisher(W, count, degree=degree, bound=False).eigenvectors
 
 
 def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
@@ -178,18 +191,28 @@ def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> boo
 
 
 def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma: float, vectors: bool, tol: float,
-                          maxiter: int, start: np.ndarray | None, seed: int | None,
-                          progress: Progress | None) -> SpectrumResult:
+                          maxiter: int, start: np.ndarray | None, seed: int | None, progress: Progress | None,
+                          client: Any, precision: str, seed_degree: int,
+                          product_progress: Progress | None) -> SpectrumResult:
     p = W.shape[1]
-    op = fisher_operator(W, activation=act)
+    op = fisher_operator(W, activation=act, client=client, progress=product_progress)
+    low = fisher_operator(W, activation=act, dtype="float32") if precision == "mixed" else None
     # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
     # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
     b = k + 4
-    check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
-                 "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
-    return _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
-                  maxiter=maxiter, seeds=_seeds(W, start), seed=seed, progress=progress, fisher="exact",
-                  required=min(k, n_top(d)), block=b, route="matrix-free")
+    if client is None:
+        check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
+                     "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
+    else:
+        check_memory(8.0 * p * (16 * b), f"the block solver's search space for p = {p}, k = {k}",
+                     "use fewer eigenpairs k")
+    res = _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
+                 maxiter=maxiter, seeds=_seeds(W, start, seed_degree, b), seed=seed, progress=progress,
+                 fisher="exact", required=min(k, n_top(d)), block=b,
+                 route="matrix-free" if client is None else "distributed", low=low)
+    if client is not None:
+        res = replace(res, workers=tuple(op.throughput()))
+    return res
 
 
 def _features(W: np.ndarray, act: Activation, n: int, seed: int | None, x: np.ndarray | None) -> np.ndarray:
@@ -220,7 +243,11 @@ def spectrum(
     maxiter: int = 100,
     extra: int = 10,
     X0: np.ndarray | None = None,
+    seed_degree: int = 2,
+    precision: Literal["float64", "mixed"] = "float64",
+    client: Any = None,
     progress: Progress | None = None,
+    product_progress: Progress | None = None,
 ) -> SpectrumResult:
     r"""Top eigenpairs of the FIM of hidden weights ``W``, with residuals and the three clusters (theory §4, §10).
 
@@ -255,9 +282,23 @@ def spectrum(
     extra : int
         Pairs beyond the clusters with ``k="clusters"``.
     X0 : array (p, m), optional
-        Starting vectors of the block solver (default: the degree-<=2 t-series features, which
-        span the theory's approximate top space).
+        Starting vectors of the block solver (default: from the t-series, ``seed_degree``).
+    seed_degree : int
+        Starting vectors that cost no product with ``J`` (theory §9–10): 2, the t-series features
+        of degree <= 2, whose span is the theory's approximate top space; 4 (or more), the top
+        eigenvectors of the truncation :math:`J_4`, closer to the clusters at the cost of an
+        ``N x N`` eigenproblem (``N = 781`` at ``d = 10``).
+    precision : {"float64", "mixed"}
+        ``"mixed"``: the matrix-free solver's early products use float32 tiles; once every
+        cluster residual is below 1e-4 of :math:`\lambda_{max}`, one float64 product refreshes the
+        images and the rest is float64, so every reported residual is a float64 one (theory §10).
+    client : dask.distributed.Client, optional
+        Run the matrix-free products on a Dask cluster (:func:`relufim.fisher_operator` with
+        ``client``); the result's ``workers`` reports each worker's throughput.
     progress : callable(converged, wanted), optional
+        Called after each product of the block solver.
+    product_progress : callable(done, total), optional
+        Called within each matrix-free product (tiles in-process, row blocks on a cluster).
 
     Returns
     -------
@@ -280,19 +321,29 @@ def spectrum(
     d, p = W.shape
     kk = _resolve_k(k, d, p, extra)
     start = None if X0 is None else _check_start(X0, p)
+    seed_degree = check_positive_int(seed_degree, "seed_degree", minimum=2)
+    check_choice(precision, "precision", ("float64", "mixed"))
     if method == "matrix-free" and (fisher != "exact" or act.relu_slope is None):
         raise ValueError("method='matrix-free' is for the exact FIM of the leaky-ReLU family; sampled FIMs use "
                          "their Gram, other activations the dense or block route.")
+    if (client is not None or precision == "mixed") and not (fisher == "exact" and method in ("auto", "matrix-free")):
+        raise ValueError("client= and precision='mixed' are for the matrix-free route of the exact FIM "
+                         "(fisher='exact', method='auto' or 'matrix-free').")
     if fisher == "exact":
         if x is not None or n is not None:
             raise ValueError("n and x are for sampled FIMs (fisher='monte-carlo' or 'empirical'); "
                              "the exact FIM needs neither.")
-        if _use_matrix_free(method, kk, p, act):
-            return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress)
+        if client is not None or precision == "mixed" or _use_matrix_free(method, kk, p, act):
+            if kk is None:
+                raise ValueError("k='all' needs the dense matrix; the matrix-free route gives top pairs.")
+            return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress, client,
+                                         precision, seed_degree, product_progress)
         # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
         J = fisher_matrix(W, activation=act)
+        count = None if kk is None else min(p, kk + max(4, kk // 8))
         return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
-                      maxiter=maxiter, seeds=_seeds(W, start), seed=seed, progress=progress, fisher="exact")
+                      maxiter=maxiter, seeds=_seeds(W, start, seed_degree, count), seed=seed, progress=progress,
+                      fisher="exact")
 
     if fisher == "monte-carlo":
         if x is not None:

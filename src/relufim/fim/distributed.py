@@ -1,0 +1,208 @@
+r"""The matrix-free FIM on a Dask cluster: row blocks of every product on the workers (theory §9).
+
+:class:`DistributedFisherOperator` splits the rows of :math:`J` into blocks, one task per
+block and product. ``W`` is scattered to the workers once; ``V`` is scattered (broadcast)
+for each product; every task computes its rows of :math:`JV` with the same tile engine as
+the in-process operator (:func:`relufim.fim.tiles.row_block_product`), and the blocks are
+gathered in order. Tasks are pure functions of their inputs, so a worker that dies during a
+product costs a recomputation of its blocks on another worker (Dask reschedules the tasks of a
+lost worker), never a wrong or missing block. Results equal the in-process operator to
+round-off (the same kernel, summed in a different order).
+
+Dask is an optional extra (``pip install 'relufim[distributed]'``); nothing here is imported
+unless a client is passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .._validation import format_bytes
+from ..model.activations import Activation, get_activation
+from ..model.weights import column_norms, unit_columns
+from .tiles import make_tile_kernel, row_block_product
+
+__all__ = ["DistributedFisherOperator", "WorkerThroughput", "make_distributed_operator"]
+
+Progress = Callable[[int, int], None]
+
+_counter = itertools.count()
+
+
+def _block_task(W: np.ndarray, activation: Activation, truncation: dict[str, int], start: int, stop: int,
+                V: np.ndarray, tile: int, threads: int) -> tuple[int, int, np.ndarray, float, str]:
+    """One block of rows of J V on a worker; returns the block with its timing and the worker's address."""
+    t0 = time.perf_counter()
+    norms = column_norms(W)
+    U = unit_columns(W, norms)
+    kernel = make_tile_kernel(U, norms, activation, **truncation)
+    out = row_block_product(kernel, U, start, stop, V, tile, threads=threads)
+    try:
+        from distributed import get_worker
+
+        where = get_worker().address
+    except (ImportError, ValueError):  # pragma: no cover - called outside a worker
+        where = "local"
+    return start, stop, out, time.perf_counter() - t0, where
+
+
+@dataclass(frozen=True)
+class WorkerThroughput:
+    """What one worker did so far: blocks, kernel entries and seconds; ``entries_per_second`` is its rate."""
+
+    address: str
+    blocks: int
+    entries: float
+    seconds: float
+
+    @property
+    def entries_per_second(self) -> float:
+        return self.entries / self.seconds if self.seconds > 0 else float("nan")
+
+
+class DistributedFisherOperator(LinearOperator):
+    r"""Matrix-free :math:`J/\sigma^2` whose products run as row blocks on the workers of a Dask ``client``.
+
+    Built by :func:`relufim.fisher_operator` with ``client=``. Attributes as
+    :class:`~relufim.fim.operator.FisherOperator`, plus ``client``, ``row_block`` (rows per
+    task), ``retries`` (per task, for exceptions; tasks of a lost worker are recomputed by Dask
+    in any case) and :meth:`throughput` (per worker).
+    """
+
+    def __init__(self, W: np.ndarray, activation: Activation, *, client: Any, sigma: float, block: int,
+                 row_block: int, threads: int, retries: int, progress: Progress | None,
+                 truncation: dict[str, int] | None = None):
+        d, p = W.shape
+        super().__init__(dtype=np.dtype(np.float64), shape=(p, p))
+        self.W = W
+        self.activation = activation
+        self.client = client
+        self.sigma = sigma
+        self.block = min(block, p)
+        self.row_block = min(row_block, p)
+        self.threads = threads
+        self.retries = retries
+        self.progress = progress
+        self.products = 0
+        self.truncation = dict(truncation or {})
+        self.norms = column_norms(W)
+        self._diagonal = make_tile_kernel(unit_columns(W, self.norms), self.norms, activation,
+                                          **self.truncation).diagonal
+        self._W_future = client.scatter(W, broadcast=True)  # W goes to the workers once
+        self._blocks = [(s, min(s + self.row_block, p)) for s in range(0, p, self.row_block)]
+        self._stats: dict[str, list[float]] = {}
+
+    def diagonal(self) -> np.ndarray:
+        r"""Exact diagonal :math:`J_{ii}/\sigma^2`."""
+        return self._diagonal / self.sigma**2
+
+    def trace(self) -> float:
+        """Exact trace."""
+        return float(np.sum(self._diagonal) / self.sigma**2)
+
+    def throughput(self) -> list[WorkerThroughput]:
+        """Per-worker blocks, kernel entries and seconds over all products so far."""
+        return [WorkerThroughput(address=a, blocks=int(v[0]), entries=v[1], seconds=v[2])
+                for a, v in sorted(self._stats.items())]
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matvec(x)
+
+    def _adjoint(self) -> DistributedFisherOperator:
+        return self
+
+    def _matmat(self, V: np.ndarray) -> np.ndarray:
+        from distributed import as_completed
+
+        V = np.ascontiguousarray(np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1))
+        self.products += V.shape[1]
+        token = next(_counter)
+        p = self.shape[0]
+        out = np.empty(V.shape)
+        pending = dict(enumerate(self._blocks))
+        V_future = self.client.scatter(V, broadcast=True)  # V goes to the workers once per product
+        done = 0
+        for attempt in range(self.retries + 1):
+            futures = {self.client.submit(_block_task, self._W_future, self.activation, self.truncation, s, e,
+                                          V_future, self.block, self.threads,
+                                          key=f"relufim-jv-{id(self)}-{token}-{attempt}-{i}", retries=self.retries,
+                                          pure=False): i
+                       for i, (s, e) in pending.items()}
+            for fut in as_completed(list(futures)):
+                try:
+                    s, e, block, seconds, where = fut.result()
+                except Exception as exc:  # a lost worker took the block or its scattered inputs with it
+                    if type(exc).__name__ not in ("FutureCancelledError", "CancelledError", "KilledWorker"):
+                        raise
+                    continue
+                out[s:e] = block
+                del pending[futures[fut]]
+                st = self._stats.setdefault(where, [0.0, 0.0, 0.0])
+                st[0] += 1
+                st[1] += (e - s) * p
+                st[2] += seconds
+                done += 1
+                if self.progress is not None:
+                    self.progress(done, len(self._blocks))
+            if not pending:
+                break
+            # the inputs of the lost blocks may have died with the worker: send them again, then resubmit
+            self._W_future = self.client.scatter(self.W, broadcast=True)
+            V_future = self.client.scatter(V, broadcast=True)
+        if pending:
+            raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
+                               "times (workers keep dying); check the cluster.")
+        self.client.cancel([V_future])
+        if self.sigma != 1.0:
+            out /= self.sigma**2
+        return out
+
+
+def check_workers_fit(client: Any, p: int, n_vectors: int, row_block: int, tile: int, threads: int) -> None:
+    """Refuse up front when one task would not fit in a worker's memory limit (the numbers and the fix)."""
+    need = 8.0 * (p * n_vectors * 2 + threads * (row_block * n_vectors + 3 * tile * tile) + 10 * p)
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+    if not limits:
+        raise ValueError("the Dask cluster has no workers; start some (dask worker ADDRESS) before a product.")
+    smallest = min(limits)
+    if smallest and need > 0.8 * smallest:
+        raise ValueError(f"one block of the distributed product needs {format_bytes(need)} per worker (p = {p}, "
+                         f"{n_vectors} vectors) but the smallest worker has {format_bytes(smallest)}; use "
+                         "workers with more memory or fewer vectors per product.")
+
+
+def make_distributed_operator(W: np.ndarray, client: Any, *, activation: str | Activation, sigma: float, block: int,
+                              row_block: int | None, threads: int | None, retries: int,
+                              progress: Progress | None, min_degree: int = 0,
+                              taylor_from: int = 0) -> DistributedFisherOperator:
+    """Build the distributed operator after checking the client and the workers' memory."""
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - optional extra
+        raise ValueError("client= needs Dask distributed: pip install 'relufim[distributed]'.") from exc
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}.")
+    act = get_activation(activation)
+    p = W.shape[1]
+    workers = client.scheduler_info().get("workers", {})
+    n_workers = max(1, len(workers))
+    if threads is None:
+        threads = max(1, min(int(w.get("nthreads", 1)) for w in workers.values())) if workers else 1
+    if row_block is None:  # a few blocks per worker, so a lost worker costs little and the load balances
+        row_block = max(block, -(-p // (4 * n_workers)))
+    check_workers_fit(client, p, 1, row_block, block, threads)
+    make_tile_kernel(np.zeros((W.shape[0], 0)), np.zeros(0), act, min_degree=min_degree,
+                     taylor_from=taylor_from)  # refuse an unsupported truncation here, not on the workers
+    return DistributedFisherOperator(W, act, client=client, sigma=sigma, block=block, row_block=row_block,
+                                     threads=threads, retries=retries, progress=progress,
+                                     truncation={"min_degree": min_degree, "taylor_from": taylor_from})
