@@ -159,7 +159,8 @@ def test_auto_picks_matrix_free_above_limit(monkeypatch):
     assert rf.spectrum(rf.sample_weights(3, 400, seed=1), k=9).method != "matrix-free"
 
 
-@pytest.mark.parametrize("kwargs", [dict(precision="mixed"), dict(seed_degree=4), dict(seed_degree=4, precision="mixed")])
+@pytest.mark.parametrize("kwargs", [dict(precision="mixed"), dict(seed_degree=4),
+                                    dict(seed_degree=4, precision="mixed")])
 def test_matrix_free_variants_match_dense_with_float64_residuals(kwargs):
     """Mixed precision and the degree-4 seeds (issue 13): every reported residual is a float64 one and meets tol."""
     d, p = 5, 1600

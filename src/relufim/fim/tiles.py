@@ -539,7 +539,7 @@ def rows_product(kernel: TileKernel, U: np.ndarray, rows: np.ndarray, V: np.ndar
 
 def row_block_product(kernel: TileKernel, U: np.ndarray, start: int, stop: int, V: np.ndarray, tile: int, *,
                       threads: int = 1) -> np.ndarray:
-    r"""Rows ``start:stop`` of :math:`JV`, ``(stop - start, b)``: one worker's share of a distributed product (theory §9).
+    r"""Rows ``start:stop`` of :math:`JV`, ``(stop - start, b)``: one worker's share of a product (theory §9).
 
     The row block is cut into tiles against every column tile; each tile is evaluated once and
     used once (the symmetry of ``J`` cannot be used across workers without sending partial sums
