@@ -55,6 +55,7 @@ __all__ = [
     "upper_tiles",
     "fill_symmetric",
     "tiled_product",
+    "run_tiles",
     "rows_product",
     "row_block_product",
     "NumpyBackend",
@@ -437,26 +438,77 @@ def product_memory_bytes(p: int, n_vectors: int, tile: int, threads: int, itemsi
     return int(threads * (3 * tile * tile * itemsize + (tile + p) * n_vectors * 8) + 3 * p * n_vectors * 8)
 
 
+def run_tiles(tiles: list[tuple[int, int]], work: Callable[..., None], *, backend: Any, tile: int,
+              out_shape: tuple[int, int], threads: int = 1, n_buffers: int = 3, extra_buffers: tuple = (),
+              progress: Progress | None = None) -> Any:
+    """The engine's scheduler: call ``work(i, j, buffers, acc)`` for every tile, on all cores, and sum the accumulators.
+
+    Each worker thread owns ``n_buffers`` tile-sized scratch arrays plus ``extra_buffers`` (shapes)
+    and an accumulator of ``out_shape``; BLAS is pinned to one thread inside the workers (the tiles
+    provide the parallelism). The NumPy backend shares the tiles among ``threads`` threads; the
+    torch backend runs them in order (one device stream). Returns the summed accumulator on the
+    backend. Every pass over tiles in the library (products, rows of products, the products of the
+    FIM of all parameters) goes through here.
+    """
+    done = [0]
+
+    def step(i: int, j: int, bufs: tuple, acc: Any) -> None:
+        work(i, j, bufs, acc)
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(tiles))
+
+    def buffers() -> tuple:
+        return (*_tile_buffers(tile, backend, n_buffers), *(backend.empty(shape) for shape in extra_buffers))
+
+    if backend.name != "numpy":
+        acc = backend.zeros(out_shape)
+        bufs = buffers()
+        for i, j in tiles:
+            step(i, j, bufs, acc)
+        return acc
+    n_workers = max(1, min(threads, len(tiles)))
+    accs = [backend.zeros(out_shape) for _ in range(n_workers)]
+    all_bufs = [buffers() for _ in range(n_workers)]
+    queue = iter(tiles)  # next() is atomic under the GIL
+
+    def run(w: int) -> None:
+        while True:
+            try:
+                i, j = next(queue)
+            except StopIteration:
+                return
+            step(i, j, all_bufs[w], accs[w])
+
+    with single_threaded_blas():
+        if n_workers == 1:
+            run(0)
+        else:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                list(pool.map(run, range(n_workers)))
+    out = accs[0]
+    for a in accs[1:]:
+        out += a
+    return out
+
+
 def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backend: Any = None,
                   threads: int = 1, progress: Progress | None = None, data: dict[str, Any] | None = None) -> np.ndarray:
     r""":math:`JV` for ``V`` of shape ``(p, b)`` without forming ``J`` (theory §9).
 
     ``U`` holds the unit columns on the backend (a NumPy array or a tensor). Every tile of the
     upper triangle is evaluated once and used twice; the diagonal tiles get the exact diagonal.
-    With the NumPy backend the tiles are shared among ``threads`` workers, each with its own
-    buffers and accumulator (BLAS pinned to one thread inside them).
     """
     backend = backend or NumpyBackend()
     data = kernel.prepare(backend) if data is None else data
-    p = V.shape[0]
+    p, b = V.shape
     tile = min(tile, p)
     s = kernel.row_scale
     dtilde = kernel.diagonal_tilde()
-    tiles = upper_tiles(p, tile)
     Vs = backend.asarray(V * s[:, None])
-    done = [0]
 
-    def apply(i: int, j: int, K: Any, S: Any, S2: Any, P: Any, acc: Any) -> None:
+    def work(i: int, j: int, bufs: tuple, acc: Any) -> None:
+        K, S, S2, P = bufs
         ri, rj = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
         m, n = ri.stop - ri.start, rj.stop - rj.start
         Kt, St, S2t = K[:m, :n], S[:m, :n], S2[:m, :n]
@@ -467,43 +519,11 @@ def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backe
         acc[ri] += backend.matmul(Kt, Vs[rj], P[:m])
         if i != j:
             acc[rj] += backend.matmul(Kt.T, Vs[ri], P[:n])
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], len(tiles))
 
-    b = V.shape[1]
-    if backend.name == "numpy":
-        n_workers = max(1, min(threads, len(tiles)))
-        accs = [backend.zeros((p, b)) for _ in range(n_workers)]
-        bufs = [(*_tile_buffers(tile, backend, 3), backend.empty((tile, b))) for _ in range(n_workers)]
-        queue = iter(tiles)  # next() is atomic under the GIL
-
-        def run(w: int) -> None:
-            while True:
-                try:
-                    i, j = next(queue)
-                except StopIteration:
-                    return
-                apply(i, j, *bufs[w], accs[w])
-
-        with single_threaded_blas():
-            if n_workers == 1:
-                run(0)
-            else:
-                with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                    list(pool.map(run, range(n_workers)))
-        out = accs[0]
-        for a in accs[1:]:
-            out += a
-        out = np.asarray(out, dtype=np.float64)
-    else:
-        out = backend.zeros((p, b))
-        K, S, S2 = _tile_buffers(tile, backend, 3)
-        P = backend.empty((tile, b))
-        for i, j in tiles:
-            apply(i, j, K, S, S2, P, out)
-        out = backend.to_numpy(out)
+    out = run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(p, b), threads=threads,
+                    extra_buffers=((tile, b),), progress=progress)
     kernel.finish()
+    out = backend.to_numpy(out)
     out *= s[:, None]
     return out
 
@@ -553,42 +573,24 @@ def row_block_product(kernel: TileKernel, U: np.ndarray, start: int, stop: int, 
     s = kernel.row_scale
     dtilde = kernel.diagonal_tilde()
     Vs = backend.asarray(V * s[:, None])
-    rows_t = range(start, stop, tile)
-    tiles = [(i, j) for i in rows_t for j in range(0, p, tile)]
-    n_workers = max(1, min(threads, len(tiles)))
+    tiles = [(i, j) for i in range(start, stop, tile) for j in range(0, p, tile)]
     m = stop - start
-    accs = [np.zeros((m, b)) for _ in range(n_workers)]
-    bufs = [_tile_buffers(tile, backend, 3) for _ in range(n_workers)]
-    queue = iter(tiles)
 
-    def run(w: int) -> None:
-        K, S, S2 = bufs[w]
-        while True:
-            try:
-                i, j = next(queue)
-            except StopIteration:
-                return
-            ri, rj = slice(i, min(i + tile, stop)), slice(j, min(j + tile, p))
-            Kt, St, S2t = (a[: ri.stop - ri.start, : rj.stop - rj.start] for a in (K, S, S2))
-            np.matmul(U[:, ri].T, U[:, rj], out=Kt)
-            kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, False)
-            lo, hi = max(ri.start, rj.start), min(ri.stop, rj.stop)
-            if lo < hi:  # the exact diagonal where the row and column ranges meet
-                idx = np.arange(lo, hi)
-                Kt[idx - ri.start, idx - rj.start] = dtilde if np.ndim(dtilde) == 0 else dtilde[idx]
-            accs[w][ri.start - start:ri.stop - start] += Kt @ Vs[rj]
+    def work(i: int, j: int, bufs: tuple, acc: np.ndarray) -> None:
+        K, S, S2 = bufs
+        ri, rj = slice(i, min(i + tile, stop)), slice(j, min(j + tile, p))
+        Kt, St, S2t = (a[: ri.stop - ri.start, : rj.stop - rj.start] for a in (K, S, S2))
+        np.matmul(U[:, ri].T, U[:, rj], out=Kt)
+        kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, False)
+        lo, hi = max(ri.start, rj.start), min(ri.stop, rj.stop)
+        if lo < hi:  # the exact diagonal where the row and column ranges meet
+            idx = np.arange(lo, hi)
+            Kt[idx - ri.start, idx - rj.start] = dtilde if np.ndim(dtilde) == 0 else dtilde[idx]
+        acc[ri.start - start:ri.stop - start] += Kt @ Vs[rj]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)  # one block of a product: the driver reports it
-        with single_threaded_blas():
-            if n_workers == 1:
-                run(0)
-            else:
-                with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                    list(pool.map(run, range(n_workers)))
+        out = run_tiles(tiles, work, backend=backend, tile=tile, out_shape=(m, b), threads=threads)
         kernel.finish()
-    out = accs[0]
-    for a in accs[1:]:
-        out += a
     out *= s[start:stop, None]
     return out
