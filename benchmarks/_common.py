@@ -51,5 +51,6 @@ def peak_rss_gb() -> float:
 
 def machine() -> str:
     """One line: cores, load, processor, Python and NumPy versions."""
-    return (f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {platform.processor() or platform.machine()}, "
+    cpu = platform.processor() or platform.machine()
+    return (f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {cpu}, "
             f"Python {platform.python_version()}, NumPy {np.__version__}")
