@@ -159,7 +159,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
                 krylov_blocks: int = 6, tol: float = 1e-10, maxiter: int = 100,
                 seed: int | None = 0, progress: Callable[[int, int], None] | None = None,
                 required: int | None = None, matmat_low: MatMat | None = None,
-                switch_tol: float = MIXED_SWITCH_TOL) -> BlockEigResult:
+                switch_tol: float = MIXED_SWITCH_TOL,
+                preconditioner: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> BlockEigResult:
     r"""Top ``k`` eigenpairs of a symmetric PSD operator ``A`` given by ``matmat(V) = A @ V``.
 
     Parameters
@@ -198,6 +199,12 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     switch_tol : float
         Leave ``matmat_low`` once every required residual is below ``switch_tol * |theta_1|``
         (default 1e-4, a hundred times float32's product error).
+    preconditioner : callable(R, theta) -> T, optional
+        Davidson corrections: the search space grows by ``T[:, i] ~ (M - theta_i)^{-1} R[:, i]``
+        for an approximation ``M`` of ``A`` that is cheap to invert, instead of by the residuals
+        themselves (the block Krylov step). With ``M`` the t-series truncation :math:`J_4`
+        (:func:`relufim.fim.series.series_preconditioner`) the FIM's clusters converge to 1e-8 in
+        two products at p = 10^4 (theory §10).
 
     Returns
     -------
@@ -306,7 +313,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
             H = np.diag(theta)
         # expand by the residuals of the unconverged pairs (locked pairs cost no further products)
         active = np.flatnonzero(~conv)
-        V = orthonormalize(R[:, active], against=space.basis)
+        grow = R[:, active] if preconditioner is None else preconditioner(R[:, active], theta[active])
+        V = orthonormalize(grow, against=space.basis)
         if V.shape[1] < active.size:  # lost rank: complete with random directions
             V = _fill_random(V, min(active.size, p - space.size), p, rng, space.basis)
         if V.shape[1] == 0:

@@ -48,7 +48,7 @@ from .._validation import (
 from ..fim.exact import fisher_matrix
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
-from ..fim.series import series_features, series_fisher
+from ..fim.series import SeriesPreconditioner, series_features, series_preconditioner
 from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh
 from .result import SpectrumResult, n_top
@@ -141,7 +141,7 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
            method: str, vectors: bool, tol: float, maxiter: int, seeds: np.ndarray | None, seed: int | None,
            progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
            block: int | None = None, route: str | None = None, low: LinearOperator | None = None,
-           workers: tuple = ()) -> SpectrumResult:
+           workers: tuple = (), preconditioner: SeriesPreconditioner | None = None) -> SpectrumResult:
     """LAPACK on a dense matrix, or the block solver on products with a matrix or operator."""
     p = J.shape[0]
     dense = isinstance(J, np.ndarray)
@@ -158,25 +158,26 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
     matmat = J.__matmul__ if dense else J.matmat
     r = block_eigsh(matmat, p, k, X0=seeds, tol=tol, maxiter=maxiter, seed=0 if seed is None else seed,
                     progress=progress, required=required, block=block,
-                    matmat_low=None if low is None else low.matmat)
+                    matmat_low=None if low is None else low.matmat, preconditioner=preconditioner)
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors if vectors else None, r.residuals, tol=tol, d=d,
                                      p=p, method=route or "block", fisher=fisher, trace=trace, sigma=sigma, n=n,
                                      iterations=r.iterations, matvecs=r.matvecs, converged=r.converged,
                                      low_matvecs=r.low_matvecs, workers=workers)
 
 
-def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2, count: int | None = None) -> np.ndarray:
-    """The caller's starting vectors, or product-free ones from the t-series (formed after the route's memory check).
+def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2,
+           count: int | None = None) -> tuple[np.ndarray, SeriesPreconditioner | None]:
+    """Starting vectors (and a preconditioner) that cost no product with J, formed after the route's memory check.
 
-    Degree 2: the features themselves, whose span is the theory's approximate top space (theory §4).
-    Degree 4 or more: the top ``count`` eigenvectors of the truncation :math:`J_K` (theory §9), a
-    better start for the clusters at the cost of an ``N x N`` eigenproblem (N = 781 at d = 10, K = 4).
+    The caller's ``start``; or, for degree 2, the t-series features themselves, whose span is the
+    theory's approximate top space (theory §4); for degree 4 or more, the top ``count``
+    eigenvectors of the truncation :math:`J_K` and :math:`J_K` itself as the preconditioner of the
+    block solver (theory §9–10).
     """
-    if start is not None:
-        return start
     if degree <= 2:
-        return series_features(W, 2)
-    return series_fisher(W, count, degree=degree, bound=False).eigenvectors
+        return (series_features(W, 2) if start is None else start), None
+    M = series_preconditioner(W, degree)
+    return (M.seeds(count) if start is None else start), M
 
 
 def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
@@ -206,10 +207,11 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
     else:
         check_memory(8.0 * p * (16 * b), f"the block solver's search space for p = {p}, k = {k}",
                      "use fewer eigenpairs k")
+    seeds, precond = _seeds(W, start, seed_degree, b)
     res = _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
-                 maxiter=maxiter, seeds=_seeds(W, start, seed_degree, b), seed=seed, progress=progress,
-                 fisher="exact", required=min(k, n_top(d)), block=b,
-                 route="matrix-free" if client is None else "distributed", low=low)
+                 maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
+                 required=min(k, n_top(d)), block=b, route="matrix-free" if client is None else "distributed",
+                 low=low, preconditioner=precond)
     if client is not None:
         res = replace(res, workers=tuple(op.throughput()))
     return res
@@ -284,10 +286,11 @@ def spectrum(
     X0 : array (p, m), optional
         Starting vectors of the block solver (default: from the t-series, ``seed_degree``).
     seed_degree : int
-        Starting vectors that cost no product with ``J`` (theory §9–10): 2, the t-series features
-        of degree <= 2, whose span is the theory's approximate top space; 4 (or more), the top
-        eigenvectors of the truncation :math:`J_4`, closer to the clusters at the cost of an
-        ``N x N`` eigenproblem (``N = 781`` at ``d = 10``).
+        What the block solver starts from, at no product with ``J`` (theory §9–10): 2, the
+        t-series features of degree <= 2, whose span is the theory's approximate top space; 4 (or
+        more), the top eigenvectors of the truncation :math:`J_4`, which then also preconditions
+        the solver (Davidson corrections :math:`(J_4-\theta)^{-1}r`), at the cost of an ``N x N``
+        eigenproblem (``N = 781`` at ``d = 10``) and ``8 p N`` bytes.
     precision : {"float64", "mixed"}
         ``"mixed"``: the matrix-free solver's early products use float32 tiles; once every
         cluster residual is below 1e-4 of :math:`\lambda_{max}`, one float64 product refreshes the
@@ -341,9 +344,10 @@ def spectrum(
         # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
         J = fisher_matrix(W, activation=act)
         count = None if kk is None else min(p, kk + max(4, kk // 8))
+        seeds, precond = _seeds(W, start, seed_degree, count) if kk is not None else (None, None)
         return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
-                      maxiter=maxiter, seeds=_seeds(W, start, seed_degree, count), seed=seed, progress=progress,
-                      fisher="exact")
+                      maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
+                      preconditioner=precond)
 
     if fisher == "monte-carlo":
         if x is not None:
@@ -360,7 +364,7 @@ def spectrum(
         n = x.shape[0]
     X = _features(W, act, n, seed, x)
     return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
-                          seed=seed, progress=progress, fisher=fisher, X0=_seeds(W, start))
+                          seed=seed, progress=progress, fisher=fisher, X0=_seeds(W, start)[0])
 
 
 def matrix_spectrum(
