@@ -27,7 +27,8 @@ from relufim.sweep.store import (  # noqa: E402
     write_bytes_atomic,
 )
 
-TASKS = [("t0", {"d": 2, "p": 10, "seed": 0}), ("t1", {"d": 2, "p": 10, "seed": 1}), ("t2", {"d": 3, "p": 10, "seed": 0})]
+TASKS = [("t0", {"d": 2, "p": 10, "seed": 0}), ("t1", {"d": 2, "p": 10, "seed": 1}),
+         ("t2", {"d": 3, "p": 10, "seed": 0})]
 
 
 def _new_store(path, sweep_id="sweep-a"):

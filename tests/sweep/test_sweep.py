@@ -23,16 +23,16 @@ distributed = pytest.importorskip("distributed")
 from click.testing import CliRunner  # noqa: E402
 
 import relufim as rf  # noqa: E402
-from relufim.model import activations  # noqa: E402
 from relufim.cli import main  # noqa: E402
-from relufim.sweep.store import DB_NAME, ResultsStore, StoreMismatchError, load_array, load_results  # noqa: E402
+from relufim.model import activations  # noqa: E402
 from relufim.sweep.runner import (  # noqa: E402
-    load_sweep_config,
     SchedulerUnreachableError,
+    load_sweep_config,
     parse_sweep_config,
     run_sweep,
     run_task,
 )
+from relufim.sweep.store import DB_NAME, ResultsStore, StoreMismatchError, load_array, load_results  # noqa: E402
 
 ISSUE_EXAMPLE = """\
 [grid]
@@ -71,7 +71,7 @@ def _free_port() -> int:
 
 
 def _exact_fim(W: np.ndarray) -> np.ndarray:
-    """Independent oracle: J_ij = |w_i||w_j| kappa(t_ij) straight from Lemma 1 (DESIGN §2)."""
+    """Independent oracle: J_ij = |w_i||w_j| kappa(t_ij) straight from Lemma 1 (theory §2)."""
     r = np.linalg.norm(W, axis=0)
     t = np.clip((W.T @ W) / np.outer(r, r), -1.0, 1.0)
     kappa = (np.sqrt(1.0 - t * t) + (np.pi - np.arccos(t)) * t) / (2 * np.pi)
@@ -166,7 +166,7 @@ def test_limit_computation_matches_the_closed_forms():
     out = run_task({"d": d, "p": p, "seed": 0, "activation": "relu", "scale": "1/p"}, ["spectrum", "limit"])
     assert out["status"] == "done", out["error"]
     row = out["result"]
-    # DESIGN §4, ReLU: mu_0 = d Gamma(d/2)^2 / (4 pi Gamma((d+1)/2)^2), mu_1 = 1/(4d), mu_2 = mu_0/(d+1)^2;
+    # theory §7, ReLU: mu_0 = d Gamma(d/2)^2 / (4 pi Gamma((d+1)/2)^2), mu_1 = 1/(4d), mu_2 = mu_0/(d+1)^2;
     # the FIM eigenvalue is d * mu_k for the default draw. Closed forms in double: agree to ~1e-15.
     mu0 = d * np.exp(2 * gammaln(d / 2) - 2 * gammaln((d + 1) / 2)) / (4 * np.pi)
     assert math.isclose(row["limit_cluster1"], d * mu0, rel_tol=1e-12)
@@ -321,7 +321,8 @@ def test_sigkill_of_a_worker_and_of_the_driver_loses_nothing_and_duplicates_noth
         assert len(workers) == 2, [c.cmdline() for c in psutil.Process(proc.pid).children()]
         os.kill(workers[0].pid, signal.SIGKILL)  # a worker dies mid-task: the driver carries on
         n = len(_done_rows(db))
-        _wait_for(lambda: len(_done_rows(db)) >= n + 3 or proc.poll() is not None, 120, "progress after the worker died")
+        _wait_for(lambda: len(_done_rows(db)) >= n + 3 or proc.poll() is not None, 120,
+                  "progress after the worker died")
         assert proc.poll() is None, "the driver stopped after a worker died"
         os.kill(proc.pid, signal.SIGKILL)  # now the driver
         proc.wait(timeout=30)

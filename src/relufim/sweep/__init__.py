@@ -3,4 +3,5 @@
 from .runner import SchedulerUnreachableError, SweepConfig, load_sweep_config, parse_sweep_config, run_sweep
 from .store import load_results
 
-__all__ = ["run_sweep", "SchedulerUnreachableError", "load_sweep_config", "parse_sweep_config", "SweepConfig", "load_results"]
+__all__ = ["run_sweep", "SchedulerUnreachableError", "load_sweep_config", "parse_sweep_config", "SweepConfig",
+           "load_results"]

@@ -14,7 +14,7 @@ things to compute at each point (``what``). It is written in TOML::
 Every grid point is one task, identified by a hash of its parameters. The driver
 submits the unfinished tasks to a Dask cluster (a local cluster of worker
 *processes* by default, or an existing scheduler), and records each outcome in the
-:class:`~relufim.store.ResultsStore` of the output directory as soon as it arrives.
+:class:`~relufim.sweep.store.ResultsStore` of the output directory as soon as it arrives.
 Re-running the same sweep skips what is done, so a sweep killed at any instant
 loses no finished task and runs none twice.
 """
@@ -185,17 +185,17 @@ def _where(source: str, text: str, table: str | None, key: str) -> str:
 
 
 def parse_sweep_config(text: str, source: str = "<sweep>") -> SweepConfig:
-    """Parse and validate the TOML text of a sweep.
+    r"""Parse and validate the TOML text of a sweep.
 
     Errors name the file, the line and the key, e.g.
     ``sweep.toml, line 3: unknown key 'dd' in [grid]; known keys: d, p, seed, ...``.
 
     Examples
     --------
-    >>> cfg = parse_sweep_config('[grid]\\nd = [3]\\np = [100, 200]\\n[compute]\\nwhat = ["spectrum"]\\n')
+    >>> cfg = parse_sweep_config('[grid]\nd = [3]\np = [100, 200]\n[compute]\nwhat = ["spectrum"]\n')
     >>> len(cfg.tasks()), cfg.points()[0]["activation"]
     (2, 'relu')
-    >>> parse_sweep_config('[grid]\\nd = [3]\\np = [100]\\nq = 1\\n')  # doctest: +IGNORE_EXCEPTION_DETAIL
+    >>> parse_sweep_config('[grid]\nd = [3]\np = [100]\nq = 1\n')  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ValueError: <sweep>, line 4: unknown key 'q' in [grid]; known keys: ...
     """
@@ -346,7 +346,7 @@ def run_task(params: Mapping[str, Any], what: tuple[str, ...] | list[str] = ("sp
     -------
     dict
         ``status`` ("done" or "failed"), ``result`` (flat JSON-ready scalars: ``top_fraction``,
-        ``cluster1_mean`` ... and the rest of :func:`relufim.checks.spectrum_summary`),
+        ``cluster1_mean`` ... and the rest of :func:`relufim.spectrum_summary`),
         ``arrays`` (``{"eigenvalues": ndarray}``), ``error``, ``traceback``, ``seconds``, ``worker``.
 
     Examples
@@ -403,7 +403,8 @@ def _compute_spectrum(params: Mapping[str, Any], extra: int) -> tuple[dict[str, 
 
 def _compute_limit(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Infinite-width values of the three clusters and of the trace share F(d) (theory §7)."""
-    values = limit_cluster_values(params["d"], activation=params.get("activation", "relu"), scale=params.get("scale", "1/p"),
+    values = limit_cluster_values(params["d"], activation=params.get("activation", "relu"),
+                                  scale=params.get("scale", "1/p"),
                 p=params["p"])
     return {f"limit_{k}": (None if v is None or not math.isfinite(float(v)) else float(v))
             for k, v in values.items()}, {}
@@ -476,7 +477,7 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
     config : SweepConfig or path to a TOML file
     out : path
         Results directory (created). Holding another sweep's results, it is refused
-        (:class:`~relufim.store.StoreMismatchError`); holding this sweep's, the run resumes.
+        (:class:`~relufim.sweep.store.StoreMismatchError`); holding this sweep's, the run resumes.
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); default: a new
         ``LocalCluster`` of ``workers`` single-threaded worker processes.
@@ -495,9 +496,9 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
 
     Raises
     ------
-    relufim.store.StoreMismatchError
+    relufim.sweep.store.StoreMismatchError
         ``out`` holds another sweep's results (nothing is written).
-    relufim.store.StoreLockedError
+    relufim.sweep.store.StoreLockedError
         another process is sweeping into ``out`` now.
     SchedulerUnreachableError
         the scheduler did not answer within ``connect_timeout``, or has no worker.
@@ -593,13 +594,11 @@ def run_sweep(config: SweepConfig | str | os.PathLike, out: str | os.PathLike, *
 
 def _relufim_version() -> str:
     """Runs on each worker: the relufim version it imports (fails there if relufim is missing)."""
-
     return __version__
 
 
 def _check_workers(client: Any, where: str, timeout: float) -> dict[str, str]:
     """Wait for at least one worker; check that every worker imports the same relufim as the driver."""
-
     try:
         client.wait_for_workers(1, timeout=max(timeout, 1.0))
     except (TimeoutError, OSError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -109,8 +111,6 @@ def save_array_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     >>> np.load(p)
     array([0., 1., 2.])
     """
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     return write_bytes_atomic(path, buf.getvalue())
@@ -137,9 +137,6 @@ def git_revision(path: str | os.PathLike | None = None) -> str | None:
 
 def environment_versions() -> dict[str, str | None]:
     """Versions of relufim and the libraries a result depends on (``None`` where not installed)."""
-    from importlib import metadata
-
-
     out: dict[str, str | None] = {"relufim": __version__, "python": platform.python_version()}
     for name in ("numpy", "scipy", "dask", "distributed", "pandas"):
         try:
