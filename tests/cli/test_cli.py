@@ -88,10 +88,16 @@ def test_reproduce_writes_summary_figures_and_report(tmp_path):
     for fig in summary["figures"]:
         data = (out / fig["file"]).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert {f["file"] for f in summary["figures"]} == {p.name for p in out.glob("*.png")}
     report = (out / "report.md").read_text()
     assert "Claims and measurements" in report and "Perron-Frobenius" in report
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left behind
-    assert "claims hold" in stdout
+    # the final line says how many claims hold, fail and are left to judgement, as summary.json records them
+    holds = [c["holds"] for c in summary["claims"]]
+    n_hold, n_fail = holds.count(True), holds.count(False)
+    assert (f"relufim reproduce: {n_hold} hold, {n_fail} fail, {len(holds) - n_hold - n_fail} for judgement "
+            f"({len(holds)} claims);") in stdout
 
 
 def test_reproduce_density_beyond_dense_sizes(tmp_path):
@@ -108,6 +114,9 @@ def test_reproduce_density_beyond_dense_sizes(tmp_path):
     assert dens["trace_estimate"] == pytest.approx(dens["trace_exact"], rel=0.2)
     assert (out / "eigenvalue_distribution_p900.png").read_bytes()[:4] == b"\x89PNG"
     assert any("p = 900" in c["claim"] for c in summary["claims"])
+    assert len(dens["smoothed_histogram"]["fraction"]) == len(dens["smoothed_histogram"]["edges"]) - 1
+    report = (out / "report.md").read_text()
+    assert "## The distribution at p = 900" in report and "](eigenvalue_distribution_p900.png)" in report
     code, _, err = run("reproduce", "--out", str(tmp_path / "bad"), "--d", "3", "--p", "300", "--density-p", "5")
     assert code == 2 and "density_p" in err and "Traceback" not in err
 

@@ -1,6 +1,7 @@
-"""The analysis commands (limit, functions, ntk, dynamics) as a user runs them: JSON, figures, bad input.
+"""The analysis commands (limit, convergence, functions, ntk, dynamics) as a user runs them: JSON, tables,
+figures, bad input.
 
-Moved here from the library's test modules so that the tests mirror the tree.
+Moved here from the library's and the experiments' test modules so that the tests mirror the tree.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def test_cli_dynamics(tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["learning_order"] == [1, 2, 3] and (tmp_path / "dynamics.png").stat().st_size > 0
-    bad = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--lr", "100", "--quiet"], capture_output=True,
+    bad = subprocess.run(["relufim", "dynamics", "--d", "3", "--p", "200", "--lr", "100", "--quiet"],
+                         capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "stability limit 2/lambda_max" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
@@ -81,3 +83,27 @@ def test_cli_ntk():
     assert cap["||x||"][0] > 0.9 and cap["x_1"][1] > 0.9 and cap["x_1 x_2 / ||x||"][2] > 0.9
     bad = subprocess.run(["relufim", "ntk", "--d", "10", "--p", "30"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("relufim: error:")
+
+
+def test_cli_convergence_writes_figures_and_json(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "conv"
+    r = runner.invoke(main, ["convergence", "--d", "2", "--p", "40,80", "--seeds", "2", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["d"] == 2 and set(data["statistics"]) >= {"cluster1", "top_fraction"}
+    for name in ("convergence.png", "trace_share.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "convergence.json").read_text())["p"] == [40, 80]
+    assert not list(out.glob(".*tmp"))  # atomic writes leave no temporaries
+    # two widths: no rate is claimed, in the JSON and in the table
+    assert all(st["rate"] is None and st["rate_stderr"] is None for st in data["statistics"].values())
+    r = runner.invoke(main, ["convergence", "--d", "2", "--p", "40,80", "--seeds", "2", "--quiet"])
+    assert r.exit_code == 0 and "cluster1" in r.stdout and "beyond noise" in r.stdout
+    assert "p^b, b =" not in r.stdout
+    r = runner.invoke(main, ["convergence", "--d", "2", "--p", "40", "--seeds", "1", "--quiet"])
+    assert r.exit_code == 0 and "cluster1" in r.stdout and "no rate: one seed" in r.stdout
+    for args in (["convergence", "--d", "3", "--p", "5"], ["convergence", "--p", "x,y"],
+                 ["convergence", "--d", "2", "--p", "40", "--activation", "nope"]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and "relufim: error:" in r.stderr and "Traceback" not in r.output

@@ -18,11 +18,11 @@ pd = pytest.importorskip("pandas")
 
 from click.testing import CliRunner  # noqa: E402
 
-import relufim as rf  # noqa: E402
 from relufim.cli import main  # noqa: E402
-from relufim.report import build_report, report_kind  # noqa: E402
-from relufim.sweep.store import ResultsStore, load_results  # noqa: E402
+from relufim.report import build_report, render_markdown, report_kind, reproduce_report  # noqa: E402
+from relufim.report.build import MARKDOWN_MARKER  # noqa: E402
 from relufim.sweep.runner import parse_sweep_config, run_task  # noqa: E402
+from relufim.sweep.store import ResultsStore, load_results  # noqa: E402
 from relufim.theory import TRACE_SHARE_BOUND  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -128,17 +128,54 @@ def test_reproduce_report_html_and_markdown(reports):
     assert html.count('class="holds-yes"') == 2 and html.count('class="holds-no"') == 1
     # both figures embedded byte for byte; the missing one is reported, not broken
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert [base64.b64decode(b) for b in imgs] == [(run / "spectrum.png").read_bytes(), (run / "clusters.png").read_bytes()]
+    assert [base64.b64decode(b) for b in imgs] == [(run / "spectrum.png").read_bytes(),
+                                                   (run / "clusters.png").read_bytes()]
     assert "missing.png is missing" in html
-    # the report.md that `relufim reproduce` wrote is kept; without it, ours is written
-    assert not files.markdown_written and files.markdown.read_text() == "# written by reproduce\n"
-    files.markdown.unlink()
-    again = build_report(run)
-    assert again.markdown_written
-    md = again.markdown.read_text()
+    # one writer: a report.md found in the directory is replaced by the renderer's, the same as the HTML's content
+    assert files.markdown_written and files.markdown.read_text() != "# written by reproduce\n"
+    md = files.markdown.read_text()
+    assert md == render_markdown(reproduce_report(run)) + "\n" + MARKDOWN_MARKER + "\n"
     assert "| claim | source | predicted | measured | holds |" in md
-    assert "![Top eigenvalues](spectrum.png)" in md and "2 of 4 claims hold" in md
+    assert "![Top eigenvalues](spectrum.png)" in md
+    assert "Claims: 2 hold, 1 fail, 1 for judgement (4 claims)." in md
     assert "| monte_carlo.n | 20000 |" in md and "(50 values)" in md  # long lists are cut in tables
+
+
+def test_header_and_claims_section_count_hold_fail_and_judgement(reports):
+    """Not "claims holding 2 / 4": how many hold, fail and are left to judgement, in both renderings."""
+    run, files = reports["reproduce"]
+    html, md = files.html.read_text(), files.markdown.read_text()
+    for label, n in (("claims that hold", 2), ("claims that fail", 1), ("claims for judgement", 1)):
+        assert f"<dt>{label}</dt><dd>{n}</dd>" in html
+        assert f"- **{label}**: {n}\n" in md
+    sentence = "Claims: 2 hold, 1 fail, 1 for judgement (4 claims)."
+    assert sentence in md and f'<p class="warning">{sentence}</p>' in html  # a failing claim is a warning
+    assert "claims holding" not in html
+    # the sweep report counts its claims the same way
+    sw_html = reports["sweep"][1].html.read_text()
+    assert "<dt>claims that hold</dt>" in sw_html and "<dt>claims for judgement</dt>" in sw_html
+
+
+def test_a_rate_recorded_without_its_error_bar_is_not_shown(tmp_path):
+    """An older summary.json holds a rate fitted to three noisy points: the report decides again, by the rule."""
+    stats = {name: {"name": name, "p": [250, 500, 1000], "limit": [1.0] * 3, "mean": mean, "std": std,
+                    "rate": -3.02, "rate_stderr": None}
+             for name, mean, std in [("cluster1", [1.01, 0.995, 1.0005], [0.02, 0.02, 0.002]),
+                                     ("cluster3", [0.9, 0.95, 0.975], [1e-4, 1e-4, 1e-4])]}
+    section = {"name": "limit", "summary": {
+        "limit": {"d": 3, "top_fraction": 0.98, "degrees": [{"k": 0, "multiplicity": 1, "eigenvalue": 0.8,
+                                                             "cumulative_fraction": 0.5}]},
+        "convergence": {"d": 3, "seeds": [0, 1], "statistics": stats}}}
+    claim = {"claim": "cluster1 mean converges", "source": "t", "predicted": "1", "holds": None,
+             "measured": "1.0005 +- 0.002 at p = 1000; |mean - limit| ~ p^-3.02"}
+    (tmp_path / "summary.json").write_text(json.dumps({"claims": [claim], "sections": [section]}))
+    files = build_report(tmp_path)
+    md, html = files.markdown.read_text(), files.html.read_text()
+    assert "-3.02" not in md and "-3.02" not in html
+    assert "| cluster1 | mean - limit within noise at every width (no rate) |" in md
+    assert re.search(r"\| cluster3 \| \\\|mean - limit\\\| ~ p\^b, b = -1\.00 ± 0\.00 \(3 widths, 2 seeds\) \|", md), md
+    assert 'id="convergence"' in html and 'id="convergence-rates"' in html
+    assert "1.0005 +- 0.002 at p = 1000; rate not shown (fitted without a standard error)" in md
 
 
 def test_reproduce_report_survives_missing_and_malformed_keys(tmp_path):
@@ -149,6 +186,11 @@ def test_reproduce_report_survives_missing_and_malformed_keys(tmp_path):
     assert 'id="claims"' in html and "only a claim" in html
     (tmp_path / "summary.json").write_text("{}")
     assert "no claims" in build_report(tmp_path).html.read_text()
+    # a known section whose summary lacks what its tables need: said, and its values listed as recorded
+    (tmp_path / "summary.json").write_text(json.dumps({"sections": [{"name": "function_space",
+                                                                     "summary": {"seconds": 1.0}}]}))
+    html = build_report(tmp_path).html.read_text()
+    assert "section &#x27;function_space&#x27; lacks what its tables need" in html and 'id="section-1-table"' in html
     (tmp_path / "summary.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         build_report(tmp_path)

@@ -1,4 +1,8 @@
-"""Command-line interface: ``relufim <command>``. Thin: parses, calls the library, prints."""
+"""Command-line interface: ``relufim <command>``. Thin: parses, calls the library or an experiment, prints.
+
+Every table it prints is formatted by :mod:`relufim.report.tables`, every figure drawn by
+:mod:`relufim.report.figures`, every report written by :mod:`relufim.report`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,17 @@ import sys
 import click
 
 from .._version import __version__
+from .convergence import convergence_command
+from .dynamics import dynamics_command
+from .functions import functions_command
+from .limit import limit_command
+from .ntk import ntk_command
+from .report import report_command
+from .reproduce import reproduce_command
+from .spectrum import spectrum_command
+from .sweep import sweep_command
+
+__all__ = ["main"]
 
 
 class _Group(click.Group):
@@ -42,23 +57,6 @@ def main() -> None:
 
 
 # Subcommands: one module each, one registration line each.
-from .spectrum import spectrum_command  # noqa: E402
-
-main.add_command(spectrum_command)
-from .reproduce import reproduce_command  # noqa: E402
-
-main.add_command(reproduce_command)
-from .sweep import sweep_command  # noqa: E402
-main.add_command(sweep_command)
-from .report import report_command  # noqa: E402
-main.add_command(report_command)
-from .limit import limit_command  # noqa: E402
-main.add_command(limit_command)
-from .convergence import convergence_command  # noqa: E402
-main.add_command(convergence_command)
-from .functions import functions_command  # noqa: E402
-main.add_command(functions_command)
-from .ntk import ntk_command  # noqa: E402
-main.add_command(ntk_command)
-from .dynamics import dynamics_command  # noqa: E402
-main.add_command(dynamics_command)
+for _command in (spectrum_command, reproduce_command, sweep_command, report_command, limit_command,
+                 convergence_command, functions_command, ntk_command, dynamics_command):
+    main.add_command(_command)

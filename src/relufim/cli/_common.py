@@ -1,13 +1,15 @@
 """Helpers shared by the CLI subcommands: errors, JSON, atomic output, progress.
 
-The CLI is thin: it parses, calls the library, prints. Library errors
-(``ValueError``/``TypeError``) become one line on stderr and exit code 2.
+The CLI is thin: it parses, calls the library or an experiment, and prints what
+:mod:`relufim.report` formats. Library errors (``ValueError``/``TypeError``) become one
+line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,19 +18,18 @@ from typing import Any, NoReturn
 
 import click
 
-from .._io import save_figure_atomic, to_jsonable, write_json_atomic, write_text_atomic
+from .._io import to_jsonable, write_json_atomic
 
 __all__ = [
     "fail",
     "handle_errors",
     "emit_json",
-    "write_text_atomic",
     "write_json_atomic",
-    "save_figure_atomic",
     "progress_bar",
     "stage",
     "peak_memory_bytes",
     "int_list",
+    "parse_scale",
     "json_option",
     "quiet_option",
 ]
@@ -102,13 +103,11 @@ def stage(message: str, enabled: bool = True) -> Iterator[None]:
 
 def peak_memory_bytes() -> int:
     """Peak resident memory of this process so far (bytes)."""
-    import resource
-
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def int_list(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[int] | None:
-    """click callback: ``"500,1000,2000"`` -> ``[500, 1000, 2000]`` with a clear error."""
+    """Click callback: ``"500,1000,2000"`` -> ``[500, 1000, 2000]`` with a clear error."""
     if value is None:
         return None
     try:
@@ -118,3 +117,11 @@ def int_list(ctx: click.Context | None, param: click.Parameter | None, value: st
     if not out:
         raise click.BadParameter("expected at least one integer")
     return out
+
+
+def parse_scale(value: str) -> str | float:
+    """``"1/p"``, ``"1/d"``, ``"unit"`` stay strings; numbers become the entry variance."""
+    try:
+        return float(value)
+    except ValueError:
+        return value

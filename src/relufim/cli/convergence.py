@@ -7,20 +7,23 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..experiments.convergence import convergence, convergence_figure, trace_share_figure
+from ..experiments.convergence import convergence
+from ..report.figures import convergence_figure, save_figure, trace_share_figure
+from ..report.tables import format_convergence_table
 from ..theory.limit import trace_share_curve
 from ._common import (
     emit_json,
     handle_errors,
     int_list,
     json_option,
+    parse_scale,
     progress_bar,
     quiet_option,
-    save_figure_atomic,
     stage,
     write_json_atomic,
 )
-from .limit import parse_scale
+
+__all__ = ["convergence_command"]
 
 
 @click.command("convergence")
@@ -39,9 +42,11 @@ def convergence_command(d: int, p: list[int], seeds: int, activation: str, scale
                         as_json: bool, quiet: bool) -> None:
     """Cluster eigenvalues of the exact FIM at several widths p against the infinite-width limit.
 
-    Prints mean and spread over seeds of each cluster mean and the top fraction, the
-    limit, and the fitted rate |mean - limit| ~ p^b. With --out, writes the figures.
-    Example: relufim convergence --d 10 --p 500,1000,2000 --seeds 3 --out conv/
+    Prints mean, spread and standard error over seeds of each cluster mean and the top
+    fraction, and the limit. A rate |mean - limit| ~ p^b is printed with its standard
+    error only when every width differs from the limit by more than its standard error
+    (same sign, at least 3 widths); otherwise the table says why there is none. With
+    --out, writes the figures. Example: relufim convergence --d 10 --p 500,1000,2000 --seeds 3 --out conv/
     """
     total = len(p) * seeds
     with progress_bar("widths x seeds", total, enabled=not quiet) as cb:
@@ -50,21 +55,14 @@ def convergence_command(d: int, p: list[int], seeds: int, activation: str, scale
     if out is not None:
         folder = Path(out)
         with stage(f"writing figures to {folder}", enabled=not quiet):
-            import matplotlib.pyplot as plt
-
-            fig = convergence_figure(res)
-            save_figure_atomic(fig, folder / "convergence.png")
-            plt.close(fig)
+            save_figure(convergence_figure(summary), folder / "convergence.png")
             d_values = np.unique(np.concatenate([np.arange(2, 21), np.geomspace(20, 1000, 25).astype(int), [d]]))
-            F = trace_share_curve(d_values)
-            fig = trace_share_figure(d_values, F, d_mark=d)
-            save_figure_atomic(fig, folder / "trace_share.png")
-            plt.close(fig)
+            save_figure(trace_share_figure(d_values, trace_share_curve(d_values), d_mark=d), folder / "trace_share.png")
             write_json_atomic(folder / "convergence.json", summary)
         summary["files"] = [str(folder / n) for n in ("convergence.png", "trace_share.png", "convergence.json")]
     if as_json:
         emit_json(summary)
     else:
-        click.echo(res.format_table())
+        click.echo(format_convergence_table(res))
         if out is not None:
             click.echo("\nwrote " + ", ".join(summary["files"]))

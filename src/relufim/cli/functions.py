@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
+from ..experiments.function_space import circle_forms
+from ..model.weights import sample_weights
+from ..report.figures import function_group_figure, save_figure
+from ..report.tables import format_functions_table
+from ..theory.functions import function_forms
 from ._common import emit_json, handle_errors, json_option, quiet_option, stage
 
-
-def format_table(s: dict[str, Any]) -> str:
-    """Plain-text table: cosines of each group and principal cosines of each cluster."""
-    lines = [f"Function forms: d = {s['d']}, p = {s['p']}, n = {s['n']} Gaussian inputs, c = ||W||_F/sqrt(d) = "
-             f"{s['scale']:.4f}", ""]
-    head = f"{'group':<14} {'count':>5} {'mean cos':>9} {'min cos':>9} {'mean rel.err':>12}  predicted form"
-    lines += [head, "-" * len(head)]
-    for g in s["groups"]:
-        lines.append(f"{g['name']:<14} {g['count']:>5} {g['mean_cosine']:>9.5f} {g['min_cosine']:>9.5f} "
-                     f"{g['mean_rel_error']:>12.4f}  {g['form']}")
-    if s["clusters"]:
-        lines += ["", f"{'cluster':>7} {'size':>5} {'mean eigenvalue':>16} {'predicted':>10} {'min principal cos':>18}"
-                      "  span of"]
-        for c in s["clusters"]:
-            pc = c["min_principal_cosine"]
-            lines.append(f"{c['index']:>7} {c['size']:>5} {c['mean_eigenvalue']:>16.6g} {c['predicted_eigenvalue']:>10.5g} "
-                         f"{'' if pc is None else format(pc, '.6f'):>18}  {c['form']}")
-    if s.get("figures"):
-        lines += ["", "figures: " + ", ".join(s["figures"])]
-    return "\n".join(lines)
+__all__ = ["functions_command"]
 
 
 @click.command("functions")
@@ -42,7 +27,7 @@ def format_table(s: dict[str, Any]) -> str:
 @quiet_option
 @handle_errors
 def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_json: bool, quiet: bool) -> None:
-    """The FIM's approximate and computed eigenvectors as functions f_v(x) = ReLU(xW).v (DESIGN §5).
+    """The FIM's approximate and computed eigenvectors as functions f_v(x) = ReLU(xW).v (theory §11).
 
     For each group (v0, 1/sqrt(p), rows W_l, v^(a,b), W_a o W_b, v^(g), W_a^2 - W_b^2) prints the cosine and
     relative L2 error of f_v against its predicted limiting form, and for each computed cluster the principal
@@ -50,9 +35,6 @@ def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_js
 
     Example: relufim functions --d 5 --p 5000 --out figs
     """
-    from ..theory.functions import function_forms
-    from ..model.weights import sample_weights
-
     if d < 1 or p < 1 or n < 1:
         raise ValueError(f"--d, --p and --n must be >= 1, got d = {d}, p = {p}, n = {n}.")
     with stage(f"drawing W (d = {d}, p = {p})", enabled=not quiet):
@@ -63,16 +45,12 @@ def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_js
     s["seed"] = seed
     s["figures"] = []
     if out is not None:
-        from ..experiments.function_space import figure_group, great_circle
-
         with stage(f"writing one figure per group into {out}", enabled=not quiet):
-            _, x = great_circle(d)
-            ffc = function_forms(W, x=x, clusters=False)
-            for g in ffc.groups:
-                path = Path(out) / f"functions_{g.name}.png"
-                figure_group(path, W, g.name, ff_circle=ffc)
+            circle = circle_forms(W)
+            for g in circle["groups"]:
+                path = save_figure(function_group_figure(circle, g["name"]), Path(out) / f"functions_{g['name']}.png")
                 s["figures"].append(str(path))
     if as_json:
         emit_json(s)
     else:
-        click.echo(format_table(s))
+        click.echo(format_functions_table(s))

@@ -5,16 +5,11 @@ from __future__ import annotations
 import click
 
 from ..model.activations import known_activations
+from ..report.tables import format_limit_table
 from ..theory.limit import limit_spectrum
-from ._common import emit_json, handle_errors, json_option
+from ._common import emit_json, handle_errors, json_option, parse_scale
 
-
-def parse_scale(value: str) -> str | float:
-    """``"1/p"``, ``"1/d"``, ``"unit"`` stay strings; numbers become the entry variance."""
-    try:
-        return float(value)
-    except ValueError:
-        return value
+__all__ = ["limit_command"]
 
 
 @click.command("limit")
@@ -24,7 +19,8 @@ def parse_scale(value: str) -> str | float:
               help=f"One of {', '.join(known_activations())}; 'leaky-relu:A' sets the slope A.")
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--p", "p", type=int, default=None,
-              help="Width; needed when the eigenvalues depend on it (scales other than 1/p, non-homogeneous activations).")
+              help="Width; needed when the eigenvalues depend on it (scales other than 1/p, non-homogeneous "
+                   "activations).")
 @json_option
 @handle_errors
 def limit_command(d: int, kmax: int, activation: str, scale: str, p: int | None, as_json: bool) -> None:
@@ -37,4 +33,4 @@ def limit_command(d: int, kmax: int, activation: str, scale: str, p: int | None,
     if as_json:
         emit_json(res.to_dict())
     else:
-        click.echo(res.format_table())
+        click.echo(format_limit_table(res))

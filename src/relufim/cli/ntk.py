@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from ..experiments.function_space import TARGET_PARTS
+from ..model.weights import sample_weights
+from ..report.tables import format_ntk_table
+from ..theory.ntk import fisher_ntk_map
 from ._common import emit_json, handle_errors, json_option, quiet_option, stage
 
-
-def format_table(s: dict[str, Any]) -> str:
-    lines = [f"FIM J^(n) = X^T X / n  vs  NTK Gram K/n = X X^T / n:  d = {s['d']}, p = {s['p']}, n = {s['n']}", ""]
-    head = f"{'#':>4} {'FIM eigenvalue':>15} {'NTK eigenvalue':>15} {'rel. diff':>10}"
-    lines += [head, "-" * len(head)]
-    fim, ntk = s["fim_eigenvalues"], s["ntk_eigenvalues"]
-    sizes = s["cluster_sizes"]
-    bounds = {sum(sizes[:i]) for i in range(1, len(sizes) + 1)}
-    for i, (a, b) in enumerate(zip(fim, ntk)):
-        lines.append(f"{i + 1:>4} {a:>15.8g} {b:>15.8g} {abs(a - b) / fim[0]:>10.1e}")
-        if i + 1 in bounds and i + 1 < len(fim):
-            lines.append(" " * 4 + " " + "." * (len(head) - 5))
-    lines += ["", f"max eigenvalue difference {s['max_eigenvalue_rel_diff']:.1e}, residual of u -> Xu/sqrt(n lambda) "
-                  f"{s['max_mapped_residual']:.1e}, back {s['max_back_residual']:.1e} (relative to lambda_1)",
-              "min principal cosine per cluster (mapped FIM vs NTK eigenvectors): "
-              + ", ".join(f"{c:.12f}" for c in s["min_cluster_cosine"]), "",
-              "share of each function's energy on the samples in each cluster's NTK eigenspace:",
-              f"{'function':<18}" + "".join(f"{'cluster ' + str(i + 1):>12}" for i in range(len(sizes)))]
-    for name, fr in s["captured_fractions"].items():
-        lines.append(f"{name:<18}" + "".join(f"{x:>12.5f}" for x in fr))
-    return "\n".join(lines)
+__all__ = ["ntk_command"]
 
 
 @click.command("ntk")
@@ -40,17 +22,13 @@ def format_table(s: dict[str, Any]) -> str:
 @quiet_option
 @handle_errors
 def ntk_command(d: int, p: int, n: int, seed: int, as_json: bool, quiet: bool) -> None:
-    """Eigenvalues of the NTK Gram K/n and of the FIM J^(n) on the same inputs, computed independently (DESIGN §6).
+    """Eigenvalues of the NTK Gram K/n and of the FIM J^(n) on the same inputs, computed independently (theory §12).
 
     Also maps each FIM eigenvector u to X u / sqrt(n lambda) and checks it is an NTK eigenvector, and prints how
     much of ||x||, x_1 and x_1 x_2/||x|| each cluster's eigenfunctions capture.
 
     Example: relufim ntk --d 10 --p 3000 --n 4000 --json
     """
-    from ..experiments.function_space import TARGET_PARTS
-    from ..theory.ntk import fisher_ntk_map
-    from ..model.weights import sample_weights
-
     if d < 2:
         raise ValueError(f"--d must be >= 2 (x_1 x_2 / ||x|| needs two inputs), got {d}.")
     if p < 1 or n < 1:
@@ -69,4 +47,4 @@ def ntk_command(d: int, p: int, n: int, seed: int, as_json: bool, quiet: bool) -
     if as_json:
         emit_json(s)
     else:
-        click.echo(format_table(s))
+        click.echo(format_ntk_table(s))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..report import build_report
 from ._common import emit_json, handle_errors
 
 __all__ = ["report_command"]
@@ -23,15 +24,11 @@ def report_command(directory: Path, no_markdown: bool, as_json: bool) -> None:
     external files), so it reads offline and can be mailed as one file. It shows the
     papers' claims next to the measured values, the tables, the figures, the
     configuration and the versions. report.md holds the same content as Markdown,
-    with the figures linked as PNG files in the directory (the report.md that
-    `relufim reproduce` writes itself is kept).
+    with the figures linked as PNG files in the directory. For a reproduce run both are
+    rendered from summary.json, exactly as `relufim reproduce` wrote them.
     """
-    from ..report import build_report
-
     files = build_report(directory, markdown=not no_markdown)
-    md_note = ""
-    if not no_markdown:
-        md_note = f" and {files.markdown}" if files.markdown_written else f" (kept the existing {files.markdown})"
+    md_note = "" if no_markdown else f" and {files.markdown}"
     if as_json:
         emit_json({"kind": files.kind, "html": str(files.html),
                    "markdown": str(files.markdown) if files.markdown.exists() and not no_markdown else None,

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import click
 
+from ..experiments.reproduce import reproduce
+from ..report import count_claims, prepare_output_dir, write_reproduce_run
 from ._common import handle_errors, progress_bar
+
+__all__ = ["reproduce_command"]
 
 
 @click.command("reproduce")
@@ -32,11 +36,10 @@ def reproduce_command(out: Path | None, quick: bool, d: int, p: int | None, seed
                       no_sections: bool, density_p: int | None, density_steps: int, density_vectors: int) -> None:
     """Reproduce the 2023 paper's check: exact and Monte Carlo FIM at p = 10 000 (--quick: 2 000).
 
-    Writes summary.json, PNG figures and report.md (claims next to measured numbers) into --out.
+    Writes summary.json, PNG figures, report.md and report.html (claims next to measured
+    numbers) into --out; `relufim report OUT` writes the same two reports again from summary.json.
     """
-    from ..experiments.reproduce import default_output_dir, reproduce
-
-    out = out if out is not None else default_output_dir()
+    out = prepare_output_dir(out, create=False)  # a file as --out is refused before the computation
     t0 = time.perf_counter()
     with ExitStack() as stack:
 
@@ -56,12 +59,10 @@ def reproduce_command(out: Path | None, quick: bool, d: int, p: int | None, seed
 
             return update
 
-        summary = reproduce(out, quick=quick, d=d, p=p, seed=seed, n=n, sections=not no_sections,
+        summary = reproduce(quick=quick, d=d, p=p, seed=seed, n=n, sections=not no_sections,
                             density_p=density_p, density_vectors=density_vectors, density_steps=density_steps,
                             log=log, progress=progress)
-    n_hold = sum(1 for c in summary["claims"] if c["holds"] is True)
-    n_fail = sum(1 for c in summary["claims"] if c["holds"] is False)
-    click.echo(f"relufim reproduce: {n_hold} claims hold, {n_fail} do not, "
-               f"{len(summary['claims']) - n_hold - n_fail} reported for judgement; "
-               f"{summary['config']['seconds']:.0f} s")
-    click.echo(f"report: {out / 'report.md'}")
+    files = write_reproduce_run(out, summary, log=log)
+    click.echo(f"relufim reproduce: {count_claims(summary['claims']).text()}; "
+               f"{time.perf_counter() - t0:.0f} s")
+    click.echo(f"report: {files.markdown} and {files.html}")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..sweep import SchedulerUnreachableError, load_sweep_config, run_sweep
+from ..sweep.store import StoreLockedError
 from ._common import emit_json, fail, handle_errors
 
 __all__ = ["sweep_command"]
@@ -88,11 +90,8 @@ def sweep_command(config: Path, scheduler: str | None, workers: int | None, out:
     fisher ("exact", "monte-carlo"), n (samples for monte-carlo). [compute] keys: what
     (spectrum, limit), save_eigenvalues, extra. Finished tasks are skipped when the same
     command runs again; failed ones are kept with their error (see --retry-failed).
-    Read the results with relufim.load_results(OUT) or `relufim report OUT`.
-    """
-    from ..sweep.store import StoreLockedError
-    from ..sweep import SchedulerUnreachableError, load_sweep_config, run_sweep
-
+    Read the results with relufim.sweep.load_results(OUT) or `relufim report OUT`.
+    """  # noqa: D301 - "\b" keeps click from rewrapping the example
     cfg = load_sweep_config(config)
     if out is None:
         out = config.with_suffix("")
@@ -111,7 +110,7 @@ def sweep_command(config: Path, scheduler: str | None, workers: int | None, out:
                f"({outcome.ran} run now, {outcome.skipped} already finished) in {outcome.seconds:.1f} s -> {out}")
         click.echo(msg, err=True)
         if outcome.failed:
-            click.echo(f"  see the errors with relufim.load_results('{out}'), re-run them with --retry-failed",
+            click.echo(f"  see the errors with relufim.sweep.load_results('{out}'), re-run them with --retry-failed",
                        err=True)
     if outcome.failed or outcome.pending:
         sys.exit(1)

@@ -1,7 +1,12 @@
-"""Experiments (application layer): one module per reproduced result; each computes and returns data."""
+"""Experiments (application layer): one module per reproduced result; each computes and returns data.
+
+Nothing here draws a figure or writes a file: :mod:`relufim.report` renders what these
+functions return (tables, figures, ``report.md`` and ``report.html``).
+"""
 
 from .activations import softplus_vs_relu_summary
-from .convergence import ConvergenceResult, convergence
+from .convergence import ClusterConvergence, ConvergenceResult, convergence, fit_rate, rate_verdict
 from .reproduce import reproduce
 
-__all__ = ["reproduce", "convergence", "ConvergenceResult", "softplus_vs_relu_summary"]
+__all__ = ["reproduce", "convergence", "ConvergenceResult", "ClusterConvergence", "fit_rate", "rate_verdict",
+           "softplus_vs_relu_summary"]

@@ -1,4 +1,4 @@
-"""Softplus against ReLU (the 2022 paper, DESIGN §7): cluster sizes and share of the trace side by side."""
+"""Softplus against ReLU (the 2022 paper, theory §8): cluster sizes and share of the trace side by side."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..theory.limit import limit_cluster_values
-from ..spectrum import predicted_cluster_sizes, spectrum
 from ..model.weights import Scale, sample_weights
+from ..spectrum import predicted_cluster_sizes, spectrum
+from ..theory.limit import limit_cluster_values
 
 __all__ = ["softplus_vs_relu_summary"]
 

@@ -1,18 +1,20 @@
-r"""Finite-``p`` cluster statistics against the infinite-width limit (DESIGN §4, §7).
+r"""Finite-``p`` cluster statistics against the infinite-width limit (theory §7, §8).
 
 For each width ``p`` and seed, ``W`` is drawn, the top ``d(d+3)/2`` eigenvalues of the
-exact FIM are computed (:func:`relufim.spectrum.spectrum` with ``k="clusters"``), split
-by the predicted sizes ``1, d, d(d+1)/2 - 1`` into the three clusters, and compared with
-:func:`relufim.limit.limit_cluster_values`. The rate in ``p`` is the least-squares
-slope of :math:`\log|\bar x_p - x_\infty|` against :math:`\log p` (``bar x_p`` the
-mean over seeds), with its standard error from the residuals.
+exact FIM are computed (:func:`relufim.spectrum` with ``k="clusters"``), split by the
+predicted sizes ``1, d, d(d+1)/2 - 1`` into the three clusters, and compared with
+:func:`relufim.limit_cluster_values`. The rate in ``p`` is the least-squares slope of
+:math:`\log|\bar x_p - x_\infty|` against :math:`\log p` (``bar x_p`` the mean over
+seeds), with its standard error from the residuals; it is kept only where the data
+support it (:func:`rate_verdict`): every width's difference beyond its own standard
+error, one sign, at least three widths. Nothing here draws or writes files.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +22,12 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..model.activations import Activation, get_activation
-from ..theory.limit import limit_cluster_values
-from ..spectrum import predicted_cluster_sizes, spectrum
-from ..theory import TRACE_SHARE_BOUND
 from ..model.weights import Scale, entry_variance, sample_weights
+from ..spectrum import predicted_cluster_sizes, spectrum
+from ..theory.limit import limit_cluster_values
 
-__all__ = ["ClusterConvergence", "ConvergenceResult", "convergence", "fit_rate", "finite_cluster_values",
-           "convergence_figure", "trace_share_figure"]
+__all__ = ["ClusterConvergence", "ConvergenceResult", "convergence", "fit_rate", "rate_verdict",
+           "finite_cluster_values", "RATE_STATUSES", "STATISTICS"]
 
 STATISTICS = ("cluster1", "cluster2", "cluster3", "top_fraction")
 
@@ -59,9 +60,61 @@ def fit_rate(p: Sequence[float], error: Sequence[float]) -> tuple[float | None, 
     return float(coef[1]), float(math.sqrt(cov[1, 1]))
 
 
+#: Why a statistic has no fitted rate (``ClusterConvergence.rate_status``), and the one case where it has one.
+RATE_STATUSES = ("fitted", "within-noise", "one-seed", "too-few-widths", "mixed", "sign-change")
+
+
+def rate_verdict(p: Sequence[float], error: Sequence[float], stderr: Sequence[float]
+                 ) -> tuple[str, float | None, float | None]:
+    r"""Whether ``|error| ~ p^b`` may be claimed from these points, and ``(status, b, se(b))`` if so.
+
+    A rate is claimed (``status = "fitted"``) only when every width's ``|error|`` exceeds its
+    own standard error (the spread over seeds over :math:`\sqrt{\text{seeds}}`), the errors
+    keep one sign, and the fit has at least three distinct widths, so that the slope has a
+    standard error (:func:`fit_rate`). Otherwise ``b`` and ``se(b)`` are ``None`` and the
+    status says why: ``"within-noise"`` (no width's error exceeds its standard error),
+    ``"one-seed"`` (no error bar), ``"too-few-widths"``, ``"mixed"`` (some widths within
+    noise) or ``"sign-change"``.
+
+    Examples
+    --------
+    >>> status, b, se = rate_verdict([100, 1000, 10000], [1e-1, 1e-2, 1e-3], [1e-3, 1e-4, 1e-5])
+    >>> status, round(b, 9), round(se, 9)
+    ('fitted', -1.0, 0.0)
+    >>> rate_verdict([100, 1000, 10000], [1e-3, -2e-3, 1e-3], [1e-2, 1e-2, 1e-2])
+    ('within-noise', None, None)
+    >>> rate_verdict([100, 1000], [1e-1, 1e-2], [1e-3, 1e-4])
+    ('too-few-widths', None, None)
+    """
+    p = np.asarray(p, dtype=float)
+    e = np.asarray(error, dtype=float)
+    se = np.asarray(stderr, dtype=float)
+    if not np.all(np.isfinite(se)):
+        return "one-seed", None, None
+    significant = np.abs(e) > se
+    if not significant.any():
+        return "within-noise", None, None
+    if np.unique(p).size < 3:
+        return "too-few-widths", None, None
+    if not significant.all():
+        return "mixed", None, None
+    if not (np.all(e > 0) or np.all(e < 0)):
+        return "sign-change", None, None
+    b, b_se = fit_rate(p, e)
+    if b is None or b_se is None:  # pragma: no cover - three distinct widths with nonzero errors always fit
+        return "too-few-widths", None, None
+    return "fitted", b, b_se
+
+
 @dataclass(frozen=True)
 class ClusterConvergence:
-    """One statistic (a cluster mean or the top fraction) across widths."""
+    r"""One statistic (a cluster mean or the top fraction) across widths, with its fitted rate where honest.
+
+    The rate ``b`` of :math:`|\bar x_p - x_\infty| \sim p^b` is kept only when
+    :func:`rate_verdict` allows it (every width's difference beyond its standard error, one
+    sign, at least three widths); ``rate_status`` says why it is ``None`` otherwise, and
+    ``rate_text`` says it in words.
+    """
 
     name: str
     p: tuple[int, ...]
@@ -71,22 +124,107 @@ class ClusterConvergence:
     """Mean over seeds at each p."""
     std: tuple[float, ...]
     """Sample standard deviation over seeds (NaN with one seed)."""
+    n_seeds: int
+    """Seeds per width."""
     rate: float | None
-    """Fitted exponent b in |mean - limit| ~ p^b."""
+    """Fitted exponent b in |mean - limit| ~ p^b; ``None`` unless ``rate_status == "fitted"``."""
     rate_stderr: float | None
+    """Standard error of ``rate`` (from the fit's residuals); ``None`` with ``rate``."""
+    rate_status: str
+    """One of :data:`RATE_STATUSES`: ``"fitted"`` or why there is no rate."""
+
+    @classmethod
+    def from_values(cls, name: str, p: Sequence[int], limit: Sequence[float], values: np.ndarray
+                    ) -> ClusterConvergence:
+        """Mean and spread over seeds of ``values[i, s]`` (width ``p[i]``, seed ``s``), the limit and the rate."""
+        values = np.asarray(values, dtype=float)
+        n_seeds = values.shape[1]
+        mean = values.mean(axis=1)
+        std = values.std(axis=1, ddof=1) if n_seeds > 1 else np.full(len(p), np.nan)
+        lim = np.asarray(limit, dtype=float)
+        status, rate, se = rate_verdict(p, mean - lim, std / math.sqrt(n_seeds))
+        return cls(name=name, p=tuple(int(x) for x in p), limit=tuple(float(x) for x in lim),
+                   mean=tuple(float(x) for x in mean), std=tuple(float(x) for x in std), n_seeds=n_seeds,
+                   rate=rate, rate_stderr=se, rate_status=status)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], n_seeds: int | None = None) -> ClusterConvergence:
+        """Rebuild from :meth:`to_dict` (or an older record without the rate rule), applying the rule again.
+
+        The rate is re-decided from ``p, limit, mean, std`` and the number of seeds
+        (``data["n_seeds"]`` or ``n_seeds``), never taken from the record, so a rate fitted
+        by an older version without its error bar is not shown.
+
+        Examples
+        --------
+        >>> old = {"name": "cluster1", "p": [250, 500, 1000], "limit": [1.0] * 3, "mean": [1.01, 0.99, 1.001],
+        ...        "std": [0.02, 0.02, 0.02], "rate": -3.02, "rate_stderr": None}
+        >>> ClusterConvergence.from_dict(old, n_seeds=2).rate_text
+        'mean - limit within noise at every width (no rate)'
+        """
+        seeds = int(data.get("n_seeds") or n_seeds or 1)
+        std = [math.nan if v is None else float(v) for v in data["std"]]
+        mean = [float(v) for v in data["mean"]]
+        lim = [float(v) for v in data["limit"]]
+        status, rate, se = rate_verdict(data["p"], np.subtract(mean, lim), np.asarray(std) / math.sqrt(seeds))
+        return cls(name=str(data["name"]), p=tuple(int(x) for x in data["p"]), limit=tuple(lim), mean=tuple(mean),
+                   std=tuple(std), n_seeds=seeds, rate=rate, rate_stderr=se, rate_status=status)
 
     @property
     def error(self) -> tuple[float, ...]:
+        """``mean - limit`` at each width."""
         return tuple(m - lim for m, lim in zip(self.mean, self.limit))
 
+    @property
+    def stderr(self) -> tuple[float, ...]:
+        """Standard error of each mean: ``std / sqrt(n_seeds)`` (NaN with one seed)."""
+        return tuple(s / math.sqrt(self.n_seeds) for s in self.std)
+
+    @property
+    def significant(self) -> tuple[bool, ...]:
+        """Whether ``|mean - limit|`` exceeds its standard error at each width (False without one)."""
+        return tuple(bool(abs(e) > s) if math.isfinite(s) else False for e, s in zip(self.error, self.stderr))
+
+    @property
+    def rate_text(self) -> str:
+        """The rate with its standard error and number of widths, or why no rate is claimed.
+
+        Examples
+        --------
+        >>> c = ClusterConvergence.from_values("cluster2", [100, 1000, 10000], [0.25] * 3,
+        ...                                    [[0.3499, 0.3501], [0.2599, 0.2601], [0.25099, 0.25101]])
+        >>> c.rate_text
+        '|mean - limit| ~ p^b, b = -1.00 ± 0.00 (3 widths, 2 seeds)'
+        """
+        if self.rate_status == "fitted":
+            return (f"|mean - limit| ~ p^b, b = {self.rate:.2f} ± {self.rate_stderr:.2f} "
+                    f"({len(set(self.p))} widths, {self.n_seeds} seeds)")
+        if self.rate_status == "within-noise":
+            return "mean - limit within noise at every width (no rate)"
+        if self.rate_status == "one-seed":
+            return "no rate: one seed gives no error bar"
+        if self.rate_status == "too-few-widths":
+            return "no rate: a rate with a standard error needs at least 3 widths"
+        if self.rate_status == "mixed":
+            quiet = [str(p) for p, s in zip(self.p, self.significant) if not s]
+            return f"no rate: mean - limit within noise at p = {', '.join(quiet)}"
+        return "no rate: mean - limit changes sign across widths"
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the values per width, their standard errors, and the rate where claimed."""
         return {"name": self.name, "p": list(self.p), "limit": list(self.limit), "mean": list(self.mean),
-                "std": list(self.std), "error": list(self.error), "rate": self.rate, "rate_stderr": self.rate_stderr}
+                "std": list(self.std), "n_seeds": self.n_seeds, "stderr": list(self.stderr),
+                "error": list(self.error), "significant": list(self.significant), "rate": self.rate,
+                "rate_stderr": self.rate_stderr, "rate_status": self.rate_status, "rate_text": self.rate_text}
 
 
 @dataclass(frozen=True)
 class ConvergenceResult:
-    """Finite-``p`` cluster statistics against the limit; ``values[i, s, j]`` is statistic ``j`` at ``p[i]``, seed ``s``."""
+    """Finite-``p`` cluster statistics against the limit; ``values[i, s, j]``: statistic ``j`` at ``p[i]``, seed ``s``.
+
+    Render it with :func:`relufim.report.format_convergence_table` (text) or
+    :func:`relufim.report.figures.convergence_figure`.
+    """
 
     d: int
     activation: str
@@ -100,39 +238,27 @@ class ConvergenceResult:
     elapsed_s: float
 
     def statistic(self, name: str) -> ClusterConvergence:
+        """The statistic called ``name`` (``cluster1..3``, ``top_fraction``)."""
         for s in self.statistics:
             if s.name == name:
                 return s
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``d, activation, scale, p, seeds, statistics {name: ...}, sizes_match, elapsed_s``."""
         return {"d": self.d, "activation": self.activation, "scale": self.scale, "p": list(self.p),
                 "seeds": list(self.seeds), "statistics": {s.name: s.to_dict() for s in self.statistics},
                 "sizes_match": self.sizes_match.tolist(), "elapsed_s": self.elapsed_s}
 
-    def format_table(self) -> str:
-        lines = [f"Convergence to the infinite-width limit: d = {self.d}, activation = {self.activation}, "
-                 f"scale = {self.scale}, seeds = {len(self.seeds)}", ""]
-        head = f"{'statistic':>12}  {'p':>7}  {'mean':>12}  {'std':>10}  {'limit':>12}  {'mean - limit':>13}"
-        lines += [head, "-" * len(head)]
-        for s in self.statistics:
-            for i, p in enumerate(s.p):
-                lines.append(f"{s.name:>12}  {p:>7}  {s.mean[i]:>12.6g}  {s.std[i]:>10.3g}  {s.limit[i]:>12.6g}  "
-                             f"{s.mean[i] - s.limit[i]:>13.3g}")
-            rate = "n/a" if s.rate is None else f"{s.rate:.2f}" + ("" if s.rate_stderr is None else f" +- {s.rate_stderr:.2f}")
-            lines.append(f"{'':>12}  fitted rate |mean - limit| ~ p^b, b = {rate}")
-        return "\n".join(lines)
-
 
 def finite_cluster_values(W: np.ndarray, activation: str | Activation = "relu") -> tuple[np.ndarray, bool]:
-    """``[cluster1 mean, cluster2 mean, cluster3 mean, top_fraction]`` of the exact FIM of ``W``, and whether
-    the detected cluster sizes match ``(1, d, d(d+1)/2 - 1)``.
+    """``[cluster1 mean, cluster2 mean, cluster3 mean, top_fraction]`` of the exact FIM of ``W``, and a match flag.
 
-    The clusters are cut at the predicted sizes (so a statistic is always defined).
+    The flag says whether the detected cluster sizes are ``(1, d, d(d+1)/2 - 1)``. The clusters
+    are cut at the predicted sizes (so a statistic is always defined).
     ReLU uses the theory-seeded block solver; other activations the dense LAPACK route
     (their clusters can span many orders of magnitude).
     """
-
     act = get_activation(activation)
     d = W.shape[0]
     method = "auto" if act.name == "relu" else "dense"
@@ -159,7 +285,7 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     seeds : int or sequence of int
         Number of seeds (``0 .. seeds-1``) or the seeds themselves.
     activation, scale
-        As in :func:`relufim.limit.limit_spectrum`.
+        As in :func:`relufim.limit_spectrum`.
     progress : callable(done, total), optional
         Called after each ``(p, seed)``.
 
@@ -167,7 +293,8 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     -------
     ConvergenceResult
         Per statistic (``cluster1``, ``cluster2``, ``cluster3``, ``top_fraction``): mean and
-        spread over seeds at each ``p``, the limit, and the fitted rate in ``p``.
+        spread over seeds at each ``p``, the limit, and the rate in ``p`` where the data
+        support one (see :class:`ClusterConvergence`).
 
     Examples
     --------
@@ -177,14 +304,14 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     >>> res.values.shape
     (2, 2, 4)
     """
-
     d = check_positive_int(d, "d", minimum=2)
     ps = [check_positive_int(v, "p") for v in (p if isinstance(p, (list, tuple, np.ndarray)) else [p])]
     if not ps:
         raise ValueError("p must list at least one width.")
     need = d * (d + 3) // 2 + 2
     if min(ps) < need:
-        raise ValueError(f"every width p must be at least d(d+3)/2 + 2 = {need} to hold the three clusters, got {min(ps)}.")
+        raise ValueError(f"every width p must be at least d(d+3)/2 + 2 = {need} to hold the three clusters, "
+                         f"got {min(ps)}.")
     seed_list = list(range(check_positive_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else \
         [int(s) for s in seeds]
     if not seed_list:
@@ -204,64 +331,8 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
             done += 1
             if progress is not None:
                 progress(done, total)
-    stats = []
-    for j, name in enumerate(STATISTICS):
-        mean = values[:, :, j].mean(axis=1)
-        std = values[:, :, j].std(axis=1, ddof=1) if len(seed_list) > 1 else np.full(len(ps), np.nan)
-        lim = np.array([L[name] for L in limits])
-        rate, se = fit_rate(ps, mean - lim)
-        stats.append(ClusterConvergence(name=name, p=tuple(ps), limit=tuple(float(x) for x in lim),
-                                        mean=tuple(float(x) for x in mean), std=tuple(float(x) for x in std),
-                                        rate=rate, rate_stderr=se))
+    stats = [ClusterConvergence.from_values(name, ps, [L[name] for L in limits], values[:, :, j])
+             for j, name in enumerate(STATISTICS)]
     return ConvergenceResult(d=d, activation=act.name, scale=scale, p=tuple(ps), seeds=tuple(seed_list),
                              values=values, statistics=tuple(stats), sizes_match=match,
                              elapsed_s=time.perf_counter() - t0)
-
-
-# ----------------------------------------------------------------------------- figures
-
-def convergence_figure(res: ConvergenceResult):
-    """Cluster means (dots, bars = spread over seeds) against p on log axes, with the limits as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    colors = ["C0", "C1", "C2"]
-    for j, name in enumerate(("cluster1", "cluster2", "cluster3")):
-        s = res.statistic(name)
-        p = np.array(s.p, dtype=float)
-        mean, std = np.array(s.mean), np.nan_to_num(np.array(s.std))
-        ax.errorbar(p, mean, yerr=std, fmt="o", color=colors[j], capsize=3,
-                    label=f"{name} mean +- std over {len(res.seeds)} seeds")
-        ax.plot(p, s.limit, "-", color=colors[j], alpha=0.7, label=f"{name} limit")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("width p")
-    ax.set_ylabel("eigenvalue of J")
-    ax.set_title(f"Cluster eigenvalues vs p (d = {res.d}, {res.activation}, scale {res.scale})")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def trace_share_figure(d_values: np.ndarray, F: np.ndarray, d_mark: int | None = None):
-    """F(d), the limit share of the trace in degrees <= 2, against d with Theorem 3's 0.977 bound."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(d_values, F, "-o", ms=3, label="F(d) (ReLU, infinite width)")
-    ax.axhline(TRACE_SHARE_BOUND, color="k", ls="--", label=f"1/2 + 3/(2 pi) = {TRACE_SHARE_BOUND:.6f}")
-    if d_mark is not None and d_mark in set(int(x) for x in d_values):
-        ax.plot([d_mark], [F[list(d_values).index(d_mark)]], "s", color="C3", label=f"d = {d_mark}")
-    ax.set_xscale("log")
-    ax.set_xlabel("input dimension d")
-    ax.set_ylabel("share of the trace in the three clusters")
-    ax.set_title("F(d) decreases to Theorem 3's bound")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

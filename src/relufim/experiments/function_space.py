@@ -1,7 +1,9 @@
 """The 2025 results, reproduced: function forms, FIM <-> NTK, the approximation formula, learning order.
 
-``reproduce_section(outdir, quick, progress)`` is called by ``relufim reproduce``; the figure
-helpers are shared with the ``relufim functions`` / ``ntk`` / ``dynamics`` commands.
+:func:`reproduce_section` computes the section of ``relufim reproduce`` and returns its data
+(summary and claims); the data helpers (:func:`circle_forms`, :func:`dynamics_curves`) are
+shared with the ``relufim functions`` / ``dynamics`` commands. Nothing here draws or writes
+files: :mod:`relufim.report` does (theory §11–13).
 """
 
 from __future__ import annotations
@@ -9,38 +11,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._io import save_figure_atomic
-from ..theory.dynamics import GradientDescentResult, gradient_descent
 from ..fim import fisher_operator
 from ..model.harmonics import degree_le2_fraction
-from ..theory.functions import (
-    FunctionForms,
-    approximate_function,
-    fisher_inner_product,
-    function_forms,
-    network_function,
-)
-from ..theory.ntk import FisherNTKMap, fisher_ntk_map
 from ..model.weights import sample_weights
+from ..theory import TRACE_SHARE_BOUND
+from ..theory.dynamics import GradientDescentResult, gradient_descent
+from ..theory.functions import approximate_function, fisher_inner_product, function_forms, network_function
+from ..theory.ntk import fisher_ntk_map
 
 __all__ = [
+    "NAME",
     "TARGET_PARTS",
     "approximation_error_curve",
-    "figure_all_groups",
-    "figure_approximation",
-    "figure_dynamics",
-    "figure_fisher_ntk",
-    "figure_group",
+    "circle_forms",
+    "dynamics_curves",
     "great_circle",
     "reproduce_section",
 ]
 
-CLUSTER_LABELS = ["cluster 1: $\\|x\\|$", "cluster 2: $x_l$", "cluster 3: degree 2"]
+#: The section's name in a reproduce summary (``summary["sections"][i]["name"]``).
+NAME = "function_space"
 
 #: The three parts of the default target and their functions (for captured fractions).
 TARGET_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -50,17 +44,20 @@ TARGET_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _plot_values(a: np.ndarray, digits: int = 6) -> list:
+    """An array as nested lists rounded to ``digits`` significant digits: figure data, a sixth of the JSON."""
+    return np.vectorize(lambda x: float(f"{x:.{digits}g}"), otypes=[float])(np.asarray(a, dtype=float)).tolist()
 
 
 def great_circle(d: int, m: int = 361) -> tuple[np.ndarray, np.ndarray]:
-    """Angles and unit inputs ``cos(theta) e_1 + sin(theta) e_2`` on a great circle of :math:`S^{d-1}`."""
+    """Angles and unit inputs ``cos(theta) e_1 + sin(theta) e_2`` on a great circle of :math:`S^{d-1}`.
+
+    Examples
+    --------
+    >>> theta, x = great_circle(3, m=5)
+    >>> x.shape, bool(np.allclose(np.linalg.norm(x, axis=1), 1))
+    ((5, 3), True)
+    """
     theta = np.linspace(0, 2 * np.pi, m)
     x = np.zeros((m, d))
     x[:, 0] = np.cos(theta)
@@ -69,96 +66,58 @@ def great_circle(d: int, m: int = 361) -> tuple[np.ndarray, np.ndarray]:
     return theta, x
 
 
-def _draw_group(ax: Any, theta: np.ndarray, ff: FunctionForms, name: str, show: int = 3) -> None:
-    g = ff.group(name)
-    for j in range(min(show, len(g.labels))):
-        ax.plot(theta, g.values[:, j], color=f"C{j}", lw=1.4, label=f"$f_v$, {g.labels[j]}")
-        ax.plot(theta, g.predicted[:, j], color=f"C{j}", lw=1.0, ls="--")
-    ax.plot([], [], color="k", ls="--", lw=1.0, label="predicted form")
-    ax.set_title(f"{name}: {g.form}", fontsize=8)
-    ax.set_xlabel("angle on the great circle $(x_1, x_2)$")
-    ax.set_xlim(0, 2 * np.pi)
-    ax.legend(fontsize=6, loc="best")
+def circle_forms(W: np.ndarray, show: int = 3, m: int = 181) -> dict[str, Any]:
+    r""":math:`f_v` of the theory's vectors along a great circle, with their predicted forms: the data of a figure.
 
+    Returns ``{"d", "p", "theta", "groups": [{"name", "form", "labels", "values", "predicted"}]}``
+    with ``values`` and ``predicted`` of shape ``(m, min(show, count))`` as nested lists (the first
+    ``show`` vectors of each group, to 6 significant digits: data to draw), JSON-ready.
 
-def figure_group(path: Path, W: np.ndarray, name: str, ff_circle: FunctionForms | None = None) -> None:
-    """One group: :math:`f_v` along a great circle of the input sphere against its predicted form."""
-    plt = _plt()
-    theta, x = great_circle(W.shape[0])
-    ff = ff_circle if ff_circle is not None else function_forms(W, x=x, clusters=False)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    _draw_group(ax, theta, ff, name)
-    ax.set_ylabel("$f_v(x)$, unit $v$")
-    save_figure_atomic(fig, path)
-
-
-def figure_all_groups(path: Path, W: np.ndarray) -> FunctionForms:
-    """All groups in one figure (for the report); returns the forms on the circle."""
-    plt = _plt()
-    theta, x = great_circle(W.shape[0])
+    Examples
+    --------
+    >>> data = circle_forms(sample_weights(3, 200, seed=0), m=7)
+    >>> [g["name"] for g in data["groups"]][:3], len(data["theta"]), len(data["groups"][2]["values"][0])
+    (['v0', 'ones', 'rows'], 7, 3)
+    """
+    theta, x = great_circle(W.shape[0], m)
     ff = function_forms(W, x=x, clusters=False)
-    names = [g.name for g in ff.groups]
-    cols = 4
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.1 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        _draw_group(ax, theta, ff, name)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    d, p = W.shape
-    fig.suptitle(f"$f_v$ of the theory's vectors along a great circle (solid) and their limiting forms (dashed), "
-                 f"d = {d}, p = {p}", fontsize=10)
-    fig.tight_layout()
-    save_figure_atomic(fig, path)
-    return ff
+    groups = []
+    for g in ff.groups:
+        k = min(show, len(g.labels))
+        groups.append({"name": g.name, "form": g.form, "labels": list(g.labels[:k]),
+                       "values": _plot_values(g.values[:, :k]), "predicted": _plot_values(g.predicted[:, :k])})
+    return {"d": int(W.shape[0]), "p": int(W.shape[1]), "theta": _plot_values(theta), "groups": groups}
 
 
-def figure_dynamics(path: Path, gd: GradientDescentResult, title: str = "") -> None:
-    """Error in each cluster against time: measured (solid), exact recursion (dashed), gradient flow :math:`e^{-2\\lambda t}` (dotted); log axes."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    t = gd.times[1:]
-    floor = 1e-16 * max(gd.errors[0].max(), 1e-300)
-    for c in range(len(gd.cluster_sizes)):
-        lam = gd.eigenvalues[np.cumsum((0,) + gd.cluster_sizes)[c]:np.cumsum(gd.cluster_sizes)[c]]
-        ax.plot(t, np.maximum(gd.errors[1:, c], floor), color=f"C{c}", lw=2,
-                label=f"{CLUSTER_LABELS[c]} (mean $\\lambda$ = {lam.mean():.3g})")
-        ax.plot(t, np.maximum(gd.predicted[1:, c], floor), color=f"C{c}", ls="--", lw=1)
-        ax.plot(t, np.maximum(gd.predicted_flow[1:, c], floor), color=f"C{c}", ls=":", lw=1)
-    ax.plot(t, np.maximum(gd.errors[1:, -1], floor), color="0.5", lw=1.5, label="rest of the spectrum")
-    ax.plot([], [], color="k", ls="--", lw=1, label="predicted $\\sum\\lambda_i c_i^2 (1-\\eta\\lambda_i)^{2k}$")
-    ax.plot([], [], color="k", ls=":", lw=1, label="gradient flow $\\sum\\lambda_i c_i^2 e^{-2\\lambda_i t}$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=max(floor, 1e-12 * gd.errors[0].max()))
-    ax.set_xlabel("time $t = \\eta k$")
-    ax.set_ylabel("excess risk carried by the cluster")
-    ax.set_title(title or "Population gradient descent on $v$: the clusters are learned in order", fontsize=9)
-    ax.legend(fontsize=7)
-    save_figure_atomic(fig, path)
+def dynamics_curves(gd: GradientDescentResult, max_points: int = 400) -> dict[str, Any]:
+    """The error per cluster against time (measured, exact recursion, gradient flow): the data of a figure.
 
-
-def figure_fisher_ntk(path: Path, m: FisherNTKMap) -> None:
-    """Eigenvalues of :math:`J^{(n)}` and of the NTK Gram :math:`K/n`, side by side."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    idx = np.arange(1, m.fim_eigenvalues.size + 1)
-    ax.plot(idx, m.fim_eigenvalues, "o", ms=6, mfc="none", label="FIM $J^{(n)} = X^TX/n$")
-    ax.plot(idx, m.ntk_eigenvalues, "x", ms=5, label="NTK Gram $K/n = XX^T/n$")
-    ax.set_yscale("log")
-    ax.set_xlabel("index")
-    ax.set_ylabel("eigenvalue")
-    ax.set_title(f"Same nonzero spectrum (max relative difference {m.eigenvalue_rel_diff.max():.1e}); "
-                 f"d = {m.d}, p = {m.p}, n = {m.n}", fontsize=9)
-    ax.legend(fontsize=8)
-    save_figure_atomic(fig, path)
+    Times ``t = lr k`` for ``k >= 1`` (at most ``max_points`` of them, log-spaced in ``k``, since
+    the figure has log axes); ``errors``, ``predicted`` and ``predicted_flow`` have one row per
+    time and one column per cluster (``errors`` has one more: the rest of the spectrum), to 6
+    significant digits (data to draw).
+    """
+    steps = gd.times.size - 1
+    if steps <= max_points:
+        idx = np.arange(1, steps + 1)
+    else:
+        idx = np.unique(np.round(np.logspace(0, np.log10(steps), max_points)).astype(int))
+    sizes = tuple(int(s) for s in gd.cluster_sizes)
+    bounds = np.cumsum((0,) + sizes)
+    return {"times": _plot_values(gd.times[idx]), "errors": _plot_values(gd.errors[idx]),
+            "predicted": _plot_values(gd.predicted[idx]), "predicted_flow": _plot_values(gd.predicted_flow[idx]),
+            "initial_errors": gd.errors[0].tolist(), "cluster_sizes": list(sizes), "lr": float(gd.lr),
+            "cluster_mean_eigenvalues": [float(gd.eigenvalues[bounds[i]:bounds[i + 1]].mean())
+                                         for i in range(len(sizes))]}
 
 
 def approximation_error_curve(ds: list[int], p: int, draws: int, seed: int = 0) -> dict[str, Any]:
-    """Relative L2 error of the degree-<=2 formula over isotropic random ``v``, per ``d``, against ``1 - F(d)``.
+    r"""Relative L2 error of the degree-<=2 formula over isotropic random ``v``, per ``d``, against ``1 - F(d)``.
 
     For each ``d``: ``sum_v error / sum_v energy`` over ``draws`` Gaussian ``v`` (a ratio estimator
-    of :math:`E[v^TJ_{\\ge4}v]/E[v^TJv] = 1 - F(d)`), with a delta-method standard error.
+    of :math:`E[v^TJ_{\ge4}v]/E[v^TJv] = 1 - F(d)`), with a delta-method standard error.
+    ``limit_curve`` holds ``1 - F(d)`` for every ``d = 1 .. max(ds)`` and ``large_d_limit`` its
+    value as :math:`d \to \infty`, :math:`1/2 - 3/(2\pi)` (theory §7, §11).
     """
     out: dict[str, Any] = {"d": [], "measured": [], "stderr": [], "predicted": []}
     rng = np.random.default_rng(seed)
@@ -174,22 +133,11 @@ def approximation_error_curve(ds: list[int], p: int, draws: int, seed: int = 0) 
         out["measured"].append(float(ratio))
         out["stderr"].append(float(se))
         out["predicted"].append(1.0 - degree_le2_fraction(d))
+    grid = list(range(1, max(ds) + 1))
+    out["limit_curve"] = {"d": grid, "one_minus_F": [1.0 - degree_le2_fraction(d) for d in grid]}
+    out["large_d_limit"] = 1.0 - TRACE_SHARE_BOUND
+    out["p"] = p
     return out
-
-
-def figure_approximation(path: Path, curve: dict[str, Any], p: int) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    dd = np.arange(1, max(curve["d"]) + 1)
-    ax.plot(dd, [1 - degree_le2_fraction(int(d)) for d in dd], "k-", lw=1, label="$1 - F(d)$ (DESIGN §4)")
-    ax.errorbar(curve["d"], curve["measured"], yerr=2 * np.array(curve["stderr"]), fmt="o", color="C3",
-                label=f"measured: $\\sum v^TJ_{{\\geq 4}}v / \\sum v^TJv$, random $v$, p = {p}")
-    ax.axhline(1 - (0.5 + 3 / (2 * math.pi)), color="0.5", ls=":", lw=1, label="$d\\to\\infty$: $1/2 - 3/(2\\pi)$")
-    ax.set_xlabel("input dimension d")
-    ax.set_ylabel("relative $L^2$ error of the formula")
-    ax.set_title("Degree-$\\leq$2 approximation formula: error against $1 - F(d)$", fontsize=9)
-    ax.legend(fontsize=7)
-    save_figure_atomic(fig, path)
 
 
 def _least_squares_check(d: int, p: int, n: int, seed: int) -> dict[str, float]:
@@ -209,10 +157,15 @@ def _least_squares_check(d: int, p: int, n: int, seed: int) -> dict[str, float]:
             "relative_error": ap.relative_error, "expected_relative_error": ap.expected_relative_error}
 
 
-def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """Compute the 2025 results, write figures into ``outdir`` and return the report section."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Compute the 2025 results: ``{"name": "function_space", "summary": {...}, "claims": [...]}``.
+
+    ``summary`` holds ``config``, ``function_forms`` (with ``circle``: :func:`circle_forms`),
+    ``inner_products``, ``fisher_ntk`` (with ``captured_fractions``), ``approximation``
+    (``curve``, ``least_squares``), ``gradient_descent`` (with ``curves``: :func:`dynamics_curves`)
+    and ``seconds``; everything a figure or table of the report needs. Nothing is drawn or written.
+    ``log`` receives one line per stage.
+    """
     t0 = time.perf_counter()
     cfg = {
         "forms": (4, 3000) if quick else (5, 4000),
@@ -223,37 +176,25 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
         "approx_draws": 20 if quick else 40,
     }
 
-    def say(label: str) -> None:
-        if progress is not None:
-            try:
-                cb = progress(label, 1)
-                if callable(cb):
-                    cb(1, 1)
-            except TypeError:
-                pass
-
-    figures: list[dict[str, str]] = []
+    say = log or (lambda msg: None)
     claims: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"config": cfg}
 
     # 1. function forms
-    say("function forms")
+    say("  function forms")
     d, p = cfg["forms"]
     W = sample_weights(d, p, seed=0)
     ff = function_forms(W, n=2000, seed=1)
-    figure_all_groups(outdir / "function_forms.png", W)
-    figures.append({"file": "function_forms.png",
-                    "caption": f"f_v of each group of approximate eigenvectors along a great circle of the input "
-                               f"sphere (solid) and its predicted limiting form (dashed), d = {d}, p = {p}."})
     groups = {g.name: g.to_dict() for g in ff.groups}
     clusters = [c.to_dict() for c in ff.clusters]
-    summary["function_forms"] = {"d": d, "p": p, "groups": groups, "clusters": clusters}
+    summary["function_forms"] = {"d": d, "p": p, "n": 2000, "groups": groups, "clusters": clusters,
+                                 "circle": circle_forms(W)}
     worst = min(g["mean_cosine"] for g in groups.values())
     worst_pc = min(c["min_principal_cosine"] for c in clusters)
     claims.append({
         "claim": "The approximate eigenvectors are, as functions of x, close to ||x||, x_l, x_a x_b/||x|| and "
                  "(x_a^2 - x_b^2)/||x|| (the four groups converge to distinct function forms)",
-        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; DESIGN §5",
+        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; theory §11",
         "predicted": "cosine -> 1 as p -> inf; at finite p, 1 - cos = O(d^2/p)",
         "measured": f"d = {d}, p = {p}: mean cosine per group >= {worst:.4f}; computed cluster eigenfunctions vs "
                     f"predicted spans: min principal cosine {worst_pc:.5f}",
@@ -265,26 +206,23 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
     claims.append({
         "claim": "The FIM induces the function-space inner product u^T J v = E_x[f_u(x) f_v(x)], and the groups "
                  "are nearly orthogonal in it",
-        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; DESIGN §5",
+        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; theory §11",
         "predicted": "Monte Carlo E[f_u f_v] within its error bar of u^T J v",
         "measured": "; ".join(f"{ip.exact:.4g} vs {ip.monte_carlo:.4g} ± {ip.stderr:.1g}" for ip in ips),
         "holds": bool(all(abs(ip.z) < 5 for ip in ips)),
     })
 
     # 2. FIM <-> NTK
-    say("FIM <-> NTK")
+    say("  FIM <-> NTK")
     d, p, n = cfg["ntk"]
     W = sample_weights(d, p, seed=3)
     m = fisher_ntk_map(W, n=n, seed=4)
-    figure_fisher_ntk(outdir / "fisher_ntk.png", m)
-    figures.append({"file": "fisher_ntk.png",
-                    "caption": f"Top eigenvalues of the Monte Carlo FIM and of the NTK Gram K/n on the same {n} inputs "
-                               f"(d = {d}, p = {p}), computed independently."})
     captured = {name: m.captured_fractions(fn) for name, fn in TARGET_PARTS.items()}
     summary["fisher_ntk"] = m.to_dict() | {"captured_fractions": captured}
     claims.append({
-        "claim": "The FIM and the NTK Gram are related by a linear map: same nonzero eigenvalues, u -> X(.)u/sqrt(lambda)",
-        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; DESIGN §6",
+        "claim": "The FIM and the NTK Gram are related by a linear map: same nonzero eigenvalues, "
+                 "u -> X(.)u/sqrt(lambda)",
+        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; theory §12",
         "predicted": "identical eigenvalues; mapped vectors are eigenvectors (residual 0)",
         "measured": f"max relative discrepancy {m.max_discrepancy:.1e} (eigenvalues, residuals both ways)",
         "holds": bool(m.max_discrepancy < 1e-8),
@@ -292,26 +230,22 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
     diag = [captured[k][i] for i, k in enumerate(TARGET_PARTS)]
     claims.append({
         "claim": "The NTK eigenfunctions of the major eigenvalues are ||x||, x_l and degree-2 forms over ||x||",
-        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; DESIGN §6",
+        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; theory §12",
         "predicted": "||x||, x_1, x_1x_2/||x|| lie in clusters 1, 2, 3 respectively",
         "measured": "share captured by its cluster: " + ", ".join(f"{k}: {c:.4f}" for k, c in zip(TARGET_PARTS, diag)),
         "holds": bool(min(diag) > 0.95),
     })
 
     # 3. approximation formula
-    say("approximation formula")
+    say("  approximation formula")
     curve = approximation_error_curve(cfg["approx_ds"], cfg["approx_p"], cfg["approx_draws"], seed=5)
-    figure_approximation(outdir / "approximation_error.png", curve, cfg["approx_p"])
-    figures.append({"file": "approximation_error.png",
-                    "caption": "Relative L2 error of the degree-<=2 approximation formula over random v (points, "
-                               "±2 standard errors) against 1 - F(d)."})
     ls = _least_squares_check(5, cfg["approx_p"], 20000 if quick else 60000, seed=6)
     summary["approximation"] = {"curve": curve, "least_squares": ls}
     zs = [abs(mv - pv) / se for mv, pv, se in zip(curve["measured"], curve["predicted"], curve["stderr"])]
     claims.append({
         "claim": "Approximation formula f_v(x) ~ A||x|| + b.x + x^T C x/||x||, the exact projection on degrees <= 2, "
                  "with L2 error v^T J_>=4 v, a fraction 1 - F(d) on average",
-        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; DESIGN §5",
+        "source": "Takeuchi, Takeishi, Murata et al. (July 2025), abstract; theory §11",
         "predicted": "formula = least-squares projection; mean error share = 1 - F(d) (" +
                      ", ".join(f"d={dd}: {pv:.4f}" for dd, pv in zip(curve["d"], curve["predicted"])) + ")",
         "measured": f"least squares (d = 5, n = {ls['n']}): rms deviation {ls['rms_deviation']:.2e} vs sampling scale "
@@ -321,23 +255,17 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
     })
 
     # 4. gradient descent priority
-    say("gradient descent")
+    say("  gradient descent")
     d, p, steps = cfg["dyn"]
     W = sample_weights(d, p, seed=7)
     gd0 = gradient_descent(W, steps=1, seed=0)  # to read the stability limit
     gd = gradient_descent(W, steps=steps, lr=0.1 * gd0.stability_limit, seed=0)
-    figure_dynamics(outdir / "gradient_descent.png", gd,
-                    title=f"Population GD, target ||x|| + x_1 + x_1x_2/||x|| parts, d = {d}, p = {p}")
-    figures.append({"file": "gradient_descent.png",
-                    "caption": "Excess risk carried by each cluster during population gradient descent (solid) and "
-                               "the predictions sum lambda_i c_i^2 (1 - eta lambda_i)^(2k) (dashed) and exp(-2 lambda_i t) (dotted), log axes: the ||x|| "
-                               "part is learned first, then the linear part, then the degree-2 part."})
     gdd = gd.to_dict()
-    summary["gradient_descent"] = gdd
+    summary["gradient_descent"] = gdd | {"d": d, "p": p, "curves": dynamics_curves(gd)}
     claims.append({
         "claim": "Gradient descent learns the parts of a target in the order of the clusters, at rates lambda_0 : "
                  "lambda_1 : lambda_2",
-        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; DESIGN §8",
+        "source": "Ho, Takeishi, Takeuchi (May 2025), abstract; theory §13",
         "predicted": "order [1, 2, 3]; cluster error = sum lambda_i c_i^2 (1 - eta lambda_i)^(2k)",
         "measured": f"order {gdd['learning_order']}; times to 1 %: " +
                     ", ".join("never" if t is None else f"{t:.3g}" for t in gdd["learning_times"]) +
@@ -346,41 +274,4 @@ def reproduce_section(outdir: Path, quick: bool, progress: Callable[..., Any] | 
     })
 
     summary["seconds"] = time.perf_counter() - t0
-    return {"name": "function_space", "summary": summary, "claims": claims, "figures": figures,
-            "markdown": _markdown(summary, claims, figures)}
-
-
-def _md(text: Any) -> str:
-    """A markdown table cell: norms as ‖x‖, any other pipe escaped."""
-    return str(text).replace("||", "‖").replace("|", "\\|")
-
-
-def _markdown(summary: dict[str, Any], claims: list[dict[str, Any]], figures: list[dict[str, str]]) -> str:
-    fs = summary["function_forms"]
-    lines = ["## Function space, NTK and learning (the 2025 papers)", "",
-             f"Function forms at d = {fs['d']}, p = {fs['p']} (cosine and relative L2 error of f_v against the "
-             "predicted limiting form on 2000 Gaussian inputs; every vector unit-normalized):", "",
-             "| group | vectors | predicted form | count | mean cosine | min cosine | mean rel. error |",
-             "|---|---|---|---|---|---|---|"]
-    for g in fs["groups"].values():
-        lines.append(f"| {g['name']} | {_md(g['description'])} | {_md(g['form'])} | {g['count']} | {g['mean_cosine']:.4f} | "
-                     f"{g['min_cosine']:.4f} | {g['mean_rel_error']:.3f} |")
-    lines += ["", "| cluster | size | mean eigenvalue | predicted c²dμ_k | form | min principal cosine |",
-              "|---|---|---|---|---|---|"]
-    for c in fs["clusters"]:
-        lines.append(f"| {c['index']} | {c['size']} | {c['mean_eigenvalue']:.5g} | {c['predicted_eigenvalue']:.5g} | "
-                     f"{_md(c['form'])} | {c['min_principal_cosine']:.5f} |")
-    cap = summary["fisher_ntk"]["captured_fractions"]
-    lines += ["", "Share of each function's energy (on the samples) in each NTK cluster eigenspace:", "",
-              "| function | cluster 1 | cluster 2 | cluster 3 |", "|---|---|---|---|"]
-    for k, v in cap.items():
-        lines.append(f"| {_md(k)} | " + " | ".join(f"{x:.4f}" for x in v) + " |")
-    lines += ["", "| claim | source | predicted | measured | holds |", "|---|---|---|---|---|"]
-    for c in claims:
-        lines.append(f"| {_md(c['claim'])} | {_md(c['source'])} | {_md(c['predicted'])} | {_md(c['measured'])} | "
-                     f"{'yes' if c['holds'] else '**no**'} |")
-    lines.append("")
-    for f in figures:
-        cap = f["caption"].replace("||", "‖")
-        lines += [f"![{cap}]({f['file']})", "", f"*{cap}*", ""]
-    return "\n".join(lines)
+    return {"name": NAME, "summary": summary, "claims": claims}

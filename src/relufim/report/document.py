@@ -59,6 +59,8 @@ Block = Paragraph | Table | Figure | Preformatted
 
 @dataclass(frozen=True)
 class Section:
+    """A titled section of blocks; ``id`` is its anchor in the HTML (and its entry in the table of contents)."""
+
     title: str
     blocks: Sequence[Block] = field(default_factory=list)
     id: str = ""

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from ..sweep.store import ResultsStore, load_results
+from ..theory import TRACE_SHARE_BOUND
+from ..theory.limit import limit_cluster_values, trace_share_curve
+from .claims import JUDGEMENT_NOTE, claims_table, count_claims
 from .document import Figure, Paragraph, Preformatted, Report, Section, Table
-from .reproduce import claims_table
-from .sweep_figures import cluster_eigenvalues_figure, figure_png, limit_values_function, trace_share_figure
+from .figures import figure_png, sweep_cluster_eigenvalues_figure, sweep_trace_share_figure
+from .reproduce import flatten
 
-__all__ = ["sweep_report", "sweep_claims", "FIGURES_DIR"]
+__all__ = ["sweep_report", "sweep_claims", "limit_values", "FIGURES_DIR"]
 
 FIGURES_DIR = "figures"
 _MAX_TASK_ROWS = 500
@@ -32,16 +35,30 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def limit_values(d: int, activation: str = "relu", scale: Any = "1/p", p: int | None = None) -> list[float | None]:
+    """``[λ_1, λ_2, λ_3]``: the infinite-width cluster values, ``None`` where the limit is not defined.
+
+    Theory §7: the FIM eigenvalue of degree ``k`` is ``p·E‖w‖²·μ_k``, ``= d·μ_k`` for the default draw.
+    """
+    try:
+        raw = limit_cluster_values(int(d), activation=activation, scale=scale, p=p)
+    except (ValueError, TypeError, NotImplementedError):
+        return [None, None, None]
+    out: list[float | None] = []
+    for key in ("cluster1", "cluster2", "cluster3"):
+        x = _num(raw.get(key))
+        out.append(x)
+    return out
+
+
 def sweep_claims(df: Any, limit_values: Any = None) -> list[dict[str, Any]]:
     """The papers' claims checked on every finished task of a sweep.
 
     Claims: three clusters of sizes 1, d, d(d+1)/2 − 1 (Theorem 2); at least 97.7 % of
     the trace in them (Theorem 3, ReLU only); a Perron–Frobenius top eigenvector (Lemma 1);
-    and, where :mod:`relufim.limit` is available, the distance of the cluster means at the
-    largest ``p`` from the infinite-width values (informational: ``holds`` is ``None``).
+    and, given ``limit_values`` (e.g. :func:`limit_values`), the distance of the cluster means
+    at the largest ``p`` from the infinite-width values (for judgement: ``holds`` is ``None``).
     """
-    from ..theory import TRACE_SHARE_BOUND
-
     done = df[df["status"] == "done"] if len(df) else df
     claims: list[dict[str, Any]] = []
     if not len(done):
@@ -55,14 +72,14 @@ def sweep_claims(df: Any, limit_values: Any = None) -> list[dict[str, Any]]:
             sizes = "/".join(str(ex.get(f"cluster{i}_size")) for i in (1, 2, 3))
             measured += f" (e.g. d={ex['d']}, p={ex['p']}, seed={ex['seed']}: {sizes})"
         claims.append({"claim": "The top of the spectrum forms three clusters of sizes 1, d, d(d+1)/2 − 1",
-                       "source": "2023 paper, Theorem 2 (DESIGN §3)", "predicted": "every task",
+                       "source": "2023 paper, Theorem 2 (theory §4)", "predicted": "every task",
                        "measured": measured, "holds": bool(ok.all())})
     relu = done[done["activation"] == "relu"] if "activation" in done.columns else done
     if "top_fraction" in relu.columns and len(relu):
         tf = relu["top_fraction"].astype(float)
         worst = relu.loc[tf.idxmin()]
         claims.append({"claim": "The three clusters carry at least 97.7 % of the trace",
-                       "source": "2023 paper, Theorem 3 (DESIGN §3)",
+                       "source": "2023 paper, Theorem 3 (theory §5)",
                        "predicted": f"top_fraction ≥ {TRACE_SHARE_BOUND:.4f} (1/2 + 3/(2π))",
                        "measured": f"min {tf.min():.4f} (d={worst['d']}, p={worst['p']}, seed={worst['seed']}), "
                                    f"mean {tf.mean():.4f}",
@@ -71,7 +88,7 @@ def sweep_claims(df: Any, limit_values: Any = None) -> list[dict[str, Any]]:
         pf = done["perron_frobenius"].dropna().astype(bool)
         if len(pf):
             claims.append({"claim": "The top eigenvector has entries of one sign (Perron–Frobenius)",
-                           "source": "J has nonnegative entries (Lemma 1, DESIGN §2)", "predicted": "every task",
+                           "source": "J has nonnegative entries (Lemma 1, theory §2)", "predicted": "every task",
                            "measured": f"{int(pf.sum())} of {len(pf)} tasks", "holds": bool(pf.all())})
     if limit_values is not None and len(relu) and "cluster1_mean" in relu.columns:
         scale_ok = relu[relu["scale"].astype(str) == "1/p"] if "scale" in relu.columns else relu
@@ -90,7 +107,7 @@ def sweep_claims(df: Any, limit_values: Any = None) -> list[dict[str, Any]]:
                 parts.append(f"d={d}, p={pmax}: " + ", ".join(devs))
         if parts:
             claims.append({"claim": "As p grows, the cluster eigenvalues approach d·μ_0, d·μ_1, d·μ_2",
-                           "source": "infinite-width limit (DESIGN §4)", "predicted": "deviation → 0 as p → ∞",
+                           "source": "infinite-width limit (theory §7)", "predicted": "deviation → 0 as p → ∞",
                            "measured": "; ".join(parts) + " (mean of each cluster vs its limit)", "holds": None})
     return claims
 
@@ -157,17 +174,17 @@ def sweep_report(directory: str | Path, *, figures_dir: str | Path | None = None
     config = meta.get("config") or {}
     versions = meta.get("last_versions") or (runs[-1].get("versions") if runs else {}) or {}
     git = meta.get("last_git_revision")
-    limit_values = limit_values_function()
     name = (config.get("sweep") or {}).get("name") or directory.name
 
     sections: list[Section] = []
     claims = sweep_claims(df, limit_values)
+    claim_counts = count_claims(claims)
     blocks: list[Any] = []
     if counts["pending"]:
         blocks.append(Paragraph(f"{counts['pending']} task(s) have not finished; re-run the sweep to complete it.",
                                 kind="warning"))
     if claims:
-        blocks.append(claims_table(claims))
+        blocks += [claim_counts.paragraph(), claims_table(claims), Paragraph(JUDGEMENT_NOTE)]
     elif counts["done"]:
         blocks.append(Paragraph("The sweep computed no spectrum (add \"spectrum\" to [compute] what): "
                                 "no claim to check.", kind="warning"))
@@ -178,15 +195,14 @@ def sweep_report(directory: str | Path, *, figures_dir: str | Path | None = None
     figs: dict[str, bytes] = {}
     fig_blocks: list[Any] = []
     if len(df) and (df["status"] == "done").any() and "cluster1_mean" in df.columns:
-        made = [("cluster_eigenvalues.png", cluster_eigenvalues_figure(df, limit_values),
-                 "Mean eigenvalue of each cluster against p (error bars: sd over seeds)"
-                 + ("; dashed: the infinite-width values d·μ_k." if limit_values else
-                    "; the infinite-width values are not shown (relufim.limit is not available).")),
-                ("trace_share.png", trace_share_figure(df),
+        made = [("cluster_eigenvalues.png", sweep_cluster_eigenvalues_figure(df, limit_values),
+                 "Mean eigenvalue of each cluster against p (error bars: sd over seeds); dashed: the infinite-width "
+                 "values d·μ_k."),
+                ("trace_share.png", sweep_trace_share_figure(df, TRACE_SHARE_BOUND, trace_share_curve),
                  "Share of the trace in the three clusters against d; dashed: Theorem 3's bound 1/2 + 3/(2π) ≈ 0.977.")]
         for fname, fig, caption in made:
             rel = f"{FIGURES_DIR}/{fname}"
-            figs[rel] = figure_png(fig)
+            figs[rel] = figure_png(fig, dpi=110)
             fig_blocks.append(Figure(figs[rel], caption, file=rel, id=fname.removesuffix(".png").replace("_", "-")))
         sections.append(Section("Figures", fig_blocks, id="figures"))
     if len(df) and (df["status"] == "done").any():
@@ -212,15 +228,15 @@ def sweep_report(directory: str | Path, *, figures_dir: str | Path | None = None
     cfg_blocks: list[Any] = []
     if toml_path.exists():
         cfg_blocks.append(Preformatted(toml_path.read_text(encoding="utf-8"), caption="sweep.toml"))
-    from .reproduce import flatten
     cfg_blocks.append(Table(["setting", "value"], flatten(config), id="config", caption="Configuration."))
     cfg_blocks.append(Table(["package", "version"], list(versions.items()) + [("git revision", git)],
                             id="versions", caption="Versions (of the latest run)."))
     sections.append(Section("Configuration and versions", cfg_blocks, id="config-section"))
 
-    facts = [("directory", str(directory)), ("tasks", len(df)), ("done", counts["done"]),
-             ("failed", counts["failed"]), ("pending", counts["pending"]), ("relufim", versions.get("relufim")),
-             ("git revision", git)]
+    facts = [("sweep", directory.resolve().name), ("tasks", len(df)), ("tasks done", counts["done"]),
+             ("tasks failed", counts["failed"]), ("tasks pending", counts["pending"]),
+             ("relufim", versions.get("relufim")),
+             ("git revision", git), *claim_counts.facts()]
     report = Report(title=f"relufim sweep report: {name}",
                     subtitle="FIM spectra over a parameter grid, against the theory's predictions.",
                     facts=facts, sections=sections)
