@@ -6,15 +6,15 @@ cannot drift from the code. ``render_cli_reference()`` is also used by tests/tes
 
 from __future__ import annotations
 
+import click
+
+from relufim.cli import main
+
 MARKER = "<!-- relufim-cli-reference -->"
 
 
 def render_cli_reference() -> str:
     """Markdown: one section per ``relufim`` subcommand with its usage, help text and options."""
-    import click
-
-    from relufim.cli import main
-
     parts = []
     with click.Context(main, info_name="relufim", terminal_width=100, max_content_width=100,
                        help_option_names=["-h", "--help"]) as root:
