@@ -64,6 +64,9 @@ CASES["matrix_spectrum"] = [((W,), {}, ValueError, r"square matrix \(p, p\).*rel
                             ((X1,), {}, ValueError, r"square matrix"),
                             ((rf.fisher_operator(rf.sample_weights(3, 20, seed=0)).matmat,), {}, TypeError,
                              r"LinearOperator")]
+CASES["matrix_spectral_density"] = [((W,), {}, ValueError, r"square matrix \(p, p\).*relufim\.spectrum\(W\)"),
+                                    ((rf.fisher_operator(rf.sample_weights(3, 20, seed=0)).matmat,), {}, TypeError,
+                                     r"square NumPy array or LinearOperator")]
 CASES["feature_spectrum"] = [((X1,), {}, ValueError, r"features of shape \(n, p\).*reshape"),
                              (("X",), {}, ValueError, r"2-D features")]
 

@@ -47,6 +47,7 @@ from .spectrum import (
     SpectrumResult,
     detect_clusters,
     feature_spectrum,
+    matrix_spectral_density,
     matrix_spectrum,
     predicted_cluster_sizes,
     principal_cosines,
@@ -121,6 +122,7 @@ __all__ = [
     "principal_cosines",
     "predicted_cluster_sizes",
     "spectral_density",
+    "matrix_spectral_density",
     "SpectralDensity",
     # theory: approximate eigenvectors and checks
     "theory_vectors",

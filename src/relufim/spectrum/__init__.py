@@ -1,6 +1,6 @@
 """Eigenpairs with certificates, their clusters, and the spectral density (theory §10)."""
 
-from .density import SpectralDensity, spectral_density
+from .density import SpectralDensity, matrix_spectral_density, spectral_density
 from .eigensolver import BlockEigResult, block_eigsh, orthonormalize
 from .result import Cluster, SpectrumResult, detect_clusters, n_top, predicted_cluster_sizes, principal_cosines
 from .solve import feature_spectrum, matrix_spectrum, spectrum
@@ -19,5 +19,6 @@ __all__ = [
     "BlockEigResult",
     "orthonormalize",
     "spectral_density",
+    "matrix_spectral_density",
     "SpectralDensity",
 ]

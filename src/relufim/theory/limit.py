@@ -146,19 +146,6 @@ class LimitSpectrum:
                 "degrees": [row.to_dict() for row in self.degrees], "top_fraction": self.top_fraction,
                 "total": self.total, "trace": self.trace, "method": self.method}
 
-    def format_table(self) -> str:
-        """A readable plain-text table."""
-        lines = [f"Infinite-width FIM spectrum: d = {self.d}, activation = {self.activation}, scale = {self.scale}"
-                 + (f", p = {self.p}" if self.p is not None else "") + f"  ({self.method})", ""]
-        head = f"{'k':>4}  {'eigenvalue':>13}  {'multiplicity':>14}  {'mu_k':>13}  {'cumulative share':>16}"
-        lines += [head, "-" * len(head)]
-        for row in self.degrees:
-            lines.append(f"{row.k:>4}  {row.eigenvalue:>13.6g}  {row.multiplicity:>14}  {row.mu:>13.6g}  "
-                         f"{row.cumulative_fraction:>16.6%}")
-        lines += ["", f"F(d) = share of degrees <= 2: {self.top_fraction:.6%}   (asymptotic bound 97.7465%)",
-                  f"total sum_k N(d,k) mu_k = {self.total:.12g};  limit trace = {self.trace:.6g}"]
-        return "\n".join(lines)
-
 
 # ----------------------------------------------------------------------------- computation
 
