@@ -71,17 +71,26 @@ def emit_json(obj: Any) -> None:
 
 @contextmanager
 def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A click progress bar on stderr; yields a ``callback(done, total)`` for library functions."""
+    """A click progress bar on stderr; yields a ``callback(done, total)`` for library functions.
+
+    When ``done`` falls back (a library function reporting one round after another, such as the
+    tiles of each product of a solver), the bar starts over and its label counts the rounds.
+    """
     if not enabled:
         yield lambda done, tot: None
         return
     with click.progressbar(length=max(int(total), 1), label=label, file=sys.stderr, show_eta=True,
                            show_pos=True) as bar:
-        state = {"done": 0}
+        state = {"done": 0, "round": 1}
 
         def callback(done: int, tot: int) -> None:
             if tot and tot != bar.length:
                 bar.length = tot
+            if int(done) < state["done"]:  # a new round (the next product of a solver): the bar starts over
+                state["round"] += 1
+                bar.label = f"{label} ({state['round']})"
+                bar.pos = 0
+                state["done"] = 0
             step = int(done) - state["done"]
             if step > 0:
                 bar.update(step)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import click
 
 from ..model.activations import get_activation
 from ..model.weights import sample_weights
 from ..report.tables import format_spectrum_table
+from ..spectrum.solve import MATRIX_FREE_LIMIT
+from ..sweep.runner import connect
 from ..theory.checks import spectrum_summary
 from ..theory.limit import limit_cluster_values
 from ._common import (
@@ -23,6 +26,7 @@ from ._common import (
 )
 
 __all__ = ["spectrum_command"]
+
 
 
 def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[str, float] | None:
@@ -44,11 +48,19 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--extra", type=int, default=10, show_default=True,
               help="Eigenvalues computed beyond the three clusters.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the matrix-free products on this Dask cluster (row blocks on the workers; "
+                   "pip install 'relufim[distributed]').")
+@click.option("--precision", type=click.Choice(["float64", "mixed"]), default="float64", show_default=True,
+              help="mixed: float32 tiles for the solver's early products; every reported residual is float64.")
+@click.option("--seed-degree", "seed_degree", type=int, default=2, show_default=True,
+              help="Start of the block solver: 2 = the theory's vectors; 4 = eigenvectors of the t-series J_4, "
+                   "which also preconditions the solver (fewer products at large p).")
 @json_option
 @quiet_option
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
-                     as_json: bool, quiet: bool) -> None:
+                     scheduler: str | None, precision: str, seed_degree: int, as_json: bool, quiet: bool) -> None:
     """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
 
     Example: relufim spectrum --d 10 --p 2000 --seed 0 --json
@@ -57,15 +69,30 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
         raise ValueError("--method monte-carlo needs --n (number of Gaussian input samples), e.g. --n 20000.")
     if method == "exact" and n is not None:
         raise ValueError("--n is only used with --method monte-carlo.")
+    if scheduler is not None and method != "exact":
+        raise ValueError("--scheduler runs the matrix-free products of the exact FIM; leave out --method monte-carlo.")
     t0 = time.perf_counter()
     sc = parse_scale(scale)
-    with stage(f"drawing W (d = {d}, p = {p}, scale = {scale})", enabled=not quiet):
-        W = sample_weights(d, p, seed=seed, scale=sc)
-    k = d * (d + 3) // 2 + extra
-    with stage("computing the spectrum and checking the theory", enabled=not quiet):
-        with progress_bar("  eigenpairs converged", k, enabled=not quiet) as cb:
-            s = spectrum_summary(d, p, seed, fisher=method, n=n, activation=activation, scale=sc, extra=extra,
-                                 W=W, progress=cb)
+    with ExitStack() as stack:
+        solver: dict = {"seed_degree": seed_degree, "precision": precision}
+        if scheduler is not None:
+            with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
+                client, _ = connect(scheduler, timeout=5.0, check_workers=True)
+            stack.callback(client.close)
+            solver["client"] = client
+        with stage(f"drawing W (d = {d}, p = {p}, scale = {scale})", enabled=not quiet):
+            W = sample_weights(d, p, seed=seed, scale=sc)
+        k = d * (d + 3) // 2 + extra
+        with stage("computing the spectrum and checking the theory", enabled=not quiet):
+            # one bar: per product (tiles, or row blocks on a cluster) where products are slow, else per pair
+            per_product = scheduler is not None or (method == "exact" and p > MATRIX_FREE_LIMIT)
+            label = ("  row blocks of product" if scheduler is not None else "  tiles of product") if per_product \
+                else "  eigenpairs converged"
+            with progress_bar(label, 1 if per_product else k, enabled=not quiet) as cb:
+                if per_product:
+                    solver["product_progress"] = cb
+                s = spectrum_summary(d, p, seed, fisher=method, n=n, activation=activation, scale=sc, extra=extra,
+                                     W=W, progress=None if per_product else cb, **solver)
     s["limit"] = limit_values(d, p, activation, sc)
     if get_activation(activation).name != "relu":
         with stage("ReLU on the same W, for comparison", enabled=not quiet):
@@ -74,6 +101,7 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
                                 "means": [c["mean"] for c in r["clusters"][:3]]}
     s["seconds"] = time.perf_counter() - t0
     s["memory_peak_bytes"] = peak_memory_bytes()
+    s["scheduler"] = scheduler
     if as_json:
         emit_json(s)
     else:

@@ -76,6 +76,14 @@ def format_spectrum_table(s: Mapping[str, Any]) -> str:
     ev = s["eigenvalues"]
     lines.append(f"eigenvalues            {len(ev)} computed; first beyond the clusters: "
                  + ", ".join(f"{x:.4g}" for x in ev[n_pairs:][:3]))
+    if s.get("products"):
+        low = f" + {s['low_matvecs']} float32" if s.get("low_matvecs") else ""
+        lines.append(f"solver work            {s['products']} block products, {s['matvecs']} float64 vectors{low} "
+                     f"({_opt(s.get('matvecs_per_pair'), '.2f')} per converged pair)")
+    for w in s.get("workers") or []:
+        lines.append(f"  worker {w['address']}: {w['blocks']} row blocks, "
+                     f"{_opt(w['entries_per_second'] / 1e6 if w.get('entries_per_second') else None, '.1f')} "
+                     "M kernel entries/s")
     cmp = s.get("relu_comparison")
     if cmp:
         lines += ["", f"{s['activation']} against ReLU on the same W:",

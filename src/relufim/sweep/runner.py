@@ -51,6 +51,7 @@ __all__ = [
     "SweepProgress",
     "SweepOutcome",
     "SchedulerUnreachableError",
+    "connect",
     "GRID_KEYS",
     "supported_computations",
     "load_sweep_config",
@@ -443,6 +444,27 @@ class SweepOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+
+def connect(scheduler: str | None, *, workers: int | None = None, timeout: float = 5.0,
+            check_workers: bool = False) -> tuple[Any, Any]:
+    """A Dask client: to ``scheduler`` (an address like ``tcp://host:8786``), or to a new LocalCluster.
+
+    Returns ``(client, cluster)``; ``cluster`` is the LocalCluster to close afterwards, or None.
+    An unreachable scheduler raises :class:`SchedulerUnreachableError` within ``timeout`` seconds,
+    naming the address; ``check_workers`` also waits for a worker and checks that every worker
+    imports this relufim version. Used by the sweeps and by ``relufim spectrum --scheduler``.
+    """
+    client, cluster = _connect(scheduler, workers, timeout)
+    if check_workers:
+        try:
+            _check_workers(client, scheduler or "the local cluster", timeout)
+        except BaseException:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise
+    return client, cluster
 
 
 def _connect(scheduler: str | None, workers: int | None, timeout: float):

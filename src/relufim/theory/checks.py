@@ -165,8 +165,8 @@ class TheoryCheck:
         }
 
 
-def _fisher_matmat(W: np.ndarray, J: np.ndarray | None,
-                   dense: bool) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+def _fisher_matmat(W: np.ndarray, J: np.ndarray | None, dense: bool,
+                   client: Any = None) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
     """Products with J: the given matrix, a dense one, or the matrix-free operator.
 
     A dense one when ``dense`` (the remainder check needs it) and it fits comfortably; else the
@@ -175,10 +175,10 @@ def _fisher_matmat(W: np.ndarray, J: np.ndarray | None,
     if J is not None:
         return J.__matmul__, J
     p = W.shape[1]
-    if dense and 8.0 * p * p < 0.4 * available_memory_bytes():
+    if dense and client is None and 8.0 * p * p < 0.4 * available_memory_bytes():
         J = fisher_matrix(W)
         return J.__matmul__, J
-    return fisher_operator(W).matmat, None
+    return fisher_operator(W, client=client).matmat, None
 
 
 def cluster_cosines(th: TheoryVectors, result: SpectrumResult) -> dict[str, np.ndarray]:
@@ -202,7 +202,7 @@ def cluster_alignment(th: TheoryVectors, result: SpectrumResult) -> dict[str, fl
 
 
 def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.ndarray | None = None,
-                 remainder: bool | None = None) -> TheoryCheck:
+                 remainder: bool | None = None, client: Any = None) -> TheoryCheck:
     r"""Check the 2023 paper's statements (Theorem 2, Lemma 2, Theorem 3, Perron–Frobenius, alignment) on ``W``.
 
     Parameters
@@ -215,6 +215,8 @@ def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.n
     remainder : bool, optional
         Compute the smallest eigenvalue of Theorem 2's remainder ``R`` densely
         (default: when ``p <= 4000``; ``tr R`` is always reported).
+    client : dask.distributed.Client, optional
+        Run the products with ``J`` (the Rayleigh quotients of Theorem 3) on a cluster.
 
     Examples
     --------
@@ -226,9 +228,11 @@ def check_theory(W: np.ndarray, *, result: SpectrumResult | None = None, J: np.n
     W = check_weights(W)
     d, p = W.shape
     th = theory_vectors(W)
-    matmat, J = _fisher_matmat(W, J, dense=remainder if remainder is not None else p <= REMAINDER_DENSE_LIMIT)
+    matmat, J = _fisher_matmat(W, J, dense=remainder if remainder is not None else p <= REMAINDER_DENSE_LIMIT,
+                               client=client)
     if result is None:
-        result = matrix_spectrum(J, "clusters", d=d, X0=th.seed_block()) if J is not None else spectrum(W)
+        result = matrix_spectrum(J, "clusters", d=d, X0=th.seed_block()) if J is not None else \
+            spectrum(W, client=client)
     if result.eigenvectors is None:
         raise ValueError("check_theory needs eigenvectors: pass a result computed with vectors=True.")
     trace = float(0.5 * np.sum(W * W))
@@ -276,7 +280,8 @@ def summarize_result(W: np.ndarray, res: SpectrumResult, chk: TheoryCheck | None
     out: dict[str, Any] = {"d": d, "p": p, "seed": seed, "fisher": fisher, "method": fisher, "activation": activation,
                            "scale": scale, "n": n, "solver": res.method}
     full = res.to_dict()
-    for key in ("eigenvalues", "trace", "top_fraction", "clusters", "iterations", "matvecs"):
+    for key in ("eigenvalues", "trace", "top_fraction", "clusters", "iterations", "products", "matvecs",
+                "low_matvecs", "matvecs_per_pair", "workers"):
         out[key] = full[key]
     # the d(d+3)/2 cluster pairs are what the theory is about; the extras beyond them sit inside the
     # wide degree-4 cluster and converge slowly, so they are reported with their own residuals
@@ -304,7 +309,8 @@ def summarize_result(W: np.ndarray, res: SpectrumResult, chk: TheoryCheck | None
 
 def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exact", n: int | None = None,
                      activation: str = "relu", scale: str | float = "1/p", extra: int = 10,
-                     W: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                     W: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
+                     **solver: Any) -> dict[str, Any]:
     """The JSON-ready record of one setting: spectrum, clusters and theory checks.
 
     Keys: ``d, p, seed, method, fisher, activation, scale, n, eigenvalues`` (descending, top
@@ -312,8 +318,10 @@ def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exa
     predicted_size, mean, min, max``), ``perron_frobenius, alignment`` (smallest principal-angle
     cosine per cluster), ``theorem3, lemma2, remainder_min_eigenvalue, remainder_trace_share,
     max_residual, converged`` (over the ``d(d+3)/2`` cluster pairs), ``max_residual_extra,
-    extra_converged`` (the pairs beyond). Theory checks (Theorems 2–3, Lemma 2) are for ReLU and
-    use the exact J.
+    extra_converged`` (the pairs beyond), and the solver's ``products, matvecs, low_matvecs,
+    matvecs_per_pair, workers``. Theory checks (Theorems 2–3, Lemma 2) are for ReLU and use the
+    exact J. ``**solver`` goes to :func:`relufim.spectrum` (``method, tol, seed_degree, precision,
+    client, product_progress``); with a ``client`` the theory checks' products run on the cluster too.
 
     Examples
     --------
@@ -327,8 +335,8 @@ def spectrum_summary(d: int, p: int, seed: int | None = 0, *, fisher: str = "exa
     if W.shape != (d, p):
         raise ValueError(f"W has shape {W.shape} but d = {d}, p = {p} were given; they must agree.")
     res = spectrum(W, k="clusters", fisher=fisher, n=n, seed=seed, activation=activation, extra=extra,
-                   progress=progress)
+                   progress=progress, **solver)
     chk = None
     if get_activation(activation).name == "relu":
-        chk = check_theory(W, result=res if fisher == "exact" else None)
+        chk = check_theory(W, result=res if fisher == "exact" else None, client=solver.get("client"))
     return summarize_result(W, res, chk, seed=seed, fisher=fisher, n=n, activation=activation, scale=scale)
