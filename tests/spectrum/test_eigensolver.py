@@ -180,3 +180,17 @@ def test_matrix_free_variants_match_dense_with_float64_residuals(kwargs):
     assert (res.low_matvecs > 0) == (kwargs.get("precision") == "mixed")
     assert res.products == res.iterations >= 1
     assert res.matvecs_per_pair == pytest.approx((res.matvecs + 0.5 * res.low_matvecs) / res.converged.sum())
+
+
+def test_torch_backend_route_matches_dense():
+    """The torch path of the product engine through spectrum (on CPU here; the same code runs on CUDA)."""
+    pytest.importorskip("torch")
+    d, p = 4, 1300
+    W = rf.sample_weights(d, p, seed=12)
+    w = np.linalg.eigvalsh(rf.fisher_matrix(W))[::-1]
+    res = rf.spectrum(W, backend="torch", tol=1e-10)
+    m = n_top(d)
+    assert res.method.startswith("matrix-free (torch") and res.clusters_converged
+    np.testing.assert_allclose(res.eigenvalues[:m], w[:m], rtol=0, atol=1e-10 * w[0])
+    with pytest.raises(ValueError, match="matrix-free route"):
+        rf.spectrum(W, backend="torch", fisher="monte-carlo", n=100)

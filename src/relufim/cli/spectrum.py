@@ -51,6 +51,8 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the matrix-free products on this Dask cluster (row blocks on the workers; "
                    "pip install 'relufim[distributed]').")
+@click.option("--backend", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
+              help="Matrix-free products in NumPy, or in PyTorch (on a CUDA GPU when there is one, float64).")
 @click.option("--precision", type=click.Choice(["float64", "mixed"]), default="float64", show_default=True,
               help="mixed: float32 tiles for the solver's early products; every reported residual is float64.")
 @click.option("--seed-degree", "seed_degree", type=int, default=2, show_default=True,
@@ -60,7 +62,8 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @quiet_option
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
-                     scheduler: str | None, precision: str, seed_degree: int, as_json: bool, quiet: bool) -> None:
+                     scheduler: str | None, backend: str, precision: str, seed_degree: int, as_json: bool,
+                     quiet: bool) -> None:
     """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
 
     Example: relufim spectrum --d 10 --p 2000 --seed 0 --json
@@ -75,6 +78,8 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
     sc = parse_scale(scale)
     with ExitStack() as stack:
         solver: dict = {"seed_degree": seed_degree, "precision": precision}
+        if backend != "numpy":
+            solver["backend"] = backend
         if scheduler is not None:
             with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
                 client, _ = connect(scheduler, timeout=5.0, check_workers=True)

@@ -194,10 +194,10 @@ def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> boo
 def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma: float, vectors: bool, tol: float,
                           maxiter: int, start: np.ndarray | None, seed: int | None, progress: Progress | None,
                           client: Any, precision: str, seed_degree: int,
-                          product_progress: Progress | None) -> SpectrumResult:
+                          product_progress: Progress | None, backend: str = "numpy") -> SpectrumResult:
     p = W.shape[1]
-    op = fisher_operator(W, activation=act, client=client, progress=product_progress)
-    low = fisher_operator(W, activation=act, dtype="float32") if precision == "mixed" else None
+    op = fisher_operator(W, activation=act, client=client, progress=product_progress, backend=backend)
+    low = fisher_operator(W, activation=act, dtype="float32", backend=backend) if precision == "mixed" else None
     # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
     # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
     b = k + 4
@@ -210,8 +210,9 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
     seeds, precond = _seeds(W, start, seed_degree, b)
     res = _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
                  maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
-                 required=min(k, n_top(d)), block=b, route="matrix-free" if client is None else "distributed",
-                 low=low, preconditioner=precond)
+                 required=min(k, n_top(d)), block=b,
+                 route="distributed" if client is not None else "matrix-free" if backend == "numpy" else
+                 f"matrix-free (torch, {op.device})", low=low, preconditioner=precond)
     if client is not None:
         res = replace(res, workers=tuple(op.throughput()))
     return res
@@ -247,6 +248,7 @@ def spectrum(
     X0: np.ndarray | None = None,
     seed_degree: int = 2,
     precision: Literal["float64", "mixed"] = "float64",
+    backend: Literal["numpy", "torch"] = "numpy",
     client: Any = None,
     progress: Progress | None = None,
     product_progress: Progress | None = None,
@@ -295,6 +297,9 @@ def spectrum(
         ``"mixed"``: the matrix-free solver's early products use float32 tiles; once every
         cluster residual is below 1e-4 of :math:`\lambda_{max}`, one float64 product refreshes the
         images and the rest is float64, so every reported residual is a float64 one (theory §10).
+    backend : {"numpy", "torch"}
+        The matrix-free products in NumPy, or in PyTorch on a CUDA GPU when there is one (float64,
+        TF32 off; :func:`relufim.fisher_operator`).
     client : dask.distributed.Client, optional
         Run the matrix-free products on a Dask cluster (:func:`relufim.fisher_operator` with
         ``client``); the result's ``workers`` reports each worker's throughput.
@@ -329,18 +334,22 @@ def spectrum(
     if method == "matrix-free" and (fisher != "exact" or act.relu_slope is None):
         raise ValueError("method='matrix-free' is for the exact FIM of the leaky-ReLU family; sampled FIMs use "
                          "their Gram, other activations the dense or block route.")
-    if (client is not None or precision == "mixed") and not (fisher == "exact" and method in ("auto", "matrix-free")):
-        raise ValueError("client= and precision='mixed' are for the matrix-free route of the exact FIM "
-                         "(fisher='exact', method='auto' or 'matrix-free').")
+    check_choice(backend, "backend", ("numpy", "torch"))
+    if (client is not None or precision == "mixed" or backend != "numpy") and \
+            not (fisher == "exact" and method in ("auto", "matrix-free")):
+        raise ValueError("client=, backend='torch' and precision='mixed' are for the matrix-free route of the exact "
+                         "FIM (fisher='exact', method='auto' or 'matrix-free').")
+    if client is not None and backend != "numpy":
+        raise ValueError("client= runs NumPy on the workers; leave backend out.")
     if fisher == "exact":
         if x is not None or n is not None:
             raise ValueError("n and x are for sampled FIMs (fisher='monte-carlo' or 'empirical'); "
                              "the exact FIM needs neither.")
-        if client is not None or precision == "mixed" or _use_matrix_free(method, kk, p, act):
+        if client is not None or precision == "mixed" or backend != "numpy" or _use_matrix_free(method, kk, p, act):
             if kk is None:
                 raise ValueError("k='all' needs the dense matrix; the matrix-free route gives top pairs.")
             return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress, client,
-                                         precision, seed_degree, product_progress)
+                                         precision, seed_degree, product_progress, backend)
         # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
         J = fisher_matrix(W, activation=act)
         count = None if kk is None else min(p, kk + max(4, kk // 8))
