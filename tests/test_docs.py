@@ -36,6 +36,15 @@ def test_tutorial_code_runs(tmp_path, monkeypatch):
     assert len(namespace["df"]) == 8
 
 
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python block runs as written (it is what a new user tries first)."""
+    blocks = _python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "the README lost its Python example"
+    monkeypatch.chdir(tmp_path)
+    for i, block in enumerate(blocks, start=1):
+        exec(compile(block, f"README.md block {i}", "exec"), {"__name__": "__main__"})
+
+
 def _hook_module(name):
     spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
