@@ -1,6 +1,8 @@
-"""Independent oracles shared by several test modules."""
+"""Independent oracles and small helpers shared by several test modules."""
 
 from __future__ import annotations
+
+import re
 
 import mpmath as mp
 
@@ -23,3 +25,8 @@ def mu_mpmath(d: int, k: int, kernel_mp, dps: int) -> mp.mpf:
 def kappa_mp(th):
     """The arc-cosine kernel as a function of the angle, in mpmath."""
     return (mp.sin(th) + (mp.pi - th) * mp.cos(th)) / (2 * mp.pi)
+
+
+def python_blocks(markdown: str) -> list[str]:
+    """The ```python blocks of a markdown text, in order."""
+    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,22 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
-def _python_blocks(markdown: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M)
+from tests.oracles import python_blocks as _python_blocks  # noqa: E402
 
 
-def test_tutorial_code_runs(tmp_path, monkeypatch):
+def test_tutorial_code_runs(tmp_path, run_doc_page):
     pytest.importorskip("distributed")
     pytest.importorskip("pandas")
-    blocks = _python_blocks((DOCS / "tutorial.md").read_text(encoding="utf-8"))
-    assert len(blocks) >= 8, "the tutorial lost its code blocks"
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__main__"}  # the tutorial's sweep sits under a __main__ guard, as in a script
-    for i, block in enumerate(blocks, start=1):
-        try:
-            exec(compile(block, f"tutorial.md block {i}", "exec"), namespace)
-        except Exception as exc:  # pragma: no cover - the message says which block broke
-            pytest.fail(f"tutorial block {i} failed: {type(exc).__name__}: {exc}\n{block}")
+    assert len(_python_blocks((DOCS / "tutorial.md").read_text(encoding="utf-8"))) >= 8, \
+        "the tutorial lost its code blocks"
+    namespace = run_doc_page("tutorial.md")  # the tutorial's sweep sits under a __main__ guard, as in a script
     # what the tutorial promises at the end
     assert (tmp_path / "results" / "report.html").exists() and (tmp_path / "results" / "report.md").exists()
     assert len(namespace["df"]) == 8

@@ -15,12 +15,10 @@ from relufim.cli import main
 distributed = pytest.importorskip("distributed")
 
 
-def test_spectrum_on_a_cluster_reports_workers_and_matches_in_process():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40) as cluster:
-        args = ["spectrum", "--d", "4", "--p", "800", "--json", "--quiet"]
-        r = CliRunner().invoke(main, args + ["--scheduler", cluster.scheduler_address])
-        assert r.exit_code == 0, r.output
+def test_spectrum_on_a_cluster_reports_workers_and_matches_in_process(dask_cluster):
+    args = ["spectrum", "--d", "4", "--p", "800", "--json", "--quiet"]
+    r = CliRunner().invoke(main, args + ["--scheduler", dask_cluster.scheduler_address])
+    assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["solver"] == "distributed" and out["scheduler"].startswith("tcp://")
     assert len(out["workers"]) >= 1 and all(w["entries_per_second"] > 0 for w in out["workers"])

@@ -20,10 +20,10 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def client():
-    """A real LocalCluster of 2 single-threaded worker processes (with nannies, which restart a killed worker)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as c:
+def client(dask_cluster):
+    """A client of the session's LocalCluster (2 worker processes with nannies, which restart a killed worker)."""
+    with distributed.Client(dask_cluster) as c:
+        c.wait_for_workers(2, timeout=60)
         yield c
 
 

@@ -56,12 +56,12 @@ what = ["spectrum"]
 """
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A real LocalCluster: 2 single-threaded worker processes, shared by this module's tests."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40) as c:
-        yield c
+@pytest.fixture
+def cluster(dask_cluster):
+    """The session's LocalCluster (2 single-threaded worker processes), with both workers up."""
+    with distributed.Client(dask_cluster) as c:
+        c.wait_for_workers(2, timeout=60)
+    return dask_cluster
 
 
 def _free_port() -> int:

@@ -20,10 +20,9 @@ from relufim.theory.functions import network_function
 Z = 5.0  # z-score bound for Monte Carlo comparisons (N(0,1) exceeds 5 with probability 6e-7)
 
 
-@pytest.fixture(scope="module")
-def small():
-    W = rf.sample_weights(3, 150, seed=0)
-    return W, rf.fisher_matrix(W)
+@pytest.fixture
+def small(small_fim):
+    return small_fim
 
 
 def test_population_gd_equals_matrix_power(small):

@@ -279,9 +279,14 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
     Parameters
     ----------
     A : array (p, p) or LinearOperator
+    n_vectors, lanczos_steps, bins, log, seed, tol, progress, deflation_progress
+        As in :func:`spectral_density`.
+    deflate : int
+        Top eigenpairs computed exactly and removed before SLQ (0 for plain SLQ).
+    X0 : array (p, m), optional
+        Starting vectors of the deflation's block solver.
     trace : float, optional
         The exact trace when known (reported next to the estimate; a dense ``A``'s is computed).
-    Other parameters as :func:`spectral_density`.
 
     Examples
     --------
