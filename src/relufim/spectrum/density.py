@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -246,19 +247,11 @@ def spectral_density(W: np.ndarray, *, n_vectors: int = 16, lanczos_steps: int =
     """
     W = check_weights(W)
     d, p = W.shape
-    n_vectors = check_positive_int(n_vectors, "n_vectors")
-    m = min(check_positive_int(lanczos_steps, "lanczos_steps", minimum=2), p)
     if isinstance(deflate, str):
         if deflate != "clusters":
             raise ValueError(f"deflate must be an int or 'clusters', got {deflate!r}.")
-        k = min(n_top(d), p - 1)
-    else:
-        k = check_positive_int(deflate, "deflate", minimum=0)
-        if k >= p:
-            raise ValueError(f"deflate = {k} must be smaller than p = {p}.")
-    check_memory(8.0 * p * (n_vectors * (m + 4) + 16 * max(k, 1)),
-                 f"spectral_density for p = {p} (Lanczos basis of {n_vectors} x {m} vectors)",
-                 "use fewer n_vectors or lanczos_steps")
+        deflate = min(n_top(d), p - 1)
+    n_vectors, m, k = _check_slq(p, n_vectors, lanczos_steps, deflate)
     op = fisher_operator(W, block=block)
     X0 = series_features(W, 2) if 0 < k <= n_top(d) + 1 else None
     return _density(op.matmat, p, k, X0, op.trace(), n_vectors=n_vectors, m=m, bins=bins, log=log, seed=seed,
@@ -308,6 +301,13 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
     else:
         raise TypeError(f"A must be a square NumPy array or LinearOperator, got {type(A).__name__} "
                         f"of shape {getattr(A, 'shape', None)}.")
+    n_vectors, m, k = _check_slq(p, n_vectors, lanczos_steps, deflate)
+    return _density(matmat, p, k, X0, float("nan") if trace is None else float(trace), n_vectors=n_vectors, m=m,
+                    bins=bins, log=log, seed=seed, tol=tol, progress=progress, deflation_progress=deflation_progress)
+
+
+def _check_slq(p: int, n_vectors: Any, lanczos_steps: Any, deflate: Any) -> tuple[int, int, int]:
+    """Validated ``(n_vectors, steps, deflate)`` of an SLQ run on a ``p x p`` operator, after a memory check."""
     n_vectors = check_positive_int(n_vectors, "n_vectors")
     m = min(check_positive_int(lanczos_steps, "lanczos_steps", minimum=2), p)
     k = check_positive_int(deflate, "deflate", minimum=0)
@@ -316,8 +316,7 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
     check_memory(8.0 * p * (n_vectors * (m + 4) + 16 * max(k, 1)),
                  f"the spectral density for p = {p} (Lanczos basis of {n_vectors} x {m} vectors)",
                  "use fewer n_vectors or lanczos_steps")
-    return _density(matmat, p, k, X0, float("nan") if trace is None else float(trace), n_vectors=n_vectors, m=m,
-                    bins=bins, log=log, seed=seed, tol=tol, progress=progress, deflation_progress=deflation_progress)
+    return n_vectors, m, k
 
 
 def _density(matmat: Callable[[np.ndarray], np.ndarray], p: int, k: int, X0: np.ndarray | None, trace_exact: float,
