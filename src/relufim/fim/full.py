@@ -1,0 +1,921 @@
+r"""The exact Fisher information of all parameters, both layers (theory §15).
+
+For :math:`f(x) = \sum_j v_j\,\mathrm{ReLU}(w_j\cdot x)` with parameters
+:math:`\theta = (v_1,\dots,v_p, w_1,\dots,w_p)` (``P = p(d+1)``: the readout first, then the
+columns of ``W`` one after another), :math:`F = E_x[\nabla_\theta f\,\nabla_\theta f^\top]` for
+:math:`x\sim N(0, I_d)` and the FIM is :math:`F/\sigma^2`.
+
+One factorisation carries everything here (theory §15.3). Per hidden unit,
+:math:`\nabla_{(v_j, w_j)} f = \mathbf 1[w_j\cdot x>0]\,L_j x` with the ``(d+1) x d`` matrix
+:math:`L_j = \binom{w_j^\top}{v_j I_d}`, so
+
+.. math::  F = L\,M\,L^\top,\qquad M_{ij} = E\big[\mathbf 1[w_i\cdot x>0]\,\mathbf 1[w_j\cdot x>0]\,xx^\top\big]
+           = \kappa_0(\theta_{ij})\,I + G_{ij},
+
+with :math:`\kappa_0(\theta) = (\pi-\theta)/(2\pi)` and :math:`G_{ij}` of rank two in the plane of
+:math:`e_i, e_j` (theory §15.2). The blocks of ``F`` follow: :math:`F_{v_iv_j} = r_ir_j\kappa(\theta_{ij})`
+(= ``J``), :math:`F_{v_i,w_j} = v_jr_i[\kappa_0e_i + \tfrac{\sin\theta}{2\pi}e_j]`,
+:math:`F_{w_i,w_j} = v_iv_jM_{ij}`. A product :math:`Fu` is :math:`c = L^\top u` (``c_j = a_jw_j + v_jb_j``),
+:math:`y = Mc`, :math:`Fu = Ly`, and the null space contains the ``p`` rescaling directions
+:math:`z_j` that span :math:`\ker L^\top`.
+
+Every pass over pairs of units goes through the tile scheduler :func:`relufim.fim.tiles.run_tiles`:
+one GEMM of unit columns per tile gives the cosines, from which :math:`\theta`, :math:`\sin\theta`,
+:math:`\kappa_0` (and :math:`\kappa` for the dense ``v`` block, by the library's one formula
+:func:`~relufim.model.kernels.two_pi_kappa_inplace`) are evaluated in place. Pairs with
+:math:`|t| > 0.99` take their angle from :math:`\|e_i\mp e_j\|` and their :math:`G_{ij}` from the
+stable form of theory §15.2 (no :math:`1/\sin\theta`); the others use
+:math:`G_{ij} = [e_ie_j^\top + e_je_i^\top - t(e_ie_i^\top + e_je_j^\top)]/(2\pi\sin\theta)`, whose
+:math:`1/\sin\theta\le 7.1` there.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .._validation import (
+    check_dense_fits,
+    check_inputs,
+    check_memory,
+    check_positive_int,
+    check_sigma,
+    check_vector,
+    check_weights,
+    format_bytes,
+)
+from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
+from ..model.weights import column_norms, unit_columns
+from .sampled import INPUT_CHUNK, gaussian_input_chunks
+from .tiles import NumpyBackend, default_threads, run_tiles, upper_tiles
+
+__all__ = [
+    "FullFisherOperator",
+    "full_fisher_matrix",
+    "full_fisher_operator",
+    "full_gradients",
+    "full_monte_carlo_fisher",
+    "full_empirical_fisher",
+    "rescaling_directions",
+    "full_hermite_features",
+    "full_parameter_count",
+    "NEAR_THRESHOLD",
+]
+
+Progress = Callable[[int, int], None]
+
+_TWO_PI = 2.0 * math.pi
+_INV_2PI = 1.0 / _TWO_PI
+
+#: Pairs whose cosine exceeds this in absolute value take their angle from :math:`\|e_i\mp e_j\|` and
+#: their rank-two part from the stable form (theory §15.2); the same threshold as the ``v`` block's
+#: antiparallel care (:data:`relufim.model.kernels.ANTIPARALLEL_THRESHOLD`).
+NEAR_THRESHOLD = -ANTIPARALLEL_THRESHOLD
+
+#: Tile edge of the dense build (a ``w``-``w`` tile is ``(block d)^2`` numbers) and of the products.
+_DENSE_BLOCK = 64
+_PRODUCT_BLOCK = 256
+
+#: Entries of the per-vector scratch of a product's :math:`e_i\cdot c_j` tiles (about 4 MB per thread).
+_ALPHA_ENTRIES = 1 << 16
+
+
+def full_parameter_count(d: int, p: int) -> int:
+    """Number of parameters ``P = p (d + 1)`` of the network (``p`` readout weights, ``p d`` hidden weights).
+
+    Examples
+    --------
+    >>> full_parameter_count(10, 2000)
+    22000
+    """
+    return check_positive_int(p, "p") * (check_positive_int(d, "d") + 1)
+
+
+# ----------------------------------------------------------------------------- validation and geometry
+
+def _check_network(W: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+    W = check_weights(W)
+    v = check_vector(v, W.shape[1], "v", what="the p = {p} hidden units (columns) of W: one output weight each")
+    return W, v
+
+
+@dataclass(frozen=True)
+class _Units:
+    """Per-unit data every pass reads: norms, unit columns (both layouts), the effective readout."""
+
+    W: np.ndarray
+    r: np.ndarray
+    E: np.ndarray  # (d, p) unit columns (zero for a zero column)
+    ET: np.ndarray  # (p, d), C-contiguous
+    v: np.ndarray  # readout times the mask of nonzero columns: a dead unit has a zero gradient
+
+    @classmethod
+    def of(cls, W: np.ndarray, v: np.ndarray) -> _Units:
+        r = column_norms(W)
+        E = unit_columns(W, r)
+        return cls(W=W, r=r, E=E, ET=np.ascontiguousarray(E.T), v=np.where(r > 0, v, 0.0))
+
+    @property
+    def d(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.W.shape[1]
+
+
+@dataclass
+class _NearPairs:
+    r"""Pairs of a tile with :math:`|t| >` ``NEAR_THRESHOLD`` and their stably computed angle data.
+
+    ``ii, jj`` index the tile; ``gi, gj`` the units. ``k0`` is :math:`\kappa_0`, ``s`` is
+    :math:`\sin\theta`, ``kappa`` is :math:`2\pi\kappa`, ``G`` the rank-two parts ``(n, d, d)``.
+    """
+
+    ii: np.ndarray
+    jj: np.ndarray
+    gi: np.ndarray
+    gj: np.ndarray
+    k0: np.ndarray
+    s: np.ndarray
+    two_pi_kappa: np.ndarray
+    G: np.ndarray
+
+
+def _near_pairs(T: np.ndarray, rows: slice, cols: slice, units: _Units, diagonal_tile: bool) -> _NearPairs | None:
+    r"""Find the near-(anti)parallel pairs of the cosine tile ``T`` and compute their data stably (theory §15.2).
+
+    The angle comes from :math:`\|e_i - e_j\| = 2\sin(\theta/2)` (parallel) or
+    :math:`\|e_i + e_j\| = 2\sin(\delta/2)`, :math:`\delta = \pi - \theta` (antiparallel), both
+    relatively accurate where the cosine has lost the small angle; the unit vector
+    :math:`c\perp e_i` in the plane from :math:`(e_j \mp e_i) \pm (1\mp t)e_i`, whose terms are
+    accurate to round-off of their own size; and
+    :math:`G = \frac{\sin\theta}{2\pi}[t(e_ie_i^\top - cc^\top) + \sin\theta(e_ic^\top + ce_i^\top)]`.
+    """
+    if not (float(T.max(initial=-1.0)) > NEAR_THRESHOLD or float(T.min(initial=1.0)) < -NEAR_THRESHOLD):
+        return None
+    ii, jj = np.nonzero(np.abs(T) > NEAR_THRESHOLD)
+    gi, gj = ii + rows.start, jj + cols.start
+    off = gi != gj
+    ii, jj, gi, gj = ii[off], jj[off], gi[off], gj[off]
+    if ii.size == 0:
+        return None
+    ei, ej = units.ET[gi], units.ET[gj]  # (n, d)
+    parallel = T[ii, jj] > 0
+    sgn = np.where(parallel, -1.0, 1.0)[:, None]
+    diff = ej + sgn * ei  # e_j - e_i (parallel) or e_j + e_i (antiparallel): accurate small vectors
+    h = np.linalg.norm(diff, axis=1)
+    half = np.arcsin(np.clip(h / 2.0, 0.0, 1.0))  # theta/2 or delta/2
+    theta = np.where(parallel, 2.0 * half, math.pi - 2.0 * half)
+    s = np.sin(2.0 * half)
+    one_mp = 2.0 * np.sin(half) ** 2  # 1 - t (parallel) or 1 + t (antiparallel), from the half angle
+    t = np.where(parallel, 1.0 - one_mp, one_mp - 1.0)
+    c = diff - sgn * one_mp[:, None] * ei  # e_j - t e_i
+    cn = np.linalg.norm(c, axis=1)
+    c = np.divide(c, cn[:, None], out=np.zeros_like(c), where=cn[:, None] > 0)
+    outer = np.einsum
+    G = t[:, None, None] * (outer("na,nb->nab", ei, ei) - outer("na,nb->nab", c, c))
+    cross = outer("na,nb->nab", ei, c)
+    G += s[:, None, None] * (cross + cross.transpose(0, 2, 1))
+    G *= (s * _INV_2PI)[:, None, None]
+    k0 = (math.pi - theta) * _INV_2PI
+    tpk = np.where(parallel, s + (math.pi - theta) * t, two_pi_kappa_from_sum_norm(h))
+    return _NearPairs(ii=ii, jj=jj, gi=gi, gj=gj, k0=k0, s=s, two_pi_kappa=tpk, G=G)
+
+
+def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols: slice, units: _Units,
+                diagonal_tile: bool) -> _NearPairs | None:
+    r"""Cosines ``T`` (m x n, clipped in place) -> ``K0`` = :math:`\kappa_0`, ``S`` = :math:`\sin\theta`.
+
+    Near pairs get their stable values (and are returned); the diagonal of a diagonal tile gets
+    the exact :math:`\kappa_0 = 1/2`, :math:`\sin\theta = 0`.
+    """
+    if diagonal_tile:
+        np.fill_diagonal(T, 0.0)
+    np.clip(T, -1.0, 1.0, out=T)
+    near = _near_pairs(T, rows, cols, units, diagonal_tile)
+    np.arccos(T, out=K0)
+    K0 *= -_INV_2PI
+    K0 += 0.5  # (pi - theta) / (2 pi)
+    np.multiply(T, T, out=S)
+    np.subtract(1.0, S, out=S)
+    np.maximum(S, 0.0, out=S)
+    np.sqrt(S, out=S)
+    if near is not None:
+        K0[near.ii, near.jj] = near.k0
+        S[near.ii, near.jj] = near.s
+    if diagonal_tile:
+        np.fill_diagonal(T, 1.0)
+        np.fill_diagonal(K0, 0.5)
+        np.fill_diagonal(S, 0.0)
+    return near
+
+
+def _rank_two_coefficients(T: np.ndarray, S: np.ndarray, A: np.ndarray, B: np.ndarray,
+                           near: _NearPairs | None, diagonal_tile: bool) -> None:
+    r"""``A`` = :math:`1/(2\pi\sin\theta)`, ``B`` = :math:`\cos\theta/(2\pi\sin\theta)`, zero where ``G`` is explicit.
+
+    :math:`G_{ij} = A_{ij}(e_ie_j^\top + e_je_i^\top) - B_{ij}(e_ie_i^\top + e_je_j^\top)` off the near pairs
+    and the diagonal, where :math:`\sin\theta \ge \sqrt{1 - 0.99^2} = 0.141`.
+    """
+    if near is not None:
+        S[near.ii, near.jj] = 1.0  # placeholders: these entries are zeroed below
+    if diagonal_tile:
+        np.fill_diagonal(S, 1.0)
+    np.divide(_INV_2PI, S, out=A)
+    np.multiply(T, A, out=B)
+    if near is not None:
+        A[near.ii, near.jj] = 0.0
+        B[near.ii, near.jj] = 0.0
+        S[near.ii, near.jj] = near.s
+    if diagonal_tile:
+        np.fill_diagonal(A, 0.0)
+        np.fill_diagonal(B, 0.0)
+        np.fill_diagonal(S, 0.0)
+
+
+# ----------------------------------------------------------------------------- the dense matrix
+
+def _dense_memory(P: int) -> float:
+    return 8.0 * P * P
+
+
+def full_fisher_matrix(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, block: int | None = None,
+                       threads: int | None = None, progress: Progress | None = None) -> np.ndarray:
+    r"""The exact FIM of all parameters :math:`\theta = (v, w_1, \dots, w_p)`, dense, ``P x P`` (theory §15).
+
+    Parameters
+    ----------
+    W : array (d, p), d < p
+        Hidden weights; column ``j`` is unit ``j``.
+    v : array (p,)
+        Output weights.
+    sigma : float
+        Output-noise standard deviation: the FIM is :math:`F/\sigma^2`.
+    block : int, optional
+        Units per tile (default 64): a tile of the ``w``-``w`` block holds ``(block d)^2`` numbers.
+    threads : int, optional
+        Worker threads (default: the CPU cores, at most 8).
+    progress : callable(done, total), optional
+        Called after each tile.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(P, P)`` symmetric float64, ``P = p (d + 1)``, in the order ``v_1..v_p`` then ``w_1`` (``d``
+        entries), ..., ``w_p``:
+
+        .. math:: F_{v_iv_j} = r_ir_j\kappa(\theta_{ij}),\quad
+                  F_{v_i,w_j} = v_jr_i\Big[\kappa_0(\theta_{ij})e_i + \frac{\sin\theta_{ij}}{2\pi}e_j\Big],\quad
+                  F_{w_i,w_j} = v_iv_jM_{ij},
+
+        with the exact diagonal blocks :math:`F_{v_iv_i} = r_i^2/2`, :math:`F_{v_i,w_i} = v_iw_i/2`,
+        :math:`F_{w_i,w_i} = v_i^2I/2`.
+
+    Raises
+    ------
+    ValueError
+        When ``8 P^2`` bytes would not fit in the available memory (with the numbers and the
+        matrix-free alternative :func:`full_fisher_operator`), for ``v`` of the wrong shape or with
+        non-finite entries, and for invalid ``W``.
+
+    Notes
+    -----
+    One pass of :func:`~relufim.fim.tiles.run_tiles` over the upper-triangle tiles of unit pairs: per
+    tile one GEMM of unit columns, :math:`\theta, \sin\theta, \kappa_0` and :math:`2\pi\kappa`
+    (:func:`~relufim.model.kernels.two_pi_kappa_inplace`) in place, the four kinds of blocks formed
+    from them and each written with its mirror image (so ``F`` is exactly symmetric).
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(d=3, p=20, seed=0)
+    >>> v = np.random.default_rng(1).standard_normal(20)
+    >>> F = full_fisher_matrix(W, v)
+    >>> F.shape, bool(np.array_equal(F, F.T))
+    ((80, 80), True)
+    >>> bool(np.isclose(np.trace(F), (W**2).sum() / 2 + 3 * (v**2).sum() / 2))
+    True
+    >>> z = rescaling_directions(W, v)          # the rescaling symmetry: F z_j = 0
+    >>> bool(np.abs(F @ z).max() < 1e-14 * np.abs(F).max())
+    True
+    """
+    W, v = _check_network(W, v)
+    sigma = check_sigma(sigma)
+    d, p = W.shape
+    P = p * (d + 1)
+    block = _DENSE_BLOCK if block is None else check_positive_int(block, "block")
+    threads = default_threads() if threads is None else check_positive_int(threads, "threads")
+    tile = min(block, p)
+    check_memory(_dense_memory(P) + threads * 12.0 * (tile * d) ** 2 * 8, f"the dense {P} x {P} FIM of all parameters",
+                 f"use relufim.full_fisher_operator(W, v) (matrix-free: products and eigenpairs without forming it, "
+                 f"{format_bytes(_product_memory(p, d, 1, min(_PRODUCT_BLOCK, p), threads))} per product with one "
+                 f"vector) or a smaller p", detail=f" (P = p(d+1) = {P})")
+    units = _Units.of(W, v)
+    F = np.empty((P, P))
+    _fill_dense(F, units, tile, threads, progress)
+    if sigma != 1.0:
+        F /= sigma * sigma
+    return F
+
+
+_MIRROR_STRIP = 32
+
+
+def _mirror(F: np.ndarray, rows: slice, cols: slice, X: np.ndarray) -> None:
+    """``F[rows, cols] = X`` and ``F[cols, rows] = X.T``, the transposed write in strips of 32 rows."""
+    F[rows, cols] = X
+    for a in range(0, X.shape[0], _MIRROR_STRIP):
+        strip = X[a:a + _MIRROR_STRIP]
+        F[cols, rows.start + a:rows.start + a + strip.shape[0]] = strip.T
+
+
+def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Progress | None) -> None:
+    d, p = u.d, u.p
+    r, v, E, ET = u.r, u.v, u.E, u.ET
+    local = threading.local()
+    eye = np.eye(d)
+
+    def buffers(m: int, n: int) -> dict[str, np.ndarray]:
+        bufs = getattr(local, "bufs", None)
+        if bufs is None:
+            bufs = local.bufs = {name: np.empty((tile, tile)) for name in ("T", "K0", "S", "A", "B", "KA", "S2")}
+            bufs["X"] = np.empty((tile * d, tile * d))
+        return {name: (b[:m, :n] if name != "X" else b[:m * d, :n * d]) for name, b in bufs.items()}
+
+    def vw_block(K0: np.ndarray, S: np.ndarray, Ea: np.ndarray, Eb: np.ndarray, ra: np.ndarray,
+                 vb: np.ndarray) -> np.ndarray:
+        r""":math:`F_{v_a, w_b} = v_b r_a[\kappa_0 e_a + \sin\theta/(2\pi) e_b]`, shape (m, n d)."""
+        X = K0[:, :, None] * Ea[:, None, :]
+        X += (S * _INV_2PI)[:, :, None] * Eb[None, :, :]
+        X *= (ra[:, None] * vb[None, :])[:, :, None]
+        return X.reshape(K0.shape[0], -1)
+
+    def work(i0: int, j0: int, _bufs: tuple, _acc: Any) -> None:
+        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
+        m, n = ri.stop - ri.start, rj.stop - rj.start
+        diag = i0 == j0
+        b = buffers(m, n)
+        T, K0, S, A, B, KA, S2 = b["T"], b["K0"], b["S"], b["A"], b["B"], b["KA"], b["S2"]
+        np.matmul(ET[ri], E[:, rj], out=T)
+        if diag:  # its GEMM need not be exactly symmetric: use the upper half for both
+            T[...] = np.triu(T) + np.triu(T, 1).T
+        near = _angle_tile(T, K0, S, ri, rj, u, diag)
+        # v-v: r_i r_j kappa, by the library's one formula
+        KA[...] = T
+        two_pi_kappa_inplace(KA, A, S2, keep_one_minus_t=False)
+        if near is not None:
+            KA[near.ii, near.jj] = near.two_pi_kappa
+        if diag:
+            np.fill_diagonal(KA, math.pi)  # 2 pi kappa(1) = pi
+        KA *= (r[ri, None] * _INV_2PI) * r[None, rj]
+        if diag:
+            F[ri, rj] = np.triu(KA) + np.triu(KA, 1).T
+        else:
+            _mirror(F, ri, rj, KA)
+        # v-w and w-v
+        X = vw_block(K0, S, ET[ri], ET[rj], r[ri], v[rj])  # rows v_i, columns w_j
+        _mirror(F, ri, slice(p + rj.start * d, p + rj.stop * d), X)
+        if not diag:
+            Y = vw_block(K0.T, S.T, ET[rj], ET[ri], r[rj], v[ri])  # rows v_j, columns w_i
+            _mirror(F, rj, slice(p + ri.start * d, p + ri.stop * d), Y)
+        # w-w: v_i v_j [kappa0 I + A (e_i e_j^T + e_j e_i^T) - B (e_i e_i^T + e_j e_j^T)]
+        _rank_two_coefficients(T, S, A, B, near, diag)
+        vv = v[ri, None] * v[None, rj]
+        A *= vv
+        B *= vv
+        K0 *= vv
+        Ei, Ej = ET[ri], ET[rj]
+        U1 = A[:, :, None] * Ej[None, :, :] - B[:, :, None] * Ei[:, None, :]  # (m, n, d) -> multiplies e_ik
+        U2 = A[:, :, None] * Ei[:, None, :] - B[:, :, None] * Ej[None, :, :]  # multiplies e_jk
+        X4 = b["X"].reshape(m, d, n, d)
+        np.multiply(Ei[:, :, None, None], U1[:, None, :, :], out=X4)
+        X4 += E[:, rj][None, :, :, None] * U2[:, None, :, :]
+        X4 += K0[:, None, :, None] * eye[None, :, None, :]
+        if near is not None:
+            X4[near.ii, :, near.jj, :] = (near.k0 * v[near.gi] * v[near.gj])[:, None, None] * eye \
+                + near.G * (v[near.gi] * v[near.gj])[:, None, None]
+        X2 = b["X"]
+        wr, wc = slice(p + ri.start * d, p + ri.stop * d), slice(p + rj.start * d, p + rj.stop * d)
+        if diag:
+            X2[...] = np.triu(X2) + np.triu(X2, 1).T
+            F[wr, wc] = X2
+        else:
+            _mirror(F, wr, wc, X2)
+
+    tiles = upper_tiles(p, tile)
+    run_tiles(tiles, work, backend=NumpyBackend(), tile=1, out_shape=(1, 1), threads=threads, n_buffers=0,
+              progress=progress)
+
+
+# ----------------------------------------------------------------------------- products
+
+def _product_memory(p: int, d: int, b: int, tile: int, threads: int) -> int:
+    r"""Working memory of one product with ``b`` vectors.
+
+    Per thread six tiles, the scratch of :math:`e_i\cdot c_j`, two blocks of ``tile d b`` and two
+    accumulators of ``p d b``; the copies of the input and output.
+    """
+    per_thread = 6 * tile * tile + max(_ALPHA_ENTRIES, tile * tile) + tile * d * b * 2 + 2 * p * d * b
+    return int(8 * (threads * per_thread + 6 * p * d * b + 2 * p * (d + 1) * b))
+
+
+def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progress: Progress | None) -> np.ndarray:
+    r""":math:`FU` for ``U`` of shape ``(P, b)``: :math:`c = L^\top U`, :math:`y = Mc` tile by tile, :math:`FU = Ly`.
+
+    Per tile use (rows ``I`` from columns ``J``) with :math:`\beta_j = e_j\cdot c_j` and
+    :math:`\alpha_{ij} = e_i\cdot c_j`:
+
+    .. math::
+        y_i \mathrel{+}= \sum_j \kappa_{0,ij}c_j + e_i\Big[\sum_jA_{ij}\beta_j - e_i\cdot\sum_jB_{ij}c_j\Big]
+        + \sum_jA_{ij}\alpha_{ij}e_j - \sum_jB_{ij}\beta_je_j ,
+
+    four GEMMs of the coefficient tiles with ``(n, d b)`` blocks, one with ``(n, b)``, and for
+    :math:`\alpha` one batched GEMM of unit columns, one elementwise product and one GEMM: about
+    :math:`(10d + 2)mn` flops per vector; near pairs add their explicit :math:`G_{ij}c_j`.
+    """
+    d, p = units.d, units.p
+    b = U.shape[1]
+    v, E, ET = units.v, units.E, units.ET
+    a = U[:p]
+    C = (U[p:].reshape(p, d, b) * v[:, None, None] + units.W.T[:, :, None] * a[:, None, :])  # (p, d, b)
+    beta = np.einsum("jlk,jl->jk", C, ET)  # (p, b)
+    Q = ET[:, :, None] * beta[:, None, :]  # beta_j e_j, (p, d, b)
+    C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
+    CT = np.ascontiguousarray(C.transpose(2, 1, 0))  # (b, d, p): one (d, n) block per vector
+    chunk = max(1, min(b, _ALPHA_ENTRIES // (tile * tile)))
+    local = threading.local()
+
+    def buffers() -> dict[str, np.ndarray]:
+        bufs = getattr(local, "bufs", None)
+        if bufs is None:
+            bufs = local.bufs = {name: np.empty((tile, tile)) for name in ("T", "K0", "S", "A", "B", "AT")}
+            bufs["G"] = np.empty((tile, d * b))
+            bufs["Z"] = np.empty((tile, d * b))
+            bufs["z"] = np.empty((tile, b))
+            bufs["alpha"] = np.empty(chunk * tile * tile)
+            bufs["y4"] = np.empty((chunk * tile, d))
+        return bufs
+
+    def one_side(acc: np.ndarray, K0: np.ndarray, A: np.ndarray, B: np.ndarray, ri: slice, rj: slice,
+                 bufs: dict[str, np.ndarray]) -> None:
+        r"""``y[ri] += (M tile) c[rj]`` for coefficient tiles of shape (|ri|, |rj|) (``A`` contiguous).
+
+        ``acc[0]`` is ``y`` as ``(p, d b)``; ``acc[1]``, read as ``(b, p, d)``, collects the
+        :math:`\sum_jA_{ij}\alpha_{ij}e_j` terms in the order their GEMM writes them.
+        """
+        m, n = ri.stop - ri.start, rj.stop - rj.start
+        Y = acc[0, ri]  # (m, d b)
+        G, Z, z = bufs["G"][:m], bufs["Z"][:m], bufs["z"][:m]
+        np.matmul(K0, C2[rj], out=G)
+        Y += G
+        np.matmul(B, Q2[rj], out=G)
+        Y -= G
+        np.matmul(B, C2[rj], out=Z)
+        np.matmul(A, beta[rj], out=z)
+        z -= np.einsum("ilk,il->ik", Z.reshape(m, d, b), ET[ri])  # A beta - e_i . (B c)
+        Y.reshape(m, d, b)[...] += ET[ri][:, :, None] * z[:, None, :]
+        Y4 = acc[1].reshape(b, p, d)
+        for k0 in range(0, b, chunk):
+            k1 = min(b, k0 + chunk)
+            kc = k1 - k0
+            alpha = bufs["alpha"][:kc * m * n].reshape(kc, m, n)
+            np.matmul(ET[ri], CT[k0:k1, :, rj], out=alpha)  # alpha_ij = e_i . c_j for each vector
+            alpha *= A
+            y4 = bufs["y4"][:kc * m]
+            np.matmul(alpha.reshape(kc * m, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
+            Y4[k0:k1, ri] += y4.reshape(kc, m, d)
+
+    def work(i0: int, j0: int, _bufs: tuple, acc: np.ndarray) -> None:
+        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
+        m, n = ri.stop - ri.start, rj.stop - rj.start
+        diag = i0 == j0
+        bufs = buffers()
+        T, K0, S, A, B = (bufs[k][:m, :n] for k in ("T", "K0", "S", "A", "B"))
+        np.matmul(ET[ri], E[:, rj], out=T)
+        near = _angle_tile(T, K0, S, ri, rj, units, diag)
+        _rank_two_coefficients(T, S, A, B, near, diag)
+        one_side(acc, K0, A, B, ri, rj, bufs)
+        if not diag:
+            AT = bufs["AT"][:n, :m]
+            AT[...] = A.T
+            one_side(acc, K0.T, AT, B.T, rj, ri, bufs)
+        if near is not None:
+            Y3 = acc[0].reshape(p, d, b)
+            gi, gj = near.gi, near.gj
+            np.add.at(Y3, gi, np.matmul(near.G, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
+            if not diag:
+                np.add.at(Y3, gj, np.matmul(near.G, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
+
+    acc = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=1, out_shape=(2, p, d * b),
+                    threads=threads, n_buffers=0, progress=progress)
+    Y = acc[0].reshape(p, d, b)
+    Y += acc[1].reshape(b, p, d).transpose(1, 2, 0)
+    out = np.empty((p * (d + 1), b))
+    out[:p] = np.einsum("jlk,jl->jk", Y, units.W.T)
+    out[p:] = (Y * v[:, None, None]).reshape(p * d, b)
+    return out
+
+
+class FullFisherOperator(LinearOperator):
+    r"""Matrix-free :math:`F/\sigma^2` of all parameters (see :func:`full_fisher_operator`).
+
+    Attributes
+    ----------
+    W : (d, p) hidden weights
+    v : (p,) output weights
+    sigma : noise standard deviation
+    block : tile edge (units per tile)
+    threads : worker threads
+    products : vectors multiplied so far (each a pass over the :math:`p^2/2` unit pairs)
+    """
+
+    def __init__(self, W: np.ndarray, v: np.ndarray, *, sigma: float, block: int, threads: int,
+                 progress: Progress | None):
+        d, p = W.shape
+        P = p * (d + 1)
+        super().__init__(dtype=np.dtype(np.float64), shape=(P, P))
+        self.W = W
+        self.v = v
+        self.sigma = sigma
+        self.block = min(block, p)
+        self.threads = threads
+        self.progress = progress
+        self.products = 0
+        self._units = _Units.of(W, v)
+
+    # -- facts known without a product
+    def diagonal(self) -> np.ndarray:
+        r"""Exact diagonal: :math:`\|w_i\|^2/2` for the ``v`` entries, :math:`v_j^2/2` for each entry of ``w_j``."""
+        u = self._units
+        return np.concatenate([u.r**2 / 2, np.repeat(u.v**2 / 2, u.d)]) / self.sigma**2
+
+    def trace(self) -> float:
+        r"""Exact trace :math:`(\|W\|_F^2/2 + d\|v\|^2/2)/\sigma^2` (units with a zero column contribute 0)."""
+        return float(self.diagonal().sum())
+
+    def memory_bytes(self, n_vectors: int) -> int:
+        """Working memory of one product with ``n_vectors`` vectors."""
+        u = self._units
+        return _product_memory(u.p, u.d, n_vectors, self.block, self.threads)
+
+    def flops(self, n_vectors: int = 1) -> float:
+        r"""Floating-point operations of the GEMMs of one product with ``n_vectors`` vectors: :math:`(10d+2)p^2b`.
+
+        The count the benchmark compares with the machine's GEMM rate (the elementwise work on
+        the tiles comes on top).
+        """
+        u = self._units
+        return float((10 * u.d + 2) * u.p * u.p * n_vectors)
+
+    def frobenius_norm_squared(self) -> float:
+        r""":math:`\|F\|_F^2/\sigma^4`, exactly, from one pass over the tiles (no product; theory §15.3).
+
+        Per ordered pair, :math:`r_i^2r_j^2\kappa^2 + (v_j^2r_i^2 + v_i^2r_j^2)(\kappa_0^2 + 2\kappa_0St + S^2)
+        + v_i^2v_j^2(d\kappa_0^2 + 2S^2)`, with :math:`S = \sin\theta/(2\pi)` (:math:`\|G_{ij}\|_F^2 = 2S^2`).
+        """
+        return _frobenius_squared(self._units, self.block, self.threads) / self.sigma**4
+
+    def rescaling_directions(self) -> np.ndarray:
+        """The ``p`` null vectors :math:`z_j` of the rescaling symmetry, ``(P, p)`` (:func:`rescaling_directions`)."""
+        return rescaling_directions(self.W, self.v)
+
+    # -- products
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matvec(x)
+
+    def _adjoint(self) -> FullFisherOperator:
+        return self
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        self.products += X.shape[1]
+        out = _full_product(self._units, X, self.block, self.threads, self.progress)
+        if self.sigma != 1.0:
+            out /= self.sigma**2
+        return out
+
+
+def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, block: int | None = None,
+                         threads: int | None = None, progress: Progress | None = None) -> FullFisherOperator:
+    r"""The exact FIM of all parameters as a matrix-free ``LinearOperator`` (theory §15).
+
+    Construction costs ``O(dp)``; each product :math:`FU` (``U`` of shape ``(P, b)``) recomputes the
+    angles tile by tile (:func:`~relufim.fim.tiles.run_tiles` over the upper triangle of unit pairs,
+    each tile used for both of its orientations) and never stores a ``P x P`` or ``p x p`` array.
+
+    Parameters
+    ----------
+    W : array (d, p), d < p
+    v : array (p,)
+    sigma : float
+        The operator is :math:`F/\sigma^2`.
+    block : int, optional
+        Units per tile (default 256).
+    threads : int, optional
+        Worker threads (default: the CPU cores, at most 8).
+    progress : callable(done, total), optional
+        Called after each tile of each product.
+
+    Returns
+    -------
+    FullFisherOperator
+        With ``matmat``, exact ``diagonal()``, ``trace()`` and ``frobenius_norm_squared()``,
+        ``rescaling_directions()`` and the ``flops`` of a product.
+
+    Notes
+    -----
+    A product with ``b`` vectors costs :math:`(10d + 2)p^2b` flops in GEMMs whose inner or outer
+    dimension is ``d`` or the tile edge (theory §15.4), against :math:`2P^2b = 2(d+1)^2p^2b` for a
+    dense ``F``; per thread it needs five tiles, a few MB of scratch and a ``p d b`` accumulator.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(d=3, p=40, seed=0)
+    >>> v = np.random.default_rng(1).standard_normal(40)
+    >>> F = full_fisher_operator(W, v, block=16)
+    >>> U = np.random.default_rng(2).standard_normal((F.shape[0], 3))
+    >>> bool(np.allclose(F @ U, full_fisher_matrix(W, v) @ U, rtol=0, atol=1e-13))
+    True
+    """
+    W, v = _check_network(W, v)
+    sigma = check_sigma(sigma)
+    d, p = W.shape
+    block = _PRODUCT_BLOCK if block is None else check_positive_int(block, "block")
+    threads = default_threads() if threads is None else check_positive_int(threads, "threads")
+    check_memory(_product_memory(p, d, 1, min(block, p), threads), f"full_fisher_operator tiles of {block}",
+                 "use a smaller block")
+    return FullFisherOperator(W, v, sigma=sigma, block=block, threads=threads, progress=progress)
+
+
+def _frobenius_squared(units: _Units, tile: int, threads: int) -> float:
+    d, p = units.d, units.p
+    r, v, E, ET = units.r, units.v, units.E, units.ET
+    r2, v2 = r * r, v * v
+
+    def work(i0: int, j0: int, bufs: tuple, acc: np.ndarray) -> None:
+        T, K0, S, KA, S2 = bufs
+        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
+        m, n = ri.stop - ri.start, rj.stop - rj.start
+        T, K0, S, KA, S2 = (x[:m, :n] for x in (T, K0, S, KA, S2))
+        diag = i0 == j0
+        np.matmul(ET[ri], E[:, rj], out=T)
+        near = _angle_tile(T, K0, S, ri, rj, units, diag)
+        KA[...] = T
+        two_pi_kappa_inplace(KA, S2, np.empty_like(KA), keep_one_minus_t=False)
+        if near is not None:
+            KA[near.ii, near.jj] = near.two_pi_kappa
+        if diag:
+            np.fill_diagonal(KA, math.pi)
+        S *= _INV_2PI
+        vw = K0 * K0 + 2.0 * K0 * S * T + S * S  # ||kappa0 e_i + S e_j||^2
+        total = float(r2[ri] @ (KA * KA) @ r2[rj]) * _INV_2PI**2
+        total += float(r2[ri] @ vw @ v2[rj] + v2[ri] @ vw @ r2[rj])
+        total += float(v2[ri] @ (d * K0 * K0 + 2.0 * S * S) @ v2[rj])
+        acc[0, 0] += total if diag else 2.0 * total
+
+    out = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1),
+                    threads=threads, n_buffers=5)
+    return float(out[0, 0])
+
+
+# ----------------------------------------------------------------------------- the null space
+
+def rescaling_directions(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    r"""The tangents :math:`z_j` of the rescaling symmetries :math:`(w_j, v_j)\mapsto(cw_j, v_j/c)`, ``(P, p)``.
+
+    Theory §15.3.
+
+    Column ``j`` is :math:`-v_j` at the entry of :math:`v_j`, :math:`w_j` at the block of
+    :math:`w_j`, zero elsewhere. :math:`\nabla_\theta f(x)\cdot z_j = 0` for every ``x``, so
+    :math:`Fz_j = 0`; the columns have disjoint supports (orthogonal; normalise them for an
+    orthonormal basis of the span).
+
+    Examples
+    --------
+    >>> rescaling_directions(np.array([[1.0, 2.0, 0.5]]), np.array([3.0, -1.0, 2.0]))[:, 0]
+    array([-3.,  0.,  0.,  1.,  0.,  0.])
+    """
+    W, v = _check_network(W, v)
+    d, p = W.shape
+    Z = np.zeros((p * (d + 1), p))
+    idx = np.arange(p)
+    Z[idx, idx] = -v
+    Z[p:].reshape(p, d, p)[idx, :, idx] = W.T
+    return Z
+
+
+def full_hermite_features(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    r"""The vectors :math:`E[\nabla_\theta f(x)\,h(x)]` for the Hermite polynomials ``h`` of degree <= 2, ``(P, N)``.
+
+    ``N = 1 + d + d(d+1)/2``: :math:`h = 1`, :math:`x_l`, :math:`x_lx_m - \delta_{lm}` (``l <= m``). In
+    closed form by Gaussian integration by parts (theory §15.5), with :math:`e = w/\|w\|` and
+    :math:`c = 1/\sqrt{2\pi}`:
+
+    * ``v_j`` entries: :math:`c\|w_j\|`, :math:`w_{jl}/2`, :math:`c\,w_{jl}w_{jm}/\|w_j\|`;
+    * ``w_j`` block, coordinate ``a``, times :math:`v_j`: :math:`c\,e_a`, :math:`\delta_{al}/2`,
+      :math:`c(\delta_{al}e_m + \delta_{am}e_l - e_ae_le_m)`.
+
+    :math:`F = \sum_h E[\nabla f\,h]E[\nabla f\,h]^\top/\|h\|^2` over an orthogonal basis of
+    :math:`L^2(N(0,I_d))`, so these ``N`` vectors span (approximately) the top eigenspace of
+    ``F``; the block eigensolver starts from them at no product with ``F``.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(2, 6, seed=0)
+    >>> v = np.ones(6)
+    >>> H = full_hermite_features(W, v)
+    >>> H.shape
+    (18, 6)
+    >>> Fn = full_monte_carlo_fisher(W, v, 200000, seed=0)
+    >>> x = np.vstack(list(gaussian_input_chunks(200000, 2, 0)))   # E[grad f * x_1] by Monte Carlo
+    >>> mc = (full_gradients(W, v, x) * x[:, :1]).mean(axis=0)
+    >>> bool(np.abs(mc - H[:, 1]).max() < 0.02)
+    True
+    """
+    W, v = _check_network(W, v)
+    u = _Units.of(W, v)
+    d, p = W.shape
+    c = 1.0 / math.sqrt(_TWO_PI)
+    lm = [(a, b) for a in range(d) for b in range(a, d)]
+    N = 1 + d + len(lm)
+    H = np.zeros((p * (d + 1), N))
+    Hw = H[p:].reshape(p, d, N)
+    E = u.ET  # (p, d)
+    H[:p, 0] = c * u.r
+    Hw[:, :, 0] = c * E * u.v[:, None]
+    for l in range(d):
+        H[:p, 1 + l] = W[l] / 2
+        Hw[:, l, 1 + l] = u.v / 2
+    for q, (l, m) in enumerate(lm, start=1 + d):
+        H[:p, q] = c * u.r * E[:, l] * E[:, m]
+        col = -E * (E[:, l] * E[:, m])[:, None]
+        col[:, l] += E[:, m]
+        col[:, m] += E[:, l]
+        Hw[:, :, q] = c * col * u.v[:, None]
+    return H
+
+
+# ----------------------------------------------------------------------------- sampled counterparts
+
+def full_gradients(W: np.ndarray, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r"""Per-sample gradients :math:`\nabla_\theta f(x_t)`, ``(n, P)``, in the order of :func:`full_fisher_matrix`.
+
+    :math:`\partial f/\partial v_j = \mathrm{ReLU}(w_j\cdot x)`,
+    :math:`\partial f/\partial w_j = v_j\mathbf 1[w_j\cdot x > 0]\,x` (theory §15.1).
+
+    Examples
+    --------
+    >>> full_gradients(np.array([[1.0, -1.0]]), np.array([2.0, 3.0]), np.array([[0.5]]))
+    array([[0.5, 0. , 1. , 0. ]])
+    """
+    W, v = _check_network(W, v)
+    x = check_inputs(x, W.shape[0])
+    return _gradients(W, v, x)
+
+
+def _gradients(W: np.ndarray, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    d, p = W.shape
+    n = x.shape[0]
+    Z = x @ W
+    G = np.empty((n, p * (d + 1)))
+    np.maximum(Z, 0.0, out=G[:, :p])
+    G[:, p:].reshape(n, p, d)[...] = ((Z > 0) * v)[:, :, None] * x[:, None, :]
+    return G
+
+
+def _accumulate(chunks: Iterator[np.ndarray], W: np.ndarray, v: np.ndarray, n: int, steps: int,
+                weights: Callable[[np.ndarray, int], np.ndarray | None] | None, stderr: bool,
+                progress: Progress | None) -> tuple[np.ndarray, np.ndarray | None]:
+    r""":math:`\frac1n\sum_t w_t g_tg_t^\top` (and the mean of squares) over streamed chunks of inputs."""
+    P = W.shape[1] * (W.shape[0] + 1)
+    acc = np.zeros((P, P))
+    acc2 = np.zeros((P, P)) if stderr else None
+    start = 0
+    for s, x in enumerate(chunks):
+        G = _gradients(W, v, x)
+        if weights is not None:
+            G *= np.sqrt(weights(x, start))[:, None]
+        start += x.shape[0]
+        acc += G.T @ G
+        if acc2 is not None:
+            G2 = G * G
+            acc2 += G2.T @ G2
+        if progress is not None:
+            progress(s + 1, steps)
+    acc /= n
+    if acc2 is not None:
+        acc2 /= n
+    return acc, acc2
+
+
+def full_monte_carlo_fisher(W: np.ndarray, v: np.ndarray, n: int, *, seed: int | None = None, sigma: float = 1.0,
+                            return_stderr: bool = False, progress: Progress | None = None):
+    r"""Monte Carlo FIM of all parameters (theory §15.6).
+
+    :math:`F^{(n)} = \frac{1}{n\sigma^2}\sum_t\nabla_\theta f(x_t)\nabla_\theta f(x_t)^\top`.
+
+    The inputs :math:`x_t\sim N(0, I_d)` are those of :func:`relufim.monte_carlo_fisher` for the same
+    ``(n, seed)`` (:func:`~relufim.fim.sampled.gaussian_input_chunks`, chunks of 4096), streamed: the
+    per-sample gradients of one chunk at a time, memory ``O(4096 P + P^2)``.
+
+    Parameters
+    ----------
+    W : array (d, p)
+    v : array (p,)
+    n : int
+        Number of Gaussian inputs.
+    seed : int, optional
+    sigma : float
+    return_stderr : bool
+        Also return the entrywise standard error of the mean (sample variance, needs ``n >= 2``).
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    F_n : (P, P) array
+    stderr : (P, P) array, only with ``return_stderr``
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(2, 4, seed=0)
+    >>> v = np.array([1.0, -0.5, 0.3, 2.0])
+    >>> Fn, se = full_monte_carlo_fisher(W, v, 40000, seed=1, return_stderr=True)
+    >>> bool(np.all(np.abs(Fn - full_fisher_matrix(W, v)) < 6 * se + 1e-12))
+    True
+    """
+    W, v = _check_network(W, v)
+    n = check_positive_int(n, "n")
+    sigma = check_sigma(sigma)
+    if return_stderr and n < 2:
+        raise ValueError("return_stderr=True needs n >= 2 samples.")
+    d, p = W.shape
+    P = p * (d + 1)
+    check_dense_fits(P, what=f"the dense {P} x {P} Monte Carlo FIM of all parameters",
+                     copies=2.0 if return_stderr else 1.0,
+                     alternative="use fewer hidden units, or products with per-sample gradients (full_gradients)")
+    acc, acc2 = _accumulate(gaussian_input_chunks(n, d, seed), W, v, n, -(-n // INPUT_CHUNK), None, return_stderr,
+                            progress)
+    scale = 1.0 / (sigma * sigma)
+    if acc2 is None:
+        return acc * scale if scale != 1.0 else acc
+    var = np.maximum(acc2 - acc * acc, 0.0) * (n / (n - 1))
+    return acc * scale, np.sqrt(var / n) * scale
+
+
+def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.ndarray | None = None,
+                          sigma: float = 1.0) -> np.ndarray:
+    r"""The FIM of all parameters on a data set: inputs ``x`` (n, d), and labels ``y`` (n,) if given.
+
+    Without ``y``: the FIM of the model on the data's inputs,
+    :math:`\frac{1}{n\sigma^2}\sum_t\nabla_\theta f(x_t)\nabla_\theta f(x_t)^\top` (the counterpart of
+    :func:`relufim.empirical_fisher`).
+
+    With ``y``: the *empirical Fisher* of the Gaussian likelihood in the sense of Kunstner, Hennig &
+    Balles (2019), the outer products of the log-likelihood gradients
+    :math:`(y_t - f(x_t))\nabla_\theta f(x_t)/\sigma^2` at the observed labels,
+    :math:`\frac{1}{n\sigma^4}\sum_t(y_t - f(x_t))^2\,\nabla_\theta f(x_t)\nabla_\theta f(x_t)^\top`. It
+    equals the FIM in expectation only when the labels come from the model itself.
+
+    Examples
+    --------
+    >>> W, v = np.array([[1.0, -1.0]]), np.array([2.0, 3.0])
+    >>> full_empirical_fisher(W, v, np.array([[0.5], [-1.0]]))
+    array([[ 0.125,  0.   ,  0.25 ,  0.   ],
+           [ 0.   ,  0.5  ,  0.   , -1.5  ],
+           [ 0.25 ,  0.   ,  0.5  ,  0.   ],
+           [ 0.   , -1.5  ,  0.   ,  4.5  ]])
+    """
+    W, v = _check_network(W, v)
+    x = check_inputs(x, W.shape[0])
+    sigma = check_sigma(sigma)
+    n = x.shape[0]
+    d, p = W.shape
+    P = p * (d + 1)
+    check_dense_fits(P, what=f"the dense {P} x {P} empirical FIM of all parameters",
+                     alternative="use fewer hidden units")
+    weights = None
+    if y is not None:
+        y = check_vector(y, n, "y", what="the n = {p} inputs x (one label each)")
+        res2 = (y - np.maximum(x @ W, 0.0) @ v) ** 2
+
+        def weights(chunk: np.ndarray, start: int) -> np.ndarray:
+            return res2[start:start + chunk.shape[0]]
+
+    chunks = (x[i:i + INPUT_CHUNK] for i in range(0, n, INPUT_CHUNK))
+    acc, _ = _accumulate(chunks, W, v, n, -(-n // INPUT_CHUNK), weights, False, None)
+    return acc / (sigma**4 if y is not None else sigma**2)
