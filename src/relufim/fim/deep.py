@@ -108,8 +108,8 @@ class FeatureMoments:
 
     Attributes
     ----------
-    gram : (p_L, p_L)
-        :math:`\frac1n\sum_t h_L(x_t)h_L(x_t)^\top` (the sampled :math:`J`, symmetric).
+    gram : (p_L, p_L) or None
+        :math:`\frac1n\sum_t h_L(x_t)h_L(x_t)^\top` (the sampled :math:`J`, symmetric); None when not asked for.
     gram_stderr : (p_L, p_L) or None
         Entrywise standard error of the mean, :math:`\sqrt{(\overline{(h_ih_j)^2}-\overline{h_ih_j}^2)/(n-1)}`.
     cross : (p_L, q) or None
@@ -122,7 +122,7 @@ class FeatureMoments:
         ``"monte-carlo"`` or ``"empirical"``.
     """
 
-    gram: np.ndarray = field(repr=False)
+    gram: np.ndarray | None = field(repr=False)
     gram_stderr: np.ndarray | None = field(repr=False)
     cross: np.ndarray | None = field(repr=False)
     cross_stderr: np.ndarray | None = field(repr=False)
@@ -131,13 +131,13 @@ class FeatureMoments:
 
 
 def moments_memory_bytes(widths: list[int] | tuple[int, ...], d: int, *, stderr: bool = False,
-                         n_functions: int = 0) -> float:
+                         n_functions: int = 0, gram: bool = True) -> float:
     r"""Bytes :func:`feature_moments` allocates beyond the weights: chunk buffers and accumulators.
 
     One buffer of ``4096`` rows per layer, the input chunk (and its image under
-    :math:`\Sigma^{1/2}`), the ``p_L x p_L`` accumulator (two with ``stderr``, plus the squared
-    features), one ``p_L x p_L`` temporary for the final symmetrization, and the test functions'
-    arrays.
+    :math:`\Sigma^{1/2}`), with ``gram`` the ``p_L x p_L`` accumulator (two with ``stderr``) and one
+    ``p_L x p_L`` temporary for the final symmetrization, the squared features with ``stderr``, and the
+    test functions' arrays.
 
     Examples
     --------
@@ -146,9 +146,11 @@ def moments_memory_bytes(widths: list[int] | tuple[int, ...], d: int, *, stderr:
     """
     m = INPUT_CHUNK
     pL = widths[-1]
-    need = m * (sum(widths) + 2 * d) + 2 * pL * pL
+    need = m * (sum(widths) + 2 * d)
+    if gram:
+        need += 2 * pL * pL + (pL * pL if stderr else 0)
     if stderr:
-        need += pL * pL + m * pL
+        need += m * pL
     if n_functions:
         need += (m + pL) * n_functions * (2 if stderr else 1)
     return 8.0 * need
@@ -183,6 +185,7 @@ def feature_moments(
     input_cov: np.ndarray | None = None,
     functions: TestFunctions | None = None,
     stderr: bool = False,
+    gram: bool = True,
     progress: Progress | None = None,
 ) -> FeatureMoments:
     r"""Stream inputs through the network once: :math:`E[h_Lh_L^\top]`, :math:`E[h_L\psi^\top]` and their errors.
@@ -209,6 +212,9 @@ def feature_moments(
         covariance) to ``(m, q)`` values; their products with the features are averaged too.
     stderr : bool
         Also the entrywise standard errors (needs ``n >= 2``; about 1.5x the work of the Gram).
+    gram : bool
+        Accumulate :math:`E[h_Lh_L^\top]` (default). ``False`` skips it (``p_L^2`` work per input) when only
+        the moments of ``functions`` are wanted; ``gram`` and ``gram_stderr`` are then None.
     progress : callable(done, total), optional
         Called after each chunk.
 
@@ -227,6 +233,8 @@ def feature_moments(
     weights = check_layer_weights(weights)
     act = get_activation(activation)
     d = weights[0].shape[0]
+    if not gram and functions is None:
+        raise ValueError("gram=False leaves nothing to compute without functions.")
     if (n is None) == (x is None):
         raise ValueError("give exactly one of n (Monte Carlo over N(0, input_cov) inputs) and x (the empirical "
                          "average over your inputs).")
@@ -250,14 +258,14 @@ def feature_moments(
     widths = [W.shape[1] for W in weights]
     p = widths[-1]
     q_guess = 0 if functions is None else 64
-    check_memory(moments_memory_bytes(widths, d, stderr=stderr, n_functions=q_guess),
+    check_memory(moments_memory_bytes(widths, d, stderr=stderr, n_functions=q_guess, gram=gram),
                  f"the streamed FIM of a network with widths {widths} (p_L = {p}: a {p} x {p} accumulator"
                  + (" and its standard errors" if stderr else "") + ")",
                  "use a smaller last width p_L" + (" or stderr=False" if stderr else ""))
 
     forward = _Forward(weights, act, INPUT_CHUNK)
-    acc = np.zeros((p, p), order="F")
-    acc2 = np.zeros((p, p), order="F") if stderr else None
+    acc = np.zeros((p, p), order="F") if gram else None
+    acc2 = np.zeros((p, p), order="F") if stderr and gram else None
     cross = cross2 = None
     steps = -(-total // INPUT_CHUNK)
     chunks: Iterator[np.ndarray] = (x[i:i + INPUT_CHUNK] for i in range(0, total, INPUT_CHUNK)) if x is not None \
@@ -266,7 +274,8 @@ def feature_moments(
         if R is not None:
             chunk = chunk @ R
         H = forward(chunk)
-        _rank_update(acc, H)
+        if acc is not None:
+            _rank_update(acc, H)
         H2 = None
         if acc2 is not None:
             H2 = H * H
@@ -282,19 +291,20 @@ def feature_moments(
         if progress is not None:
             progress(s + 1, steps)
 
-    gram = _symmetrize_upper(acc)
-    gram /= total
-    gram_se = cross_se = None
+    mean = gram_se = cross_se = None
+    if acc is not None:
+        mean = _symmetrize_upper(acc)
+        mean /= total
     if acc2 is not None:
         second = _symmetrize_upper(acc2)
         second /= total
-        gram_se = _stderr(second, gram, total)
+        gram_se = _stderr(second, mean, total)
     if cross is not None:
         cross /= total
         if cross2 is not None:
             cross2 /= total
             cross_se = _stderr(cross2, cross, total)
-    return FeatureMoments(gram=gram, gram_stderr=gram_se, cross=cross, cross_stderr=cross_se, n=total, source=source)
+    return FeatureMoments(gram=mean, gram_stderr=gram_se, cross=cross, cross_stderr=cross_se, n=total, source=source)
 
 
 def _stderr(second: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:

@@ -525,8 +525,8 @@ class PredictedSubspaces:
         (``m = d(d+1)/2 - 1``).
     stderr : tuple of three arrays
         Entrywise standard errors of the Monte Carlo (or empirical) means.
-    gram : (p_L, p_L)
-        The sampled :math:`J` of the same pass.
+    gram : (p_L, p_L) or None
+        The sampled :math:`J` of the same pass (None with ``gram=False``).
     gram_stderr : (p_L, p_L) or None
     n : int
     d : int
@@ -535,7 +535,7 @@ class PredictedSubspaces:
 
     vectors: tuple[np.ndarray, ...] = field(repr=False)
     stderr: tuple[np.ndarray, ...] = field(repr=False)
-    gram: np.ndarray = field(repr=False)
+    gram: np.ndarray | None = field(repr=False)
     gram_stderr: np.ndarray | None = field(repr=False)
     n: int
     d: int
@@ -549,13 +549,15 @@ class PredictedSubspaces:
 def predicted_subspaces(weights: list[np.ndarray], *, n: int | None = None, x: np.ndarray | None = None,
                         seed: int | None = None, activation: str | Activation = "relu",
                         input_cov: np.ndarray | None = None, whiten: np.ndarray | None = None,
-                        gram_stderr: bool = False, progress: Progress | None = None) -> PredictedSubspaces:
+                        gram: bool = True, gram_stderr: bool = False,
+                        progress: Progress | None = None) -> PredictedSubspaces:
     r"""The predicted cluster vectors :math:`E_x[h_L(x)\psi(x)]` and :math:`J`, in one streamed pass (theory §14.5).
 
     Give ``n`` (Monte Carlo over :math:`N(0,\Sigma)`, ``Sigma = input_cov``; the functions are
     evaluated on the whitened inputs :math:`x\Sigma^{-1/2}`) or ``x`` (the user's inputs; ``whiten``
     is an optional ``(d, d)`` matrix applied before the functions, e.g. :math:`\Sigma^{-1/2}` of the
-    data's own covariance).
+    data's own covariance). ``gram=False`` skips :math:`J` (``gram`` is then None), which costs ``p_L^2`` per
+    input, when it is known otherwise (one hidden layer: Lemma 1).
 
     Examples
     --------
@@ -580,7 +582,8 @@ def predicted_subspaces(weights: list[np.ndarray], *, n: int | None = None, x: n
         if white is not None and white.shape != (d, d):
             raise ValueError(f"whiten must be a ({d}, {d}) matrix, got shape {white.shape}.")
     mom = feature_moments(weights, n=n, x=x, seed=seed, activation=activation, input_cov=input_cov,
-                          functions=lambda chunk: predicted_functions(chunk, white), stderr=True, progress=progress)
+                          functions=lambda chunk: predicted_functions(chunk, white), stderr=True, gram=gram,
+                          progress=progress)
     sizes = predicted_cluster_sizes(d)
     cuts = np.cumsum((0,) + sizes)
     vectors = tuple(mom.cross[:, cuts[i]:cuts[i + 1]] for i in range(3) if sizes[i] > 0)
