@@ -64,7 +64,9 @@ __all__ = [
     "full_empirical_fisher",
     "rescaling_directions",
     "full_hermite_features",
+    "step_kernel_matrix",
     "full_parameter_count",
+    "check_network",
     "NEAR_THRESHOLD",
 ]
 
@@ -99,7 +101,8 @@ def full_parameter_count(d: int, p: int) -> int:
 
 # ----------------------------------------------------------------------------- validation and geometry
 
-def _check_network(W: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+def check_network(W: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate hidden weights ``W`` (d, p), d < p, and output weights ``v`` (p,), finite; float64 copies-or-views."""
     W = check_weights(W)
     v = check_vector(v, W.shape[1], "v", what="the p = {p} hidden units (columns) of W: one output weight each")
     return W, v
@@ -306,7 +309,7 @@ def full_fisher_matrix(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bloc
     >>> bool(np.abs(F @ z).max() < 1e-14 * np.abs(F).max())
     True
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     sigma = check_sigma(sigma)
     d, p = W.shape
     P = p * (d + 1)
@@ -650,7 +653,7 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
     >>> bool(np.allclose(F @ U, full_fisher_matrix(W, v) @ U, rtol=0, atol=1e-13))
     True
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     sigma = check_sigma(sigma)
     d, p = W.shape
     block = _PRODUCT_BLOCK if block is None else check_positive_int(block, "block")
@@ -691,6 +694,48 @@ def _frobenius_squared(units: _Units, tile: int, threads: int) -> float:
     return float(out[0, 0])
 
 
+def step_kernel_matrix(W: np.ndarray, *, block: int | None = None, threads: int | None = None) -> np.ndarray:
+    r"""The step-kernel matrix :math:`K_0 = [\kappa_0(\theta_{ij})]`, ``(p, p)`` (theory §15.2).
+
+    :math:`(K_0)_{ij} = P(w_i\cdot x > 0,\ w_j\cdot x > 0)` for every pair of units.
+
+    The :math:`\kappa_0` of the identity part of every :math:`M_{ij}`, from the same tiles and with the
+    same stable angles as :func:`full_fisher_matrix` (rows and columns of zero columns are 0); the
+    hidden-layer factor :math:`E[\delta\delta^\top] = D_vK_0D_v` of K-FAC (theory §15.7).
+
+    Examples
+    --------
+    >>> step_kernel_matrix(np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]))
+    array([[0.5 , 0.25, 0.  ],
+           [0.25, 0.5 , 0.25],
+           [0.  , 0.25, 0.5 ]])
+    """
+    W = check_weights(W)
+    units = _Units.of(W, np.ones(W.shape[1]))
+    p = W.shape[1]
+    tile = min(_PRODUCT_BLOCK if block is None else check_positive_int(block, "block"), p)
+    threads = default_threads() if threads is None else check_positive_int(threads, "threads")
+    check_dense_fits(p, what=f"the dense {p} x {p} step kernel matrix")
+    out = np.empty((p, p))
+
+    def work(i0: int, j0: int, bufs: tuple, _acc: Any) -> None:
+        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
+        T, K0, S = (b[:ri.stop - ri.start, :rj.stop - rj.start] for b in bufs)
+        np.matmul(units.ET[ri], units.E[:, rj], out=T)
+        if i0 == j0:
+            T[...] = np.triu(T) + np.triu(T, 1).T
+        _angle_tile(T, K0, S, ri, rj, units, i0 == j0)
+        out[ri, rj] = K0
+        out[rj, ri] = K0.T
+
+    run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1), threads=threads,
+              n_buffers=3)
+    dead = units.r == 0
+    out[dead] = 0.0
+    out[:, dead] = 0.0
+    return out
+
+
 # ----------------------------------------------------------------------------- the null space
 
 def rescaling_directions(W: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -708,7 +753,7 @@ def rescaling_directions(W: np.ndarray, v: np.ndarray) -> np.ndarray:
     >>> rescaling_directions(np.array([[1.0, 2.0, 0.5]]), np.array([3.0, -1.0, 2.0]))[:, 0]
     array([-3.,  0.,  0.,  1.,  0.,  0.])
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     d, p = W.shape
     Z = np.zeros((p * (d + 1), p))
     idx = np.arange(p)
@@ -746,7 +791,7 @@ def full_hermite_features(W: np.ndarray, v: np.ndarray) -> np.ndarray:
     >>> bool(np.abs(mc - H[:, 1]).max() < 0.02)
     True
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     u = _Units.of(W, v)
     d, p = W.shape
     c = 1.0 / math.sqrt(_TWO_PI)
@@ -782,7 +827,7 @@ def full_gradients(W: np.ndarray, v: np.ndarray, x: np.ndarray) -> np.ndarray:
     >>> full_gradients(np.array([[1.0, -1.0]]), np.array([2.0, 3.0]), np.array([[0.5]]))
     array([[0.5, 0. , 1. , 0. ]])
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     x = check_inputs(x, W.shape[0])
     return _gradients(W, v, x)
 
@@ -858,7 +903,7 @@ def full_monte_carlo_fisher(W: np.ndarray, v: np.ndarray, n: int, *, seed: int |
     >>> bool(np.all(np.abs(Fn - full_fisher_matrix(W, v)) < 6 * se + 1e-12))
     True
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     n = check_positive_int(n, "n")
     sigma = check_sigma(sigma)
     if return_stderr and n < 2:
@@ -900,7 +945,7 @@ def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.
            [ 0.25 ,  0.   ,  0.5  ,  0.   ],
            [ 0.   , -1.5  ,  0.   ,  4.5  ]])
     """
-    W, v = _check_network(W, v)
+    W, v = check_network(W, v)
     x = check_inputs(x, W.shape[0])
     sigma = check_sigma(sigma)
     n = x.shape[0]

@@ -1,0 +1,639 @@
+r"""The exact FIM of all parameters as ground truth: its spectrum, and curvature approximations judged against it.
+
+Theory §15. Two halves:
+
+* :func:`full_spectrum`: the top eigenpairs of :math:`F` (dense, or matrix-free through
+  :func:`relufim.fim.full.full_fisher_operator`, started from the Hermite features), with residuals;
+  the statistics people quote (mean eigenvalue :math:`\operatorname{tr}F/P`, second moment
+  :math:`\|F\|_F^2/P`, :math:`\lambda_{max}` and its share of the trace), the clusters *as measured*
+  (split at the gaps of the computed eigenvalues, with what their eigenvectors are made of), the
+  null space of the rescaling symmetry (found numerically where the whole spectrum is computed),
+  and the spectrum of the readout block ``J`` beside it.
+* The approximations: block-diagonal by layer, K-FAC in closed form for Gaussian inputs, the
+  diagonal, the Monte Carlo Fisher and the empirical Fisher, each judged by
+  :func:`compare_curvature` against a :class:`CurvatureReference` (the exact ``F``, its top
+  eigenpairs and the exact damped natural gradient of a teacher's squared loss).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import scipy.linalg as sla
+
+from .._validation import check_choice, check_positive_float, check_positive_int, check_sigma, check_vector
+from ..fim.exact import fisher_matrix
+from ..fim.full import (
+    check_network,
+    full_fisher_matrix,
+    full_fisher_operator,
+    full_hermite_features,
+    rescaling_directions,
+    step_kernel_matrix,
+)
+from ..spectrum.eigensolver import block_eigsh
+from ..spectrum.result import SpectrumResult, n_top, principal_cosines
+from ..spectrum.solve import spectrum as readout_spectrum
+
+__all__ = [
+    "FULL_DENSE_LIMIT",
+    "MeasuredCluster",
+    "NullSpace",
+    "FullSpectrum",
+    "full_spectrum",
+    "measured_clusters",
+    "KFACFactors",
+    "kfac_factors",
+    "kfac_fisher",
+    "block_diagonal_fisher",
+    "diagonal_fisher",
+    "teacher_gradient",
+    "natural_gradient",
+    "CurvatureReference",
+    "curvature_reference",
+    "CurvatureComparison",
+    "compare_curvature",
+]
+
+Progress = Callable[[int, int], None]
+
+#: Up to this many parameters ``P`` the dense route (LAPACK on the dense ``F``) is used by default; above,
+#: the matrix-free one. A whole dense spectrum of ``P = 6000`` takes about a minute on two cores.
+FULL_DENSE_LIMIT = 6000
+
+#: Eigenvalues below this share of the largest one are candidates for the numerical null space; the
+#: null space is cut at the widest gap among them (theory §15.3).
+NULL_SEARCH = 1e-6
+
+
+# ----------------------------------------------------------------------------- the spectrum
+
+@dataclass(frozen=True)
+class MeasuredCluster:
+    r"""A group of computed eigenvalues separated from the next by a ratio above the gap threshold.
+
+    ``readout_share``: mean share of the eigenvectors' squared norm on the ``v`` coordinates;
+    ``captured``: for each Hermite degree ``k``, the mean squared cosine of the principal angles
+    between the cluster's eigenspace and the span of :math:`E[\nabla f\,h]` over the Hermite
+    polynomials ``h`` of degree ``<= k`` (:func:`relufim.fim.full.full_hermite_features`);
+    ``closed``: whether a computed eigenvalue below confirms the gap.
+    """
+
+    index: int
+    size: int
+    mean: float
+    min: float
+    max: float
+    gap_below: float | None
+    readout_share: float
+    captured: dict[int, float]
+    closed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "size": self.size, "mean": self.mean, "min": self.min, "max": self.max,
+                "gap_below": self.gap_below, "readout_share": self.readout_share,
+                "captured": {str(k): v for k, v in self.captured.items()}, "closed": self.closed}
+
+
+def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, p: int, d: int, *,
+                      gap: float = 1.4, features: np.ndarray | None = None) -> tuple[MeasuredCluster, ...]:
+    r"""Split descending eigenvalues where :math:`\lambda_i/\lambda_{i+1} >` ``gap`` and describe each group.
+
+    No cluster sizes are assumed: the groups are whatever the gaps make them. ``features`` are the
+    Hermite features (``(P, 1 + d + d(d+1)/2)``) whose spans of degree ``<= k`` describe the eigenvectors.
+
+    Examples
+    --------
+    >>> [c.size for c in measured_clusters(np.array([9.0, 3.0, 2.9, 0.5, 0.49, 0.48]), None, 2, 2)]
+    [1, 2, 3]
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    gap = check_positive_float(gap, "gap")
+    pos = lam > 0
+    ratios = np.full(max(lam.size - 1, 0), np.inf)
+    ratios[pos[1:]] = lam[:-1][pos[1:]] / lam[1:][pos[1:]]
+    cuts = [0, *[i + 1 for i in np.flatnonzero(ratios > gap)], lam.size]
+    cuts = sorted(set(cuts))
+    spans = {}
+    if features is not None:
+        spans = {0: features[:, :1], 1: features[:, :1 + d], 2: features}
+    out = []
+    for c, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]), start=1):
+        vals = lam[a:b]
+        share, captured = float("nan"), {}
+        if eigenvectors is not None:
+            U = eigenvectors[:, a:b]
+            share = float((U[:p] ** 2).sum() / U.shape[1])
+            captured = {k: float(np.mean(principal_cosines(U, S) ** 2)) if S.shape[1] >= U.shape[1]
+                        else float(np.sum(principal_cosines(U, S) ** 2) / U.shape[1]) for k, S in spans.items()}
+        closed = b < lam.size
+        out.append(MeasuredCluster(index=c, size=int(b - a), mean=float(vals.mean()), min=float(vals.min()),
+                                   max=float(vals.max()), gap_below=float(ratios[b - 1]) if closed else None,
+                                   readout_share=share, captured=captured, closed=closed))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class NullSpace:
+    r"""What was found about the null space of ``F`` (theory §15.3).
+
+    ``dimension``: the numerical null space (eigenvalues below the widest gap among those under
+    ``1e-6`` of :math:`\lambda_{max}`; ``None`` unless the whole spectrum was computed), with
+    ``threshold`` (relative to :math:`\lambda_{max}`) and ``gap`` (the ratio across the cut);
+    ``min_cosine``: smallest principal cosine between that space and the span of the rescaling
+    directions :math:`z_j` (1 when they coincide); ``expected``: ``p``, the number of :math:`z_j`;
+    ``rescaling_residual``: :math:`\max_j\|Fz_j\|/(\lambda_{max}\|z_j\|)`, computed on every route.
+    """
+
+    dimension: int | None
+    threshold: float | None
+    gap: float | None
+    min_cosine: float | None
+    expected: int
+    rescaling_residual: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "threshold": self.threshold, "gap": self.gap,
+                "min_cosine": self.min_cosine, "expected": self.expected,
+                "rescaling_residual": self.rescaling_residual, "method": self.method}
+
+
+def _numerical_null_space(lam: np.ndarray, U: np.ndarray, Z: np.ndarray) -> tuple[int, float, float, float]:
+    """Cut ascending eigenvalues at the widest ratio among those below ``NULL_SEARCH * lambda_max``."""
+    top = float(lam[-1])
+    low = np.flatnonzero(lam < NULL_SEARCH * top)
+    if low.size == 0:
+        return 0, 0.0, float("inf"), 1.0
+    m = int(low[-1]) + 1  # candidates lam[0:m]; the next eigenvalue is above the search window
+    floor = np.finfo(float).eps * top
+    vals = np.maximum(np.abs(lam[: m + 1]), floor)
+    ratios = vals[1:] / vals[:-1]
+    i = int(np.argmax(ratios))
+    dim = i + 1
+    cos = principal_cosines(U[:, :dim], Z) if dim <= Z.shape[1] else principal_cosines(Z, U[:, :dim])
+    return dim, float(vals[i] / top), float(ratios[i]), float(cos.min())
+
+
+@dataclass(frozen=True)
+class FullSpectrum:
+    r"""The spectrum of the FIM of all parameters with the statistics people quote (see :func:`full_spectrum`).
+
+    Attributes
+    ----------
+    result : SpectrumResult
+        Top eigenpairs of :math:`F/\sigma^2` with residuals.
+    readout : SpectrumResult
+        Top eigenpairs of the readout block ``J`` (the FIM of ``v`` alone), beside it.
+    d, p, P : sizes (``P = p(d+1)``)
+    trace, mean_eigenvalue, second_moment : exact :math:`\operatorname{tr}F`, :math:`\operatorname{tr}F/P`,
+        :math:`\|F\|_F^2/P` (``second_moment_method`` says how it was computed)
+    lambda_max, lambda_max_share : :math:`\lambda_{max}` and :math:`\lambda_{max}/\operatorname{tr}F`
+    clusters : the measured clusters (:func:`measured_clusters`)
+    null_space : NullSpace
+    all_eigenvalues : every eigenvalue (dense route with ``k="all"``), descending, else None
+    """
+
+    result: SpectrumResult
+    readout: SpectrumResult
+    d: int
+    p: int
+    P: int
+    sigma: float
+    trace: float
+    mean_eigenvalue: float
+    second_moment: float
+    second_moment_method: str
+    lambda_max: float
+    lambda_max_share: float
+    clusters: tuple[MeasuredCluster, ...]
+    null_space: NullSpace
+    all_eigenvalues: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        return self.result.eigenvalues
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no eigenvectors)."""
+        r = self.result
+        return {"params": "all", "d": self.d, "p": self.p, "P": self.P, "sigma": self.sigma,
+                "method": r.method, "eigenvalues": [float(x) for x in r.eigenvalues],
+                "residuals": [float(x) for x in r.residuals], "converged": r.ok, "max_residual": r.max_residual,
+                "tol": r.tol, "products": r.products, "matvecs": r.matvecs,
+                "trace": self.trace, "mean_eigenvalue": self.mean_eigenvalue, "second_moment": self.second_moment,
+                "second_moment_method": self.second_moment_method, "lambda_max": self.lambda_max,
+                "lambda_max_share": self.lambda_max_share,
+                "top_share": float(r.eigenvalues.sum() / self.trace) if self.trace else None,
+                "clusters": [c.to_dict() for c in self.clusters],
+                "null_space_dimension": self.null_space.dimension, "null_space": self.null_space.to_dict(),
+                "readout": {"eigenvalues": [float(x) for x in self.readout.eigenvalues],
+                            "clusters": [c.to_dict() for c in self.readout.clusters],
+                            "trace": self.readout.trace, "max_residual": self.readout.max_residual},
+                "all_eigenvalues": None if self.all_eigenvalues is None else [float(x) for x in self.all_eigenvalues]}
+
+
+def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "all"] = "clusters", *,
+                  sigma: float = 1.0, method: Literal["auto", "dense", "matrix-free"] = "auto", extra: int = 10,
+                  tol: float = 1e-10, maxiter: int = 300, gap: float = 1.4, block: int | None = None,
+                  progress: Progress | None = None, product_progress: Progress | None = None) -> FullSpectrum:
+    r"""Top eigenpairs of the FIM of all parameters with residuals; its statistics, clusters and null space.
+
+    Theory §15.5.
+
+    Parameters
+    ----------
+    W : array (d, p), d < p
+    v : array (p,)
+    k : int, "clusters" or "all"
+        ``"clusters"``: ``d(d+3)/2 + extra`` pairs, of which the first ``d(d+3)/2`` must converge
+        (the size of the top group the measurements show, theory §15.5; the ``extra`` ones are
+        flagged by their residuals); an int: that many pairs, all required; ``"all"``: every
+        eigenvalue (dense route only) and the numerical null space.
+    sigma : float
+        Eigenvalues of :math:`F/\sigma^2`.
+    method : {"auto", "dense", "matrix-free"}
+        ``"auto"``: dense up to ``P = 6000`` (:data:`FULL_DENSE_LIMIT`), else matrix-free (the block
+        solver on :func:`~relufim.fim.full.full_fisher_operator`, started from the Hermite features).
+    extra : int
+        Pairs beyond ``d(d+3)/2`` with ``k="clusters"``.
+    tol : float
+        Residual tolerance relative to :math:`\lambda_{max}`.
+    maxiter : int
+        Products of the block solver before it gives up (unconverged pairs are flagged).
+    gap : float
+        The measured clusters are split where :math:`\lambda_i/\lambda_{i+1} >` ``gap``.
+    block : int, optional
+        Tile edge of the operator.
+    progress : callable(converged, required), optional
+        After each product of the block solver.
+    product_progress : callable(done, total), optional
+        Within each matrix-free product (tiles).
+
+    Returns
+    -------
+    FullSpectrum
+
+    Notes
+    -----
+    The second moment is exact on both routes: the sum of squares of the dense ``F``, or the
+    closed form per pair of units summed over the tiles (:meth:`FullFisherOperator.frobenius_norm_squared`).
+    The numerical null space needs every eigenvalue (``k="all"``); on the other routes the null
+    space is reported through the residuals of the rescaling directions.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(3, 200, seed=0)
+    >>> v = np.random.default_rng(1).standard_normal(200) / np.sqrt(200)
+    >>> s = full_spectrum(W, v, k="all")
+    >>> s.P, s.null_space.dimension, s.null_space.expected
+    (800, 200, 200)
+    >>> [c.size for c in s.clusters][:3], bool(abs(s.mean_eigenvalue * s.P - s.trace) < 1e-12)
+    ([1, 3, 5], True)
+    """
+    W, v = check_network(W, v)
+    sigma = check_sigma(sigma)
+    check_choice(method, "method", ("auto", "dense", "matrix-free"))
+    extra = check_positive_int(extra, "extra", minimum=0)
+    maxiter = check_positive_int(maxiter, "maxiter")
+    d, p = W.shape
+    P = p * (d + 1)
+    if isinstance(k, str):
+        check_choice(k, "k", ("clusters", "all"))
+        kk = None if k == "all" else min(P, n_top(d) + extra)
+        required = None if k == "all" else min(P, n_top(d))
+    else:
+        kk = check_positive_int(k, "k")
+        if kk > P:
+            raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
+        required = kk
+    dense = method == "dense" or (method == "auto" and P <= FULL_DENSE_LIMIT) or kk is None
+    if kk is None and method == "matrix-free":
+        raise ValueError("k='all' needs the dense route (every eigenvalue of a P x P matrix); ask the matrix-free "
+                         "route for top pairs (an int k or 'clusters').")
+    Z = rescaling_directions(W, v)
+    H = full_hermite_features(W, v)
+    all_eigs = None
+    if dense:
+        F = full_fisher_matrix(W, v)
+        trace, fro2, fro_method = float(np.trace(F)), float(np.sum(F * F)), "dense sum of squares"
+        if kk is None:
+            lam, U = np.linalg.eigh(F)
+            lmax = float(lam[-1])
+            dim, thr, ratio, cos = _numerical_null_space(lam, U, Z)
+            null = NullSpace(dimension=dim, threshold=thr, gap=ratio, min_cosine=cos, expected=p,
+                             rescaling_residual=_rescaling_residual(F @ Z, Z, lmax), method="dense eigenvalues")
+            lam, U = lam[::-1].copy(), U[:, ::-1].copy()
+            all_eigs = lam / sigma**2
+            top = min(P, n_top(d) + extra)
+            vecs = U[:, :top]
+            res = SpectrumResult.from_pairs(lam[:top], vecs, np.linalg.norm(F @ vecs - vecs * lam[:top], axis=0),
+                                            tol=tol, d=None, p=P, method="dense", fisher="full", trace=trace,
+                                            sigma=sigma, iterations=1)
+        else:
+            r = block_eigsh(F.__matmul__, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress,
+                            required=required)
+            res = _result(r, P, "block", tol, trace, sigma)
+            lmax = float(r.eigenvalues[0])
+            null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
+                             rescaling_residual=_rescaling_residual(F @ Z, Z, lmax), method="rescaling residual")
+    else:
+        op = full_fisher_operator(W, v, block=block, progress=product_progress)
+        trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
+        r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required)
+        res = _result(r, P, "matrix-free", tol, trace, sigma)
+        lmax = float(r.eigenvalues[0])
+        Zs = Z[:, :: max(1, p // 64)]  # the residual of a sample of rescaling directions: one product
+        null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
+                         rescaling_residual=_rescaling_residual(op.matmat(Zs), Zs, lmax),
+                         method="rescaling residual (sampled directions)")
+    J = readout_spectrum(W, k=min(p, kk if kk is not None else n_top(d) + extra), sigma=sigma)
+    clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=H)
+    return FullSpectrum(result=res, readout=J, d=d, p=p, P=P, sigma=sigma, trace=trace / sigma**2,
+                        mean_eigenvalue=trace / P / sigma**2, second_moment=fro2 / P / sigma**4,
+                        second_moment_method=fro_method, lambda_max=lmax / sigma**2,
+                        lambda_max_share=lmax / trace, clusters=clusters, null_space=null,
+                        all_eigenvalues=all_eigs)
+
+
+def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float) -> SpectrumResult:
+    return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors, r.residuals, tol=tol, d=None, p=P, method=method,
+                                     fisher="full", trace=trace, sigma=sigma, iterations=r.iterations,
+                                     matvecs=r.matvecs)
+
+
+def _rescaling_residual(FZ: np.ndarray, Z: np.ndarray, lmax: float) -> float:
+    norms = np.linalg.norm(Z, axis=0)
+    ok = norms > 0
+    if not ok.any():
+        return 0.0
+    return float((np.linalg.norm(FZ[:, ok], axis=0) / norms[ok]).max() / lmax)
+
+
+# ----------------------------------------------------------------------------- K-FAC and the other approximations
+
+@dataclass(frozen=True)
+class KFACFactors:
+    r"""The Kronecker factors of K-FAC for the two layers, in closed form for Gaussian inputs (theory §15.7).
+
+    Hidden layer (input :math:`a = x`, back-propagated :math:`\delta_j = v_j\mathbf 1[w_j\cdot x > 0]`):
+    :math:`A_1 = E[xx^\top] = I_d`, :math:`G_1 = E[\delta\delta^\top]/\sigma^2 = D_vK_0D_v/\sigma^2`.
+    Readout (input :math:`a = \mathrm{ReLU}(W^\top x)`, :math:`\delta = 1`): :math:`A_2 = E[aa^\top] = J`,
+    :math:`G_2 = 1/\sigma^2`. K-FAC's FIM is :math:`\mathrm{blockdiag}(G_2A_2,\ G_1\otimes A_1)` in the
+    order of :func:`relufim.fim.full.full_fisher_matrix` (``w_j`` blocks contiguous, so the ``(i, j)``
+    block of the hidden part is :math:`(G_1)_{ij}A_1`).
+    """
+
+    hidden_input: np.ndarray
+    hidden_output: np.ndarray
+    readout_input: np.ndarray
+    readout_output: float
+
+    def dense(self) -> np.ndarray:
+        """The ``P x P`` K-FAC matrix."""
+        p, d = self.hidden_output.shape[0], self.hidden_input.shape[0]
+        P = p * (d + 1)
+        out = np.zeros((P, P))
+        out[:p, :p] = self.readout_output * self.readout_input
+        out[p:, p:] = np.kron(self.hidden_output, self.hidden_input)
+        return out
+
+
+def kfac_factors(W: np.ndarray, v: np.ndarray, sigma: float = 1.0) -> KFACFactors:
+    r"""K-FAC's Kronecker factors in closed form for :math:`x\sim N(0, I_d)` (theory §15.7).
+
+    Examples
+    --------
+    >>> f = kfac_factors(np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]), np.array([1.0, 2.0, 1.0]))
+    >>> f.hidden_output
+    array([[0.5, 0.5, 0. ],
+           [0.5, 2. , 0.5],
+           [0. , 0.5, 0.5]])
+    """
+    W, v = check_network(W, v)
+    sigma = check_sigma(sigma)
+    d = W.shape[0]
+    s2 = sigma * sigma
+    return KFACFactors(hidden_input=np.eye(d), hidden_output=v[:, None] * step_kernel_matrix(W) * v[None, :] / s2,
+                       readout_input=fisher_matrix(W), readout_output=1.0 / s2)
+
+
+def kfac_fisher(W: np.ndarray, v: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    r"""K-FAC's approximation of the FIM of all parameters, dense ``P x P`` (theory §15.7).
+
+    Exact on the readout block (``J``); the ``v``-``w`` blocks dropped; each ``w``-``w`` block
+    :math:`v_iv_j\kappa_0(\theta_{ij})I`, i.e. :math:`M_{ij}` without its rank-two :math:`\sin\theta` part.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(2, 5, seed=0)
+    >>> v = np.ones(5)
+    >>> K, F = kfac_fisher(W, v), rf.fim.full.full_fisher_matrix(W, v)
+    >>> bool(np.allclose(K[:5, :5], F[:5, :5])), bool(np.allclose(np.trace(K), np.trace(F)))
+    (True, True)
+    """
+    return kfac_factors(W, v, sigma).dense()
+
+
+def block_diagonal_fisher(W: np.ndarray, v: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """The FIM with the ``v``-``w`` blocks set to zero: one block per layer, each exact (theory §15.7)."""
+    W, v = check_network(W, v)
+    F = full_fisher_matrix(W, v, sigma)
+    p = W.shape[1]
+    F[:p, p:] = 0.0
+    F[p:, :p] = 0.0
+    return F
+
+
+def diagonal_fisher(W: np.ndarray, v: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    r"""The diagonal of the FIM as a dense matrix (theory §15.7).
+
+    :math:`\|w_i\|^2/2` at ``v_i``, :math:`v_j^2/2` at each entry of ``w_j``.
+    """
+    W, v = check_network(W, v)
+    sigma = check_sigma(sigma)
+    return np.diag(full_fisher_operator(W, v, sigma).diagonal())
+
+
+# ----------------------------------------------------------------------------- natural gradients
+
+def teacher_gradient(W: np.ndarray, v: np.ndarray, W_teacher: np.ndarray, v_teacher: np.ndarray) -> np.ndarray:
+    r"""The exact gradient of the population squared loss :math:`\frac12E[(f(x) - f^*(x))^2]` for a teacher :math:`f^*`.
+
+    :math:`g = E[(f - f^*)\nabla_\theta f]`, ``(P,)``, in the order of the student's parameters. Both
+    networks are ReLU networks on the same inputs; treating the teacher's units as extra units of one
+    network (readout ``(v, v*)``), :math:`f - f^* = \nabla_{v}f_{joint}\cdot(v, -v^*)`, so ``g`` is one
+    product of the joint network's exact FIM (:func:`~relufim.fim.full.full_fisher_operator`) with that
+    vector, read at the student's coordinates (theory §15.8). ``g`` is orthogonal to every rescaling
+    direction: the natural gradient :math:`F^+g` exists.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W, Ws = rf.sample_weights(2, 6, seed=0), rf.sample_weights(2, 4, seed=1)
+    >>> v, vs = np.ones(6), np.ones(4)
+    >>> g = teacher_gradient(W, v, Ws, vs)
+    >>> bool(np.abs(g @ rf.fim.full.rescaling_directions(W, v)).max() < 1e-14)
+    True
+    """
+    W, v = check_network(W, v)
+    Wt = np.asarray(W_teacher, dtype=float)
+    if Wt.ndim != 2 or Wt.shape[0] != W.shape[0]:
+        raise ValueError(f"W_teacher must have shape (d, q) = ({W.shape[0]}, q) like W, got {Wt.shape}.")
+    vt = check_vector(v_teacher, Wt.shape[1], "v_teacher", what="the {p} columns of W_teacher")
+    d, p = W.shape
+    q = Wt.shape[1]
+    Wj = np.hstack([W, Wt])
+    op = full_fisher_operator(Wj, np.concatenate([v, vt]))
+    u = np.zeros(op.shape[0])
+    u[:p] = v
+    u[p:p + q] = -vt
+    g = op.matvec(u)
+    return np.concatenate([g[:p], g[p + q:p + q + p * d]])
+
+
+def natural_gradient(A: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray:
+    r"""The damped natural-gradient direction :math:`(A + \lambda I)^{-1}g` by Cholesky (theory §15.8).
+
+    ``A`` is a symmetric PSD ``P x P`` curvature matrix, ``damping`` is :math:`\lambda > 0` (absolute).
+
+    Examples
+    --------
+    >>> natural_gradient(np.diag([1.0, 0.0]), np.array([1.0, 1.0]), 1.0)
+    array([0.5, 1. ])
+    """
+    damping = check_positive_float(damping, "damping")
+    A = np.asarray(A, dtype=float)
+    g = check_vector(g, A.shape[0], "g", what="the {p} rows of A")
+    M = A + damping * np.eye(A.shape[0])
+    return sla.cho_solve(sla.cho_factor(M, lower=True, overwrite_a=True, check_finite=False), g, check_finite=False)
+
+
+# ----------------------------------------------------------------------------- judging approximations
+
+@dataclass(frozen=True)
+class CurvatureReference:
+    """The exact quantities every approximation is compared with (:func:`curvature_reference`)."""
+
+    F: np.ndarray = field(repr=False)
+    p: int
+    d: int
+    k: int
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray = field(repr=False)
+    gradient: np.ndarray = field(repr=False)
+    damping: float
+    natural_gradient: np.ndarray = field(repr=False)
+    frobenius_norm: float
+    gap: float
+
+
+def curvature_reference(W: np.ndarray, v: np.ndarray, g: np.ndarray, *, k: int | None = None,
+                        damping: float = 1e-4, sigma: float = 1.0, tol: float = 1e-9) -> CurvatureReference:
+    r"""Build the exact FIM, its top ``k`` eigenpairs and the exact damped natural gradient of ``g`` (theory §15.8).
+
+    ``k`` defaults to ``d(d+3)/2``, where the measured spectrum has its widest gap (the ratio
+    :math:`\lambda_k/\lambda_{k+1}` is kept as ``gap``: top-``k`` subspaces are well defined only at a gap).
+    ``damping`` is relative to :math:`\lambda_{max}`: :math:`\lambda = ` ``damping`` :math:`\lambda_{max}`.
+    """
+    W, v = check_network(W, v)
+    d, p = W.shape
+    P = p * (d + 1)
+    k = n_top(d) if k is None else check_positive_int(k, "k")
+    if k >= P:
+        raise ValueError(f"k = {k} must be smaller than P = {P}.")
+    damping = check_positive_float(damping, "damping")
+    g = check_vector(g, P, "g", what="the P = {p} parameters")
+    F = full_fisher_matrix(W, v, sigma)
+    r = block_eigsh(F.__matmul__, P, k + 1, X0=full_hermite_features(W, v), tol=tol, maxiter=300)
+    lam = r.eigenvalues
+    lmax = float(lam[0])
+    nat = natural_gradient(F, g, damping * lmax)
+    return CurvatureReference(F=F, p=p, d=d, k=k, eigenvalues=lam[:k], eigenvectors=r.eigenvectors[:, :k],
+                              gradient=g, damping=damping * lmax, natural_gradient=nat,
+                              frobenius_norm=float(np.linalg.norm(F)), gap=float(lam[k - 1] / lam[k]))
+
+
+@dataclass(frozen=True)
+class CurvatureComparison:
+    r"""How one approximation ``A`` of the FIM compares with the exact ``F`` (:func:`compare_curvature`).
+
+    ``relative_frobenius_error`` :math:`\|A - F\|_F/\|F\|_F`; ``eigenvalue_errors`` the relative
+    errors :math:`|\tilde\lambda_i - \lambda_i|/\lambda_i` of the top ``k``; ``principal_cosines`` of the
+    top-``k`` eigenspaces; ``natural_gradient_cosine`` the cosine between
+    :math:`(A + \lambda I)^{-1}g` and :math:`(F + \lambda I)^{-1}g`.
+    """
+
+    name: str
+    relative_frobenius_error: float
+    eigenvalues: np.ndarray
+    eigenvalue_errors: np.ndarray
+    principal_cosines: np.ndarray
+    natural_gradient_cosine: float
+    damping: float
+    n: int | None = None
+    eigen_converged: bool = True
+
+    @property
+    def max_eigenvalue_error(self) -> float:
+        return float(self.eigenvalue_errors.max())
+
+    @property
+    def min_principal_cosine(self) -> float:
+        return float(self.principal_cosines.min())
+
+    @property
+    def natural_gradient_angle(self) -> float:
+        """The angle between the two natural-gradient directions, in degrees."""
+        return math.degrees(math.acos(min(1.0, max(-1.0, self.natural_gradient_cosine))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "n": self.n, "relative_frobenius_error": self.relative_frobenius_error,
+                "max_eigenvalue_error": self.max_eigenvalue_error,
+                "median_eigenvalue_error": float(np.median(self.eigenvalue_errors)),
+                "eigenvalues": [float(x) for x in self.eigenvalues],
+                "min_principal_cosine": self.min_principal_cosine,
+                "max_principal_angle": math.degrees(math.acos(min(1.0, self.min_principal_cosine))),
+                "natural_gradient_cosine": self.natural_gradient_cosine,
+                "natural_gradient_angle": self.natural_gradient_angle, "damping": self.damping,
+                "eigen_converged": self.eigen_converged}
+
+
+def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: int | None = None,
+                      tol: float = 1e-8, seed: int = 0) -> CurvatureComparison:
+    """Judge a dense approximation ``A`` (``P x P``) of the FIM against the exact reference (theory §15.8).
+
+    The top ``k`` eigenpairs of ``A`` come from the block solver (residuals to ``tol`` of its
+    largest eigenvalue, flagged in ``eigen_converged``); the natural gradient uses the reference's
+    absolute damping for both matrices.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(2, 8, seed=0)
+    >>> v = np.random.default_rng(0).standard_normal(8)
+    >>> ref = curvature_reference(W, v, teacher_gradient(W, v, rf.sample_weights(2, 3, seed=5), np.ones(3)))
+    >>> c = compare_curvature(ref, ref.F, "exact")
+    >>> c.relative_frobenius_error, round(c.min_principal_cosine, 9), round(c.natural_gradient_cosine, 9)
+    (0.0, 1.0, 1.0)
+    """
+    A = np.asarray(A, dtype=float)
+    P = ref.F.shape[0]
+    if A.shape != (P, P):
+        raise ValueError(f"A must be the P x P = {P} x {P} approximation of the FIM, got shape {A.shape}.")
+    err = float(np.linalg.norm(A - ref.F) / ref.frobenius_norm)
+    r = block_eigsh(A.__matmul__, P, ref.k, tol=tol, maxiter=300, seed=seed)
+    lam = r.eigenvalues
+    eig_err = np.abs(lam - ref.eigenvalues) / ref.eigenvalues
+    cos = principal_cosines(ref.eigenvectors, r.eigenvectors)
+    nat = natural_gradient(A, ref.gradient, ref.damping)
+    ng = float(nat @ ref.natural_gradient / (np.linalg.norm(nat) * np.linalg.norm(ref.natural_gradient)))
+    return CurvatureComparison(name=name, relative_frobenius_error=err, eigenvalues=lam, eigenvalue_errors=eig_err,
+                               principal_cosines=cos, natural_gradient_cosine=ng, damping=ref.damping, n=n,
+                               eigen_converged=bool(r.converged.all()))
