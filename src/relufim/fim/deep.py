@@ -186,6 +186,7 @@ def feature_moments(
     functions: TestFunctions | None = None,
     stderr: bool = False,
     gram: bool = True,
+    cross_stderr: bool | None = None,
     progress: Progress | None = None,
 ) -> FeatureMoments:
     r"""Stream inputs through the network once: :math:`E[h_Lh_L^\top]`, :math:`E[h_L\psi^\top]` and their errors.
@@ -212,6 +213,9 @@ def feature_moments(
         covariance) to ``(m, q)`` values; their products with the features are averaged too.
     stderr : bool
         Also the entrywise standard errors (needs ``n >= 2``; about 1.5x the work of the Gram).
+    cross_stderr : bool, optional
+        Standard errors of the test functions' moments only (default: as ``stderr``); they cost an
+        elementwise square, not the second ``p_L^2`` update of the Gram's errors.
     gram : bool
         Accumulate :math:`E[h_Lh_L^\top]` (default). ``False`` skips it (``p_L^2`` work per input) when only
         the moments of ``functions`` are wanted; ``gram`` and ``gram_stderr`` are then None.
@@ -252,13 +256,15 @@ def feature_moments(
     else:
         total = check_positive_int(n, "n")
         source = "monte-carlo"
-    if stderr and total < 2:
+    cross_stderr = stderr if cross_stderr is None else bool(cross_stderr)
+    if (stderr or cross_stderr) and total < 2:
         raise ValueError("stderr=True needs at least 2 inputs.")
     R = None if input_cov is None else covariance_root(input_cov, d)
     widths = [W.shape[1] for W in weights]
     p = widths[-1]
     q_guess = 0 if functions is None else 64
-    check_memory(moments_memory_bytes(widths, d, stderr=stderr, n_functions=q_guess, gram=gram),
+    check_memory(moments_memory_bytes(widths, d, stderr=stderr, n_functions=q_guess, gram=gram)
+                 + (8.0 * INPUT_CHUNK * p if cross_stderr and not stderr else 0.0),
                  f"the streamed FIM of a network with widths {widths} (p_L = {p}: a {p} x {p} accumulator"
                  + (" and its standard errors" if stderr else "") + ")",
                  "use a smaller last width p_L" + (" or stderr=False" if stderr else ""))
@@ -284,7 +290,7 @@ def feature_moments(
             Psi = _check_functions_output(functions(chunk), chunk.shape[0])
             if cross is None:
                 cross = np.zeros((p, Psi.shape[1]))
-                cross2 = np.zeros((p, Psi.shape[1])) if stderr else None
+                cross2 = np.zeros((p, Psi.shape[1])) if cross_stderr else None
             cross += H.T @ Psi
             if cross2 is not None:
                 cross2 += (H2 if H2 is not None else H * H).T @ (Psi * Psi)

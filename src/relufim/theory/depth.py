@@ -582,14 +582,14 @@ def predicted_subspaces(weights: list[np.ndarray], *, n: int | None = None, x: n
         if white is not None and white.shape != (d, d):
             raise ValueError(f"whiten must be a ({d}, {d}) matrix, got shape {white.shape}.")
     mom = feature_moments(weights, n=n, x=x, seed=seed, activation=activation, input_cov=input_cov,
-                          functions=lambda chunk: predicted_functions(chunk, white), stderr=True, gram=gram,
-                          progress=progress)
+                          functions=lambda chunk: predicted_functions(chunk, white), stderr=gram and gram_stderr,
+                          cross_stderr=True, gram=gram, progress=progress)
     sizes = predicted_cluster_sizes(d)
     cuts = np.cumsum((0,) + sizes)
     vectors = tuple(mom.cross[:, cuts[i]:cuts[i + 1]] for i in range(3) if sizes[i] > 0)
     errs = tuple(mom.cross_stderr[:, cuts[i]:cuts[i + 1]] for i in range(3) if sizes[i] > 0)
-    return PredictedSubspaces(vectors=vectors, stderr=errs, gram=mom.gram,
-                              gram_stderr=mom.gram_stderr if gram_stderr else None, n=mom.n, d=d, source=mom.source)
+    return PredictedSubspaces(vectors=vectors, stderr=errs, gram=mom.gram, gram_stderr=mom.gram_stderr, n=mom.n, d=d,
+                              source=mom.source)
 
 
 def subspace_alignment(result: SpectrumResult, vectors: Sequence[np.ndarray]) -> dict[str, Any]:
