@@ -519,7 +519,11 @@ def natural_gradient(A: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray
 
 @dataclass(frozen=True)
 class CurvatureReference:
-    """The exact quantities every approximation is compared with (:func:`curvature_reference`)."""
+    r"""The exact quantities every approximation is compared with (:func:`curvature_reference`).
+
+    ``dampings`` are absolute (``relative_dampings`` times :math:`\lambda_{max}`); column ``i`` of
+    ``natural_gradients`` is :math:`(F + \lambda_iI)^{-1}g`.
+    """
 
     F: np.ndarray = field(repr=False)
     p: int
@@ -528,19 +532,26 @@ class CurvatureReference:
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray = field(repr=False)
     gradient: np.ndarray = field(repr=False)
-    damping: float
-    natural_gradient: np.ndarray = field(repr=False)
+    relative_dampings: tuple[float, ...]
+    dampings: tuple[float, ...]
+    natural_gradients: np.ndarray = field(repr=False)
     frobenius_norm: float
     gap: float
 
 
 def curvature_reference(W: np.ndarray, v: np.ndarray, g: np.ndarray, *, k: int | None = None,
-                        damping: float = 1e-4, sigma: float = 1.0, tol: float = 1e-9) -> CurvatureReference:
-    r"""Build the exact FIM, its top ``k`` eigenpairs and the exact damped natural gradient of ``g`` (theory §15.8).
+                        damping: float | tuple[float, ...] = 1e-3, sigma: float = 1.0,
+                        tol: float = 1e-9) -> CurvatureReference:
+    r"""Build the exact FIM, its top ``k`` eigenpairs and the exact damped natural gradients of ``g`` (theory §15.8).
 
     ``k`` defaults to ``d(d+3)/2``, where the measured spectrum has its widest gap (the ratio
     :math:`\lambda_k/\lambda_{k+1}` is kept as ``gap``: top-``k`` subspaces are well defined only at a gap).
-    ``damping`` is relative to :math:`\lambda_{max}`: :math:`\lambda = ` ``damping`` :math:`\lambda_{max}`.
+    ``damping`` (one value or several) is relative to :math:`\lambda_{max}`: :math:`\lambda = `
+    ``damping`` :math:`\cdot\lambda_{max}`. ``F`` is singular (the rescaling directions) and ``g`` is
+    orthogonal to its null space, so :math:`F^+g` exists; but the positive eigenvalues reach down to
+    ~1e-10 of :math:`\lambda_{max}` and :math:`F^+g` is then governed by the least informative
+    directions: a damped direction is what is used in practice, and the comparison is reported as
+    a function of the damping.
     """
     W, v = check_network(W, v)
     d, p = W.shape
@@ -548,15 +559,18 @@ def curvature_reference(W: np.ndarray, v: np.ndarray, g: np.ndarray, *, k: int |
     k = n_top(d) if k is None else check_positive_int(k, "k")
     if k >= P:
         raise ValueError(f"k = {k} must be smaller than P = {P}.")
-    damping = check_positive_float(damping, "damping")
+    rel = tuple(check_positive_float(x, "damping") for x in np.atleast_1d(damping).tolist())
+    if not rel:
+        raise ValueError("damping must hold at least one value.")
     g = check_vector(g, P, "g", what="the P = {p} parameters")
     F = full_fisher_matrix(W, v, sigma)
     r = block_eigsh(F.__matmul__, P, k + 1, X0=full_hermite_features(W, v), tol=tol, maxiter=300)
     lam = r.eigenvalues
     lmax = float(lam[0])
-    nat = natural_gradient(F, g, damping * lmax)
+    absolute = tuple(x * lmax for x in rel)
+    nat = np.column_stack([natural_gradient(F, g, a) for a in absolute])
     return CurvatureReference(F=F, p=p, d=d, k=k, eigenvalues=lam[:k], eigenvectors=r.eigenvectors[:, :k],
-                              gradient=g, damping=damping * lmax, natural_gradient=nat,
+                              gradient=g, relative_dampings=rel, dampings=absolute, natural_gradients=nat,
                               frobenius_norm=float(np.linalg.norm(F)), gap=float(lam[k - 1] / lam[k]))
 
 
@@ -566,8 +580,8 @@ class CurvatureComparison:
 
     ``relative_frobenius_error`` :math:`\|A - F\|_F/\|F\|_F`; ``eigenvalue_errors`` the relative
     errors :math:`|\tilde\lambda_i - \lambda_i|/\lambda_i` of the top ``k``; ``principal_cosines`` of the
-    top-``k`` eigenspaces; ``natural_gradient_cosine`` the cosine between
-    :math:`(A + \lambda I)^{-1}g` and :math:`(F + \lambda I)^{-1}g`.
+    top-``k`` eigenspaces; ``natural_gradient_cosines`` the cosines between
+    :math:`(A + \lambda I)^{-1}g` and :math:`(F + \lambda I)^{-1}g`, one per damping of the reference.
     """
 
     name: str
@@ -575,8 +589,8 @@ class CurvatureComparison:
     eigenvalues: np.ndarray
     eigenvalue_errors: np.ndarray
     principal_cosines: np.ndarray
-    natural_gradient_cosine: float
-    damping: float
+    natural_gradient_cosines: np.ndarray
+    relative_dampings: tuple[float, ...]
     n: int | None = None
     eigen_converged: bool = True
 
@@ -589,9 +603,19 @@ class CurvatureComparison:
         return float(self.principal_cosines.min())
 
     @property
+    def natural_gradient_cosine(self) -> float:
+        """The cosine at the first damping."""
+        return float(self.natural_gradient_cosines[0])
+
+    @property
+    def natural_gradient_angles(self) -> np.ndarray:
+        """The angles between the two natural-gradient directions, in degrees, one per damping."""
+        return np.degrees(np.arccos(np.clip(self.natural_gradient_cosines, -1.0, 1.0)))
+
+    @property
     def natural_gradient_angle(self) -> float:
-        """The angle between the two natural-gradient directions, in degrees."""
-        return math.degrees(math.acos(min(1.0, max(-1.0, self.natural_gradient_cosine))))
+        """The angle at the first damping, in degrees."""
+        return float(self.natural_gradient_angles[0])
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "n": self.n, "relative_frobenius_error": self.relative_frobenius_error,
@@ -599,9 +623,12 @@ class CurvatureComparison:
                 "median_eigenvalue_error": float(np.median(self.eigenvalue_errors)),
                 "eigenvalues": [float(x) for x in self.eigenvalues],
                 "min_principal_cosine": self.min_principal_cosine,
+                "subspace_overlap": float(np.mean(self.principal_cosines**2)),
                 "max_principal_angle": math.degrees(math.acos(min(1.0, self.min_principal_cosine))),
                 "natural_gradient_cosine": self.natural_gradient_cosine,
-                "natural_gradient_angle": self.natural_gradient_angle, "damping": self.damping,
+                "natural_gradient_angle": self.natural_gradient_angle,
+                "damping": self.relative_dampings[0], "dampings": list(self.relative_dampings),
+                "natural_gradient_angles": [float(x) for x in self.natural_gradient_angles],
                 "eigen_converged": self.eigen_converged}
 
 
@@ -610,8 +637,8 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
     """Judge a dense approximation ``A`` (``P x P``) of the FIM against the exact reference (theory §15.8).
 
     The top ``k`` eigenpairs of ``A`` come from the block solver (residuals to ``tol`` of its
-    largest eigenvalue, flagged in ``eigen_converged``); the natural gradient uses the reference's
-    absolute damping for both matrices.
+    largest eigenvalue, flagged in ``eigen_converged``); the natural gradients use the reference's
+    absolute dampings for both matrices.
 
     Examples
     --------
@@ -632,8 +659,11 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
     lam = r.eigenvalues
     eig_err = np.abs(lam - ref.eigenvalues) / ref.eigenvalues
     cos = principal_cosines(ref.eigenvectors, r.eigenvectors)
-    nat = natural_gradient(A, ref.gradient, ref.damping)
-    ng = float(nat @ ref.natural_gradient / (np.linalg.norm(nat) * np.linalg.norm(ref.natural_gradient)))
+    ng = []
+    for i, a in enumerate(ref.dampings):
+        nat = natural_gradient(A, ref.gradient, a)
+        exact = ref.natural_gradients[:, i]
+        ng.append(float(nat @ exact / (np.linalg.norm(nat) * np.linalg.norm(exact))))
     return CurvatureComparison(name=name, relative_frobenius_error=err, eigenvalues=lam, eigenvalue_errors=eig_err,
-                               principal_cosines=cos, natural_gradient_cosine=ng, damping=ref.damping, n=n,
-                               eigen_converged=bool(r.converged.all()))
+                               principal_cosines=cos, natural_gradient_cosines=np.asarray(ng),
+                               relative_dampings=ref.relative_dampings, n=n, eigen_converged=bool(r.converged.all()))
