@@ -1147,7 +1147,7 @@ def index_of_resolvability(code: TwoStageCode, v_star: np.ndarray, *, warn: bool
     the bound: the theorem and the exact :math:`R_n` still hold, but coordinates beyond the box
     are clipped (``clipped_term``) and the uncoded term is bounded by
     :math:`\lambda_{k+1}\|v^*\|^2/(2\sigma^2)` instead of :math:`\lambda_{k+1}R^2/(2\sigma^2)`, so the
-    estimates of §16.5–16.6 no longer bound :math:`R_n`.
+    estimates of §16.5–16.6 are no longer guaranteed to bound :math:`R_n`.
 
     Examples
     --------
@@ -1192,16 +1192,18 @@ def index_of_resolvability(code: TwoStageCode, v_star: np.ndarray, *, warn: bool
 
 def _radius_message(code: TwoStageCode, r: Resolvability, n_beyond: int) -> str:
     s2 = code.sigma**2
+    unc_norm = code.next_eigenvalue * r.target_norm**2 / (2 * s2)
+    unc_radius = code.next_eigenvalue * code.radius**2 / (2 * s2)
     return (f"the target has norm {r.target_norm:.4g} > R = {code.radius:.4g}, the radius the code was designed for. "
             f"The risk bound still holds with the exact R_n = {r.value:.4g} of this target, but the estimates of "
-            f"theory §16.5-16.6 ({r.bound_with_lengths:.4g}, {r.estimate:.4g}) assume ||v*|| <= R and no longer bound "
-            f"it. The target enters R_n through the box term: {n_beyond} coded coordinate(s) lie beyond the box "
-            f"(|c_i| > (M_i + 1/2) delta_i) and are clipped, costing sum lambda_i (|c_i| - M_i delta_i)^2/(2 sigma^2) "
-            f"= {r.clipped_term:.4g} instead of at most lambda_i delta_i^2/(8 sigma^2) each; and through the uncoded "
-            f"term sum_(i>k) lambda_i c_i^2/(2 sigma^2) = {r.uncoded_term:.4g}, bounded by lambda_(k+1) ||v*||^2/"
-            f"(2 sigma^2) = {code.next_eigenvalue * r.target_norm**2 / (2 * s2):.4g} instead of lambda_(k+1) R^2/"
-            f"(2 sigma^2) = {code.next_eigenvalue * code.radius**2 / (2 * s2):.4g}. Design the code with "
-            f"radius >= {r.target_norm:.4g} to restore them.")
+            f"theory §16.5-16.6 ({r.bound_with_lengths:.4g}, {r.estimate:.4g}) assume ||v*|| <= R and no longer "
+            f"guarantee to bound it. The target enters R_n through the box term: {n_beyond} coded coordinate(s) lie "
+            f"beyond the box (|c_i| > (M_i + 1/2) delta_i) and are clipped, costing "
+            f"sum lambda_i (|c_i| - M_i delta_i)^2/(2 sigma^2) = {r.clipped_term:.4g} instead of at most "
+            f"lambda_i delta_i^2/(8 sigma^2) each; and through the uncoded term "
+            f"sum_(i>k) lambda_i c_i^2/(2 sigma^2) = {r.uncoded_term:.4g}, bounded by "
+            f"lambda_(k+1) ||v*||^2/(2 sigma^2) = {unc_norm:.4g} instead of lambda_(k+1) R^2/(2 sigma^2) = "
+            f"{unc_radius:.4g}. Design the code with radius >= {r.target_norm:.4g} to restore them.")
 
 
 # ----------------------------------------------------------------------------- simulation
