@@ -60,3 +60,7 @@ def main() -> None:
 for _command in (spectrum_command, reproduce_command, sweep_command, report_command, limit_command,
                  convergence_command, functions_command, ntk_command, dynamics_command):
     main.add_command(_command)
+
+from .mdl import mdl_command  # noqa: E402  (issue 14; the lead may move it into the list above)
+
+main.add_command(mdl_command)
