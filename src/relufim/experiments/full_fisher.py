@@ -20,7 +20,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
+from ..fim.exact import fisher_matrix
 from ..fim.full import (
+    check_network,
     full_empirical_fisher,
     full_fisher_operator,
     full_gradients,
@@ -83,8 +85,9 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     ``P``, ``eigenvalues``, residuals, ``mean_eigenvalue``, ``second_moment``, ``lambda_max``,
     ``lambda_max_share``, the measured ``clusters``, ``null_space_dimension`` and ``null_space``, the
     readout's spectrum), plus ``seed``, ``scale``, ``gap_ratios`` (:math:`\lambda_i/\lambda_{i+1}` of the
-    computed eigenvalues), ``seconds`` and, with ``density``, the deflated SLQ estimate of the whole
-    distribution (``density``: nodes smoothed per decade, with standard errors).
+    computed eigenvalues), ``seconds``; with ``all_eigenvalues`` also ``readout_all_eigenvalues``; with
+    ``density``, the deflated SLQ estimate of the whole distribution (``density``: counts smoothed in
+    log scale, with standard errors).
 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
     route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000).
@@ -104,6 +107,8 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     lam = np.asarray(out["eigenvalues"])
     out["gap_ratios"] = [float(x) for x in lam[:-1] / np.where(lam[1:] > 0, lam[1:], np.nan)]
     out.update({"seed": seed, "scale": str(scale), "readout_scale": "N(0, 1/p)"})
+    if all_eigenvalues:  # the readout's whole spectrum beside F's (p x p, LAPACK)
+        out["readout_all_eigenvalues"] = [float(x) for x in np.linalg.eigvalsh(fisher_matrix(W, sigma=sigma))[::-1]]
     if density:
         op = full_fisher_operator(W, v, sigma)
         kdef = sum(c["size"] for c in out["clusters"] if c["closed"]) or 0
@@ -201,7 +206,7 @@ def approximations_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale
     if not n_values:
         raise ValueError("n_values must hold at least one sample size.")
     q = p if teacher_width is None else check_positive_int(teacher_width, "teacher_width")
-    W, v = draw_network(d, p, seed, scale)
+    W, v = check_network(*draw_network(d, p, seed, scale))
     base = 0 if seed is None else int(seed)
     Wt, vt = draw_network(d, q, base + 1000, scale) if q > d else (None, None)
     if Wt is None:

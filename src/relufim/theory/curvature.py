@@ -130,7 +130,7 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
             share = float((U[:p] ** 2).sum() / U.shape[1])
             captured = {k: float(np.mean(principal_cosines(U, S) ** 2)) if S.shape[1] >= U.shape[1]
                         else float(np.sum(principal_cosines(U, S) ** 2) / U.shape[1]) for k, S in spans.items()}
-        closed = b < lam.size
+        closed = bool(b < lam.size)
         out.append(MeasuredCluster(index=c, size=int(b - a), mean=float(vals.mean()), min=float(vals.min()),
                                    max=float(vals.max()), gap_below=float(ratios[b - 1]) if closed else None,
                                    readout_share=share, captured=captured, closed=closed))

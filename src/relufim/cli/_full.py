@@ -1,0 +1,73 @@
+"""The body of ``relufim spectrum --params all``: the FIM of all parameters (theory §15).
+
+``relufim spectrum`` parses its options and, with ``--params all``, calls :func:`run_full_spectrum`
+with them. Options that belong to the readout's FIM only (Monte Carlo, other activations, a Dask
+cluster, the torch backend, mixed precision, seed vectors of degree 4) are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from ..experiments.full_fisher import full_spectrum_summary
+from ..report.full_fisher import format_full_spectrum_table
+from ..theory.curvature import FULL_DENSE_LIMIT
+from ._common import emit_json, peak_memory_bytes, progress_bar, stage
+
+__all__ = ["run_full_spectrum", "check_full_options"]
+
+
+def check_full_options(*, method: str = "exact", n: int | None = None, activation: str = "relu",
+                       scheduler: str | None = None, backend: str = "numpy", precision: str = "float64",
+                       seed_degree: int = 2) -> None:
+    """Refuse (``ValueError``) the options of ``relufim spectrum`` that ``--params all`` does not support."""
+    refused = []
+    if method != "exact":
+        refused.append("--method monte-carlo (use `relufim approximations` for the Monte Carlo FIM of all parameters)")
+    if n is not None:
+        refused.append("--n")
+    if activation.lower() != "relu":
+        refused.append(f"--activation {activation} (the FIM of all parameters is in closed form for ReLU)")
+    if scheduler is not None:
+        refused.append("--scheduler")
+    if backend != "numpy":
+        refused.append(f"--backend {backend}")
+    if precision != "float64":
+        refused.append(f"--precision {precision}")
+    if seed_degree != 2:
+        refused.append("--seed-degree (the solver starts from the Hermite features of degree <= 2)")
+    if refused:
+        raise ValueError("--params all computes the exact FIM of all parameters of a ReLU network in float64 on this "
+                         "machine; leave out " + "; ".join(refused) + ".")
+
+
+def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: int, as_json: bool, quiet: bool,
+                      all_eigenvalues: bool = False, density: bool = False, **options: Any) -> None:
+    """Compute and print the spectrum of the FIM of all parameters (table, or one JSON object with ``--json``).
+
+    ``options`` are the other options of ``relufim spectrum`` (checked by :func:`check_full_options`).
+    The JSON holds :func:`relufim.experiments.full_fisher.full_spectrum_summary` plus ``seconds`` and
+    ``memory_peak_bytes``.
+    """
+    check_full_options(**options)
+    t0 = time.perf_counter()
+    P = p * (d + 1)
+    matrix_free = not all_eigenvalues and P > FULL_DENSE_LIMIT
+    with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} "
+               f"({'every eigenvalue, dense' if all_eigenvalues else 'matrix-free' if matrix_free else 'dense'})",
+               enabled=not quiet):
+        label = "  tiles of product" if matrix_free else "  eigenpairs converged"
+        with progress_bar(label, 1, enabled=not quiet) as cb, \
+                progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
+            s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,
+                                      density=density, progress=None if matrix_free else cb,
+                                      product_progress=cb if matrix_free else None, density_progress=dcb)
+    s["seconds"] = time.perf_counter() - t0
+    s["memory_peak_bytes"] = peak_memory_bytes()
+    if as_json:
+        emit_json(s)
+    else:
+        click.echo(format_full_spectrum_table(s))
