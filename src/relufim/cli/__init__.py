@@ -64,3 +64,7 @@ for _command in (spectrum_command, reproduce_command, sweep_command, report_comm
 from .mdl import mdl_command  # noqa: E402  (issue 14; the lead may move it into the list above)
 
 main.add_command(mdl_command)
+
+from .approximations import approximations_command  # noqa: E402  (issue 12; the lead may move it into the list above)
+
+main.add_command(approximations_command)
