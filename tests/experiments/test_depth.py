@@ -7,6 +7,8 @@ NumPy for the digits; the two sides X^T X / n and X X^T / n of one sample; the l
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +115,20 @@ def test_reproduce_section_quick():
         assert set(c) == {"claim", "source", "predicted", "measured", "holds"}
         assert c["holds"] in (True, False, None) and c["measured"] and c["predicted"]
     assert json.dumps(to_jsonable(sec), allow_nan=False)
+
+
+def test_tutorial_code_runs(tmp_path, monkeypatch):
+    """docs/tutorial_depth.md: every Python block runs, in order, in a fresh directory (as tests/test_docs.py does
+    for the main tutorial)."""
+    pytest.importorskip("sklearn")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tutorial_depth.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) >= 5, "the tutorial lost its code blocks"
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__main__"}
+    for i, block in enumerate(blocks, start=1):
+        try:
+            exec(compile(block, f"tutorial_depth.md block {i}", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the message says which block broke
+            pytest.fail(f"tutorial_depth block {i} failed: {type(exc).__name__}: {exc}\n{block}")
+    assert namespace["s"]["empirical"]["cluster_sizes"] == [1, 10, 54]
