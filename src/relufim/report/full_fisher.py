@@ -77,8 +77,9 @@ def format_full_spectrum_table(s: Mapping[str, Any]) -> str:
         lines.append(f"null space             F z_j / lambda_max <= {ns['rescaling_residual']:.1e} for the rescaling "
                      f"directions (p = {ns['expected']}); its dimension needs every eigenvalue (--all-eigenvalues)")
     n_req = sum(c["size"] for c in s["clusters"] if c["closed"])
-    lines.append(f"max residual           {s['max_residual']:.2e}   (tol {s['tol']:g} lambda_max; "
-                 f"{'all pairs converged' if s['converged'] else 'some pairs flagged: see residuals'})")
+    lines.append(f"max residual           {s['max_residual']:.2e}   (tol {s['tol']:g} lambda_max; the "
+                 f"{s['required']} required pairs {'converged' if s['converged'] else 'did NOT all converge'}; "
+                 f"{s['converged_pairs']} of {len(s['eigenvalues'])} pairs converged, the rest are flagged)")
     if s.get("products"):
         lines.append(f"solver                 {s['products']} products, {s['matvecs']} vectors multiplied")
     ev = s["eigenvalues"]

@@ -195,6 +195,7 @@ class FullSpectrum:
     lambda_max, lambda_max_share : :math:`\lambda_{max}` and :math:`\lambda_{max}/\operatorname{tr}F`
     clusters : the measured clusters (:func:`measured_clusters`)
     null_space : NullSpace
+    required : the leading pairs that had to converge (``converged`` says whether they did)
     all_eigenvalues : every eigenvalue (dense route with ``k="all"``), descending, else None
     """
 
@@ -212,7 +213,13 @@ class FullSpectrum:
     lambda_max_share: float
     clusters: tuple[MeasuredCluster, ...]
     null_space: NullSpace
+    required: int
     all_eigenvalues: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def converged(self) -> bool:
+        """The ``required`` leading pairs converged (the ones beyond are flagged by their residuals)."""
+        return bool(np.all(self.result.converged[:self.required]))
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -223,7 +230,9 @@ class FullSpectrum:
         r = self.result
         return {"params": "all", "d": self.d, "p": self.p, "P": self.P, "sigma": self.sigma,
                 "method": r.method, "eigenvalues": [float(x) for x in r.eigenvalues],
-                "residuals": [float(x) for x in r.residuals], "converged": r.ok, "max_residual": r.max_residual,
+                "residuals": [float(x) for x in r.residuals], "required": self.required,
+                "converged": self.converged, "converged_pairs": int(np.count_nonzero(r.converged)),
+                "max_residual": r.max_residual,
                 "tol": r.tol, "products": r.products, "matvecs": r.matvecs,
                 "trace": self.trace, "mean_eigenvalue": self.mean_eigenvalue, "second_moment": self.second_moment,
                 "second_moment_method": self.second_moment_method, "lambda_max": self.lambda_max,
@@ -348,7 +357,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required)
         res = _result(r, P, "matrix-free", tol, trace, sigma)
         lmax = float(r.eigenvalues[0])
-        Zs = Z[:, :: max(1, p // 64)]  # the residual of a sample of rescaling directions: one product
+        Zs = Z[:, np.linspace(0, p - 1, min(p, 8)).astype(int)]  # a sample of 8 rescaling directions
         null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
                          rescaling_residual=_rescaling_residual(op.matmat(Zs), Zs, lmax),
                          method="rescaling residual (sampled directions)")
@@ -358,7 +367,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                         mean_eigenvalue=trace / P / sigma**2, second_moment=fro2 / P / sigma**4,
                         second_moment_method=fro_method, lambda_max=lmax / sigma**2,
                         lambda_max_share=lmax / trace, clusters=clusters, null_space=null,
-                        all_eigenvalues=all_eigs)
+                        required=res.eigenvalues.size if required is None else required, all_eigenvalues=all_eigs)
 
 
 def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float) -> SpectrumResult:

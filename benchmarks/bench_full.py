@@ -1,0 +1,253 @@
+"""The FIM of all parameters (issue 12): dense build, matrix-free top eigenpairs, products against autodiff.
+
+Prints ratios against baselines run in the same process, with the machine's GEMM rate measured in
+that process (``_common.gemm_rate``). Each part runs in a fresh subprocess so that its peak resident
+memory is its own; timings are medians [ranges] over ``--repeats`` runs.
+
+    python benchmarks/bench_full.py                    # all three parts
+    python benchmarks/bench_full.py --part dense       # dense F at p = 2000, d = 10 against a naive build
+    python benchmarks/bench_full.py --part topk --k 100 --p 10000
+    python benchmarks/bench_full.py --part autodiff    # products per second against torch.func
+
+Goals (issue 12): dense F at p = 2000, d = 10 (P = 22 000) >= 10x faster than a naive per-block NumPy
+build; top 100 at p = 10^4, d = 10 (P = 110 000) matrix-free with residuals <= 1e-8 lambda_max, the
+time within 2x of the cost of its products at the GEMM rate, under 2 minutes, peak < 4 GB; a
+products-per-second figure against torch.func Jacobian-vector products on Monte Carlo inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import gemm_rate, machine, peak_rss_gb, summary, timings  # noqa: E402
+
+
+def network(d: int, p: int, seed: int = 0):
+    from relufim.experiments.full_fisher import draw_network
+
+    return draw_network(d, p, seed)
+
+
+# ----------------------------------------------------------------------------- the naive baseline
+
+def naive_full_fisher(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Block by block with NumPy: every (i, j) pair's v-v entry, v-w row and d x d w-w block from the formulas of
+    theory §15.2 (the c-vector form of M_ij), written into a preallocated P x P array."""
+    d, p = W.shape
+    r = np.linalg.norm(W, axis=0)
+    E = W / r
+    T = np.clip(E.T @ E, -1.0, 1.0)
+    th = np.arccos(T)
+    s = np.sin(th)
+    k0 = (np.pi - th) / (2 * np.pi)
+    kap = (s + (np.pi - th) * T) / (2 * np.pi)
+    P = p * (d + 1)
+    F = np.empty((P, P))
+    F[:p, :p] = np.outer(r, r) * kap
+    np.fill_diagonal(F[:p, :p], r * r / 2)
+    eye = np.eye(d)
+    for i in range(p):
+        ei = E[:, i]
+        for j in range(p):
+            if i == j:
+                F[i, p + j * d:p + (j + 1) * d] = v[i] * W[:, i] / 2
+                M = eye / 2
+            else:
+                F[i, p + j * d:p + (j + 1) * d] = v[j] * r[i] * (k0[i, j] * ei + s[i, j] / (2 * np.pi) * E[:, j])
+                c = E[:, j] - T[i, j] * ei
+                c /= np.linalg.norm(c)
+                M = k0[i, j] * eye + s[i, j] / (2 * np.pi) * (T[i, j] * (np.outer(ei, ei) - np.outer(c, c))
+                                                            + s[i, j] * (np.outer(ei, c) + np.outer(c, ei)))
+            F[p + i * d:p + (i + 1) * d, p + j * d:p + (j + 1) * d] = v[i] * v[j] * M
+    F[p:, :p] = F[:p, p:].T
+    return F
+
+
+# ----------------------------------------------------------------------------- parts
+
+def part_dense(args) -> dict:
+    from relufim.fim.full import full_fisher_matrix
+
+    d, p = args.d, args.p or 2000
+    W, v = network(d, p)
+    rate = gemm_rate()
+    out = np.empty(0)
+
+    def ours():
+        nonlocal out
+        out = full_fisher_matrix(W, v)
+
+    ts = timings(ours, repeats=args.repeats)
+    F = out
+    t0 = time.perf_counter()
+    Fn = naive_full_fisher(W, v)
+    t_naive = time.perf_counter() - t0
+    diff = float(np.abs(F - Fn).max() / np.abs(F).max())
+    return {"part": "dense", "d": d, "p": p, "P": p * (d + 1), "gemm_gflops": rate, "relufim_s": ts,
+            "naive_s": t_naive, "speedup": t_naive / statistics.median(ts), "max_rel_difference": diff,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def part_topk(args) -> dict:
+    import relufim as rf
+    from relufim.fim.full import full_fisher_operator, full_hermite_features
+
+    d, p, k = args.d, args.p or 10_000, args.k
+    W, v = network(d, p)
+    rate = gemm_rate()
+    op = full_fisher_operator(W, v)
+    # one product alone: the per-vector rate of the engine
+    U = np.random.default_rng(0).standard_normal((op.shape[0], 32))
+    t_prod = timings(lambda: op @ U, repeats=2, warmup=False)
+    op.products = 0
+    passes = []
+    t0 = time.perf_counter()
+    res = rf.matrix_spectrum(op, k=k, X0=full_hermite_features(W, v), tol=args.tol, maxiter=args.maxiter,
+                             progress=lambda c, n: passes.append((round(time.perf_counter() - t0, 1), c)))
+    dt = time.perf_counter() - t0
+    flops = op.flops(op.products)
+    lam0 = float(res.eigenvalues[0])
+    return {"part": "topk", "d": d, "p": p, "P": op.shape[0], "k": k, "tol": args.tol, "gemm_gflops": rate,
+            "time_s": dt, "products": res.iterations, "matvecs": res.matvecs, "operator_vectors": op.products,
+            "flops": flops, "gemm_time_s": flops / (rate * 1e9), "ratio_to_gemm": dt / (flops / (rate * 1e9)),
+            "dense_equivalent_time_s": 2.0 * op.shape[0] ** 2 * op.products / (rate * 1e9),
+            "product_32_s": t_prod, "product_rate_gflops": op.flops(32) / min(t_prod) / 1e9,
+            "max_residual_rel": float(res.residuals.max() / lam0), "converged": int(res.converged.sum()),
+            "lambda_max": lam0, "eigenvalues": res.eigenvalues.tolist(), "progress": passes,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def part_autodiff(args) -> dict:
+    import torch
+    from torch.func import jvp, vjp
+
+    from relufim.fim.full import full_fisher_operator, full_gradients
+    from relufim.fim.sampled import gaussian_input_chunks
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    d, p, b = args.d, args.p or 2000, 16
+    W, v = network(d, p)
+    op = full_fisher_operator(W, v)
+    P = op.shape[0]
+    U = np.random.default_rng(0).standard_normal((P, b))
+    rate = gemm_rate()
+    out = {"part": "autodiff", "d": d, "p": p, "P": P, "b": b, "gemm_gflops": rate}
+    t = timings(lambda: op @ U, repeats=args.repeats)
+    out["exact_products_per_s"] = b / statistics.median(t)
+    out["exact_s"] = t
+    Wt, vt = torch.from_numpy(W), torch.from_numpy(v)
+    c_err = None
+    for n in args.n:
+        x = np.vstack(list(gaussian_input_chunks(n, d, 1)))
+        xt = torch.from_numpy(x)
+
+        def model(params, xt=xt):
+            vv, WW = params
+            return torch.relu(xt @ WW) @ vv  # f on all n inputs, (n,)
+
+        tang = [(torch.from_numpy(U[:p, i].copy()), torch.from_numpy(U[p:, i].reshape(p, d).T.copy()))
+                for i in range(b)]
+
+        def autodiff_products(model=model, tang=tang, n=n):
+            _, vjp_fn = vjp(model, (vt, Wt))
+            cols = []
+            for tv in tang:
+                _, Ju = jvp(model, ((vt, Wt),), (tv,))  # J u on the n inputs (forward mode)
+                gv, gW = vjp_fn(Ju / n)[0]  # J^T (J u) / n (reverse mode)
+                cols.append(torch.cat([gv, gW.T.reshape(-1)]))
+            return torch.stack(cols, 1)
+
+        def numpy_products(x=x, n=n):
+            G = full_gradients(W, v, x)  # (n, P) per-sample gradients, then G^T (G U) / n
+            return G.T @ (G @ U) / n
+
+        ta = timings(autodiff_products, repeats=args.repeats)
+        tn = timings(numpy_products, repeats=args.repeats)
+        agree = float(np.abs(autodiff_products().numpy() - numpy_products()).max())
+        if c_err is None:
+            from relufim.experiments.full_fisher import monte_carlo_error_constant
+
+            c_err = monte_carlo_error_constant(W, v, math.sqrt(op.frobenius_norm_squared()), n=100_000)[0]
+        out[f"n={n}"] = {"autodiff_products_per_s": b / statistics.median(ta), "autodiff_s": ta,
+                         "numpy_sampled_products_per_s": b / statistics.median(tn), "numpy_sampled_s": tn,
+                         "max_difference": agree, "monte_carlo_relative_error": math.sqrt(c_err / n)}
+    out["peak_rss_gb"] = peak_rss_gb()
+    return out
+
+
+PARTS = {"dense": part_dense, "topk": part_topk, "autodiff": part_autodiff}
+
+
+def report(r: dict) -> None:
+    print(f"--- {r['part']}: d = {r['d']}, p = {r['p']}, P = {r['P']}; GEMM rate {r['gemm_gflops']:.1f} GFLOP/s "
+          f"(same process)")
+    if r["part"] == "dense":
+        print(f"relufim full_fisher_matrix  {summary(r['relufim_s'])}")
+        print(f"naive per-block NumPy build {r['naive_s']:.3g} s (one run)")
+        print(f"speed-up                    {r['speedup']:.1f}x   (goal >= 10x); max |difference| / max|F| = "
+              f"{r['max_rel_difference']:.1e}")
+    elif r["part"] == "topk":
+        print(f"top {r['k']} eigenpairs, tol {r['tol']:g}: {r['time_s']:.1f} s, {r['products']} products, "
+              f"{r['operator_vectors']} vectors multiplied; {r['converged']}/{r['k']} converged, max residual "
+              f"{r['max_residual_rel']:.1e} lambda_max")
+        print(f"cost of those products at the GEMM rate: {r['gemm_time_s']:.1f} s ((10d+2) p^2 flops per vector); "
+              f"ratio {r['ratio_to_gemm']:.2f} (goal <= 2); a dense P x P product at the GEMM rate would take "
+              f"{r['dense_equivalent_time_s']:.1f} s")
+        print(f"one product with 32 vectors: {summary(r['product_32_s'])} = {r['product_rate_gflops']:.1f} GFLOP/s")
+        print(f"peak memory {r['peak_rss_gb']:.2f} GB (goal < 4)")
+    else:
+        print(f"exact F (matrix-free): {r['exact_products_per_s']:.1f} products/s ({summary(r['exact_s'])} for "
+              f"{r['b']} vectors)")
+        for key, val in r.items():
+            if key.startswith("n="):
+                print(f"sampled F_{key[2:]}: torch.func jvp+vjp {val['autodiff_products_per_s']:.1f} products/s, "
+                      f"numpy per-sample gradients {val['numpy_sampled_products_per_s']:.1f} products/s "
+                      f"(agree to {val['max_difference']:.1e}); its Frobenius error vs F ~ "
+                      f"{val['monte_carlo_relative_error']:.3f}; exact/autodiff = "
+                      f"{r['exact_products_per_s'] / val['autodiff_products_per_s']:.2f}x")
+    print(f"peak memory of the part {r['peak_rss_gb']:.2f} GB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["all", *PARTS], default="all")
+    ap.add_argument("--d", type=int, default=10)
+    ap.add_argument("--p", type=int, default=None)
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--tol", type=float, default=1e-8)
+    ap.add_argument("--maxiter", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n", type=int, nargs="+", default=[4096, 65536])
+    ap.add_argument("--json", action="store_true", help="print one JSON object per part")
+    args = ap.parse_args()
+    if args.part == "all":
+        print(machine())
+        for part in PARTS:
+            cmd = [sys.executable, __file__, "--part", part, "--d", str(args.d), "--k", str(args.k), "--tol",
+                   str(args.tol), "--repeats", str(args.repeats), "--maxiter", str(args.maxiter),
+                   "--n", *map(str, args.n)] + (["--json"] if args.json else [])
+            if args.p is not None:
+                cmd += ["--p", str(args.p)]
+            subprocess.run(cmd, check=True)
+        return
+    r = PARTS[args.part](args)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        if args.part != "all":
+            print(machine())
+        report(r)
+
+
+if __name__ == "__main__":
+    main()

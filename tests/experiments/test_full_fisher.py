@@ -1,0 +1,123 @@
+"""Records of the FIM of all parameters for the CLI and the reproduce section (theory §15).
+
+Oracles: LAPACK on the dense F, the Hutchinson variance bound for the SLQ trace, dense matrices for
+the approximations' errors, and the reproduce section's claims checked against its own data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import relufim as rf
+from relufim.experiments.full_fisher import (
+    APPROXIMATION_NAMES,
+    approximations_summary,
+    draw_network,
+    full_spectrum_summary,
+)
+from relufim.experiments.full_fisher_section import NAME, reproduce_section
+from relufim.fim.full import full_fisher_matrix
+from relufim.theory.curvature import kfac_fisher
+
+
+def test_draw_network_reuses_the_weights_of_the_spectrum_command():
+    W, v = draw_network(4, 30, seed=3)
+    assert np.array_equal(W, rf.sample_weights(4, 30, seed=3))
+    W2, v2 = draw_network(4, 30, seed=3)
+    assert np.array_equal(v, v2) and not np.array_equal(v, draw_network(4, 30, seed=4)[1])
+    # entries N(0, 1/p): the sample variance of 30 draws within 5 standard errors (sd of s^2 = sqrt(2/n) / p)
+    assert abs(v.var() * 30 - 1) < 5 * math.sqrt(2 / 30)
+
+
+def test_full_spectrum_summary_reports_the_eigenvalues_of_F():
+    d, p = 3, 50
+    s = full_spectrum_summary(d, p, seed=1, all_eigenvalues=True, density=True, density_vectors=8, density_steps=30)
+    W, v = draw_network(d, p, seed=1)
+    F = full_fisher_matrix(W, v)
+    lam = np.linalg.eigvalsh(F)[::-1]
+    for key in ("params", "P", "eigenvalues", "null_space_dimension", "mean_eigenvalue", "second_moment",
+                "lambda_max_share"):
+        assert key in s
+    assert s["params"] == "all" and s["P"] == 200 and s["null_space_dimension"] == p
+    assert np.allclose(s["eigenvalues"], lam[:len(s["eigenvalues"])], rtol=0, atol=1e-12 * lam[0])
+    assert np.allclose(s["all_eigenvalues"], lam, rtol=0, atol=1e-12 * lam[0])
+    assert s["lambda_max_share"] == pytest.approx(lam[0] / np.trace(F), rel=1e-12)
+    assert s["second_moment"] == pytest.approx((F**2).sum() / 200, rel=1e-12)
+    assert np.allclose(s["readout_all_eigenvalues"], np.linalg.eigvalsh(rf.fisher_matrix(W))[::-1], rtol=1e-12)
+    dens = s["density"]
+    k = dens["deflated"]
+    # Hutchinson with Rademacher vectors: sd of one estimate <= sqrt(2) ||F_c||_F on the deflated complement
+    rest = math.sqrt(max((F**2).sum() - (lam[:k] ** 2).sum(), 0.0))
+    assert abs(dens["trace_estimate"] - dens["trace_exact"]) <= 5 * math.sqrt(2 / dens["n_vectors"]) * rest
+    json.dumps(s, allow_nan=False)
+
+
+def test_matrix_free_summary_of_the_cli_size_class():
+    s = full_spectrum_summary(4, 40, seed=0, method="matrix-free")
+    assert s["method"] == "matrix-free" and s["null_space_dimension"] is None
+    assert s["null_space"]["rescaling_residual"] < 1e-14 and s["converged"]
+    # the groups are what their definition says: cut exactly where lambda_i / lambda_(i+1) > 1.4
+    lam, start = np.asarray(s["eigenvalues"]), 0
+    for c in s["clusters"]:
+        inside = lam[start:start + c["size"]]
+        assert np.all(inside[:-1] / inside[1:] <= 1.4)
+        if c["closed"]:
+            assert c["gap_below"] == pytest.approx(lam[start + c["size"] - 1] / lam[start + c["size"]])
+            assert c["gap_below"] > 1.4
+        start += c["size"]
+    assert start == lam.size
+
+
+def test_approximations_summary_errors_against_dense_matrices():
+    d, p = 3, 20
+    s = approximations_summary(d, p, seed=2, n_values=(50, 200), seeds=2, damping=(1e-3, 1e-1))
+    assert [r["name"] for r in s["approximations"]] == list(APPROXIMATION_NAMES)
+    W, v = draw_network(d, p, seed=2)
+    sigma = s["sigma"]
+    F = full_fisher_matrix(W, v, sigma)
+    K = kfac_fisher(W, v, sigma)
+    rec = {r["name"]: r for r in s["approximations"]}
+    assert rec["k-fac"]["relative_frobenius_error"] == pytest.approx(np.linalg.norm(K - F) / np.linalg.norm(F),
+                                                                     rel=1e-12)
+    assert rec["diagonal"]["relative_frobenius_error"] == pytest.approx(
+        np.linalg.norm(F - np.diag(np.diag(F))) / np.linalg.norm(F), rel=1e-12)
+    assert rec["monte-carlo"]["n"] == 200 and len(rec["k-fac"]["natural_gradient_angles"]) == 2
+    sm = s["sampled"]
+    assert sm["n"] == [50, 200] and len(sm["monte-carlo"]["values"]["relative_frobenius_error"][0]) == 2
+    assert all(x > 0 for x in sm["predicted_monte_carlo"])
+    assert np.allclose(s["exact"]["eigenvalues"], np.linalg.eigvalsh(F)[::-1][:s["k"]], rtol=1e-7)
+    json.dumps(s, allow_nan=False)
+
+
+def test_approximations_bad_input():
+    with pytest.raises(ValueError, match="d < p"):
+        approximations_summary(3, 3)
+    with pytest.raises(ValueError, match="noise"):
+        approximations_summary(2, 10, noise=0.0)
+    with pytest.raises(ValueError, match="teacher_width must exceed d"):
+        approximations_summary(3, 10, teacher_width=3)
+    with pytest.raises(ValueError, match="n_values"):
+        approximations_summary(2, 10, n_values=())
+
+
+@pytest.mark.slow
+def test_reproduce_section_quick_claims_hold_on_their_data():
+    sec = reproduce_section(quick=True)
+    assert sec["name"] == NAME == "all-parameters"
+    for c in sec["claims"]:
+        assert {"claim", "source", "predicted", "measured", "holds"} <= set(c)
+    sp = sec["summary"]["spectrum"]
+    # the claims' verdicts are those of the data they report
+    assert sec["claims"][0]["holds"] == (sp["null_space_dimension"] == sp["p"])
+    assert sec["claims"][2]["holds"] == ([c["size"] for c in sp["clusters"]][:3] == [1, sp["d"],
+                                                                                      sp["d"] * (sp["d"] + 1) // 2 - 1])
+    json.dumps(sec, allow_nan=False)
+
+
+def test_tutorial_kfac_runs(run_doc_page):
+    ns = run_doc_page("tutorial_kfac.md")
+    assert "summary" in ns or "s" in ns
