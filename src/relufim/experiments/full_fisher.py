@@ -41,6 +41,7 @@ from ..theory.curvature import (
     kfac_fisher,
     teacher_gradient,
 )
+from ..theory.ntk import ntk_limit
 
 __all__ = ["draw_network", "full_spectrum_summary", "approximations_summary", "monte_carlo_error_constant",
            "APPROXIMATION_NAMES"]
@@ -85,9 +86,10 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     ``P``, ``eigenvalues``, residuals, ``mean_eigenvalue``, ``second_moment``, ``lambda_max``,
     ``lambda_max_share``, the measured ``clusters``, ``null_space_dimension`` and ``null_space``, the
     readout's spectrum), plus ``seed``, ``scale``, ``gap_ratios`` (:math:`\lambda_i/\lambda_{i+1}` of the
-    computed eigenvalues), ``seconds``; with ``all_eigenvalues`` also ``readout_all_eigenvalues``; with
-    ``density``, the deflated SLQ estimate of the whole distribution (``density``: counts smoothed in
-    log scale, with standard errors).
+    computed eigenvalues), ``limit`` (the infinite-width eigenvalue of each harmonic degree, :math:`d\,m_k`
+    for the NTK of both layers with this :math:`\|v\|^2`, and its multiplicity :math:`N(d, k)`), ``seconds``;
+    with ``all_eigenvalues`` also ``readout_all_eigenvalues``; with ``density``, the deflated SLQ estimate
+    of the whole distribution (``density``: counts smoothed in log scale, with standard errors).
 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
     route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000).
@@ -107,6 +109,10 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     lam = np.asarray(out["eigenvalues"])
     out["gap_ratios"] = [float(x) for x in lam[:-1] / np.where(lam[1:] > 0, lam[1:], np.nan)]
     out.update({"seed": seed, "scale": str(scale), "readout_scale": "N(0, 1/p)"})
+    # the infinite-width prediction by harmonic degree: the NTK of both layers, Mercer eigenvalue d m_k (theory §15.5)
+    lim = ntk_limit(np.eye(d)[:1], which="full", scale=scale, d=d, p=p, v_sq_norm=float(v @ v), max_degree=6)
+    out["limit"] = {"degrees": lim.degrees.tolist(), "eigenvalues": [float(x) for x in lim.eigenvalues],
+                    "multiplicities": lim.multiplicities.tolist(), "v_sq_norm": float(v @ v)}
     if all_eigenvalues:  # the readout's whole spectrum beside F's (p x p, LAPACK)
         out["readout_all_eigenvalues"] = [float(x) for x in np.linalg.eigvalsh(fisher_matrix(W, sigma=sigma))[::-1]]
     if density:

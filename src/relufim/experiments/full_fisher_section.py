@@ -85,6 +85,16 @@ def claims(sp: dict[str, Any], ap: dict[str, Any]) -> list[dict[str, Any]]:
         "measured": f"sizes {sizes}, gaps below them {', '.join(f'{r:.3g}' for r in ratios)}; means {means} "
                     f"against the readout's {readout_means}",
         "holds": sizes == readout})
+    lim = sp["limit"]["eigenvalues"]
+    out.append({
+        "claim": "The groups' eigenvalues approach, as p grows, the infinite-width eigenvalues d m_k of the NTK of "
+                 "both layers, Theta = |x||x'| [kappa(t) + |v|^2 t kappa0(t)] (degree 3 absent)",
+        "source": "theory §15.5 (derived from §12; v independent of W)",
+        "predicted": "d m_k = " + ", ".join(f"{lim[k]:.4g}" for k in range(3))
+                     + f" (k = 0, 1, 2); d m_4 = {lim[4]:.3g}",
+        "measured": f"group means {means} at p = {p} (spread within each group: "
+                    + ", ".join(f"{c['min']:.3g}-{c['max']:.3g}" for c in sp["clusters"][:3]) + ")",
+        "holds": None})  # a statement about p -> infinity: the values are for judgement
     caps = [c["captured"] for c in sp["clusters"][:3]]
     ok = all(cap[str(k)] > 0.95 and all(cap[str(j)] < 0.05 for j in range(k)) for k, cap in enumerate(caps))
     out.append({

@@ -49,19 +49,26 @@ def format_full_spectrum_table(s: Mapping[str, Any]) -> str:
     lines = [f"FIM of all parameters: d = {s['d']}, p = {s['p']}, P = p(d+1) = {s['P']}, seed = {s.get('seed')}, "
              f"solver = {s['method']}", ""]
     head = (f"{'group':>5}  {'size':>4}  {'mean':>11}  {'min':>11}  {'max':>11}  {'gap below':>9}  "
-            f"{'v-share':>7}  {'deg<=0':>6}  {'deg<=1':>6}  {'deg<=2':>6}  {'J size':>6}  {'J mean':>11}")
+            f"{'v-share':>7}  {'deg<=0':>6}  {'deg<=1':>6}  {'deg<=2':>6}  {'limit':>9}  {'J size':>6}  {'J mean':>11}")
     lines += [head, "-" * len(head)]
     readout = s["readout"]["clusters"]
+    lim = (s.get("limit") or {}).get("eigenvalues") or []
     for c in s["clusters"]:
         cap = c.get("captured") or {}
         j = readout[c["index"] - 1] if c["index"] <= len(readout) else None
+        limit = lim[c["index"] - 1] if c["index"] <= 3 and c["index"] <= len(lim) else None
         lines.append(f"{c['index']:>5}  {c['size']:>4}{'' if c['closed'] else '+'}{' ' if c['closed'] else ''}"
                      f"{c['mean']:>10.5g}  {c['min']:>11.5g}  {c['max']:>11.5g}  {_g(c['gap_below'], '.3g'):>9}  "
                      f"{_g(c['readout_share'], '.3f'):>7}  {_g(cap.get('0'), '.3f'):>6}  {_g(cap.get('1'), '.3f'):>6}  "
-                     f"{_g(cap.get('2'), '.3f'):>6}  {_g(j and j['size'], 'd'):>6}  {_g(j and j['mean'], '.5g'):>11}")
+                     f"{_g(cap.get('2'), '.3f'):>6}  {_g(limit, '.5g'):>9}  {_g(j and j['size'], 'd'):>6}  "
+                     f"{_g(j and j['mean'], '.5g'):>11}")
     lines += ["", "groups: cut where lambda_i / lambda_(i+1) > 1.4 (no sizes assumed; '+': open, the last computed); "
               "v-share: share of the eigenvectors on the readout v; deg<=k: share captured by E[grad f h], h Hermite "
-              "of degree <= k", ""]
+              "of degree <= k; limit: d m_k of degree k = 0, 1, 2 for the NTK of both layers at infinite width"]
+    if len(lim) > 4:
+        lines.append(f"(degree 3 is absent in the limit, d m_3 = {abs(lim[3]):.1g}; degree 4: d m_4 = {lim[4]:.4g} "
+                     f"with multiplicity {s['limit']['multiplicities'][4]})")
+    lines.append("")
     lines.append(f"trace                  {s['trace']:.6g}   (= ||W||_F^2/2 + d||v||^2/2)")
     lines.append(f"mean eigenvalue        {s['mean_eigenvalue']:.6g}   (tr F / P)")
     lines.append(f"second moment          {s['second_moment']:.6g}   (||F||_F^2 / P, {s['second_moment_method']})")
@@ -154,6 +161,11 @@ def full_spectrum_figure(s: Mapping[str, Any]) -> Figure:
                    label=f"group {c['index']} of F: {c['size']}{'' if c['closed'] else '+'} eigenvalues")
         start += c["size"]
     ax.plot(np.arange(1, lam.size + 1), lam, "o", ms=3.5, color="k", label=f"F, all P = {s['P']} parameters")
+    lim = (s.get("limit") or {}).get("eigenvalues") or []
+    for k in (0, 1, 2, 4):
+        if k < len(lim) and lim[k] > 0:
+            ax.axhline(lim[k], color="k", ls=":", lw=1,
+                       label="infinite width, NTK of both layers: d m_k (k = 0, 1, 2, 4)" if k == 0 else None)
     ax.plot(np.arange(1, J.size + 1), J, "s", ms=3, mfc="none", color="C1", label=f"J, the readout's p = {s['p']}")
     _style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7, legend_loc="upper right",
            title=f"Top of the spectrum, d = {s['d']}, p = {s['p']}")
