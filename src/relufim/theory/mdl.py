@@ -53,8 +53,9 @@ from .._validation import (
 )
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
+from ..fim.series import series_features
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes
-from ..spectrum.solve import spectrum
+from ..spectrum.solve import MATRIX_FREE_LIMIT, matrix_spectrum, spectrum
 
 __all__ = [
     "CODING_THRESHOLD",
@@ -139,7 +140,8 @@ class TwoStageCode:
     threshold : the eigenvalue above which a direction is coded,
         :math:`(1 + 2\log3)\beta\sigma^2/(nR^2)` (``nan`` when ``directions`` was given)
     next_eigenvalue : :math:`\lambda_{k+1}`, the largest uncoded eigenvalue (0 when ``k = p``)
-    max_residual : largest eigenpair residual relative to :math:`\lambda_1` (how exact the basis is)
+    max_residual : largest residual of the ``k + 1`` eigenpairs used (coded and the next), relative to
+        :math:`\lambda_1`
     coding : how ``k`` was chosen: ``"bound"``, ``"threshold"``, ``"clusters"`` or ``"directions"`` (given)
     eigenpairs : the :class:`SpectrumResult` the code was built from (pass it to design codes for
         smaller ``n`` without a new eigensolve)
@@ -328,19 +330,48 @@ def _box_sizes(radius: float, steps: np.ndarray) -> np.ndarray:
     return np.maximum(M, 0)
 
 
+#: Relative residual tolerance of the design's eigenpairs: every pair the code uses is converged to it.
+EIGEN_TOL = 1e-8
+
+
 def _eigenpairs(W: np.ndarray, eigenpairs: SpectrumResult | None, count: int,
-                progress: Progress | None) -> tuple[np.ndarray, np.ndarray, float, SpectrumResult]:
-    """Top ``count`` eigenpairs of ``J`` (not divided by sigma^2), the largest relative residual, the result."""
-    if eigenpairs is None:
-        res = spectrum(W, k=count, progress=progress)
+                progress: Progress | None) -> tuple[np.ndarray, np.ndarray, SpectrumResult]:
+    """Top ``count`` eigenpairs of ``J`` (eigenvalues not divided by sigma^2), and the result they come from.
+
+    The code needs every pair it uses converged, the ones beyond the three clusters included (their
+    eigenvalues set the steps and the bound's uncoded term; a Ritz value short of convergence lies
+    below the eigenvalue). :func:`relufim.spectrum` converges only the clusters on its matrix-free
+    route (``p > 3000``), so there the same solver runs on :func:`relufim.fisher_operator` through
+    :func:`relufim.matrix_spectrum`, from the same t-series seeds, with every pair required.
+    """
+    if eigenpairs is not None:
+        return (eigenpairs.eigenvalues[:count] * eigenpairs.sigma**2, eigenpairs.eigenvectors[:, :count],
+                eigenpairs)
+    d, p = W.shape
+    if p > MATRIX_FREE_LIMIT and count <= p // 4:
+        res = matrix_spectrum(fisher_operator(W), k=count, d=d, X0=series_features(W, 2), tol=EIGEN_TOL,
+                              progress=progress)
     else:
-        res = eigenpairs
-        count = min(count, res.eigenvalues.size)
-    lam = res.eigenvalues[:count] * res.sigma**2
-    U = res.eigenvectors[:, :count]
-    resid = res.residuals[:count] * res.sigma**2
-    rel = float(np.nanmax(resid) / lam[0]) if resid.size and lam[0] > 0 and not np.all(np.isnan(resid)) else 0.0
-    return lam, U, rel, res
+        res = spectrum(W, k=count, tol=EIGEN_TOL, progress=progress)
+    return res.eigenvalues[:count], res.eigenvectors[:, :count], res
+
+
+def _relative_residual(res: SpectrumResult, k: int) -> float:
+    """Largest residual of the first ``k`` pairs relative to the top eigenvalue (0 for none)."""
+    r = res.residuals[:k]
+    if not r.size or np.all(np.isnan(r)) or res.eigenvalues[0] <= 0:
+        return 0.0
+    return float(np.nanmax(r) / res.eigenvalues[0])
+
+
+def _check_given_pairs(W: np.ndarray, res: SpectrumResult) -> None:
+    """The given pairs must be J's: the top one is checked with one product through ``fisher_operator``."""
+    u = res.eigenvectors[:, 0]
+    lam = res.eigenvalues[0] * res.sigma**2
+    r = float(np.linalg.norm(fisher_operator(W) @ u - lam * u))
+    if not r <= 1e-6 * max(lam, 1e-300):
+        raise ValueError(f"eigenpairs are not those of this W's FIM: the top pair has residual {r:.3g} against "
+                         f"fisher_operator(W) (eigenvalue {lam:.6g}); compute them with relufim.spectrum(W, k=...).")
 
 
 def _bound_curve(lam: np.ndarray, n: int, sigma: float, beta: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -435,10 +466,11 @@ def two_stage_code(W: np.ndarray, n: int, *, radius: float, sigma: float = 1.0, 
         if not isinstance(eigenpairs, SpectrumResult):
             raise TypeError(f"eigenpairs must be a SpectrumResult (relufim.spectrum(W, k=...)), got "
                             f"{type(eigenpairs).__name__}.")
-        if eigenpairs.p != p or eigenpairs.eigenvectors is None or eigenpairs.fisher != "exact":
+        if eigenpairs.p != p or eigenpairs.eigenvectors is None or eigenpairs.fisher not in ("exact", "matrix"):
             raise ValueError(f"eigenpairs must be those of the exact FIM of this W (p = {p}) with eigenvectors: "
                              f"relufim.spectrum(W, k=...), got fisher={eigenpairs.fisher!r}, p = {eigenpairs.p}, "
                              f"vectors {'present' if eigenpairs.eigenvectors is not None else 'absent'}.")
+        _check_given_pairs(W, eigenpairs)
     threshold = CODING_THRESHOLD * beta * sigma**2 / (n * radius**2)
     given = directions is not None
     if coding == "clusters" and not given:
@@ -446,7 +478,7 @@ def two_stage_code(W: np.ndarray, n: int, *, radius: float, sigma: float = 1.0, 
 
     if directions is not None:
         want = min(directions + 1, p)
-        lam, U, rel, res = _eigenpairs(W, eigenpairs, want, progress)
+        lam, U, res = _eigenpairs(W, eigenpairs, want, progress)
         if lam.size < want:
             raise ValueError(f"directions = {directions} needs {want} eigenpairs, but eigenpairs holds {lam.size}.")
         if np.any(lam[:directions] <= 0):
@@ -458,7 +490,7 @@ def two_stage_code(W: np.ndarray, n: int, *, radius: float, sigma: float = 1.0, 
         if eigenpairs is not None:  # all the pairs given
             count = min(eigenpairs.eigenvalues.size, max_directions + 1)
         while True:
-            lam, U, rel, res = _eigenpairs(W, eigenpairs, count, progress)
+            lam, U, res = _eigenpairs(W, eigenpairs, count, progress)
             k_thr = int(np.count_nonzero(lam > threshold))
             crossed = k_thr < lam.size or lam.size == p
             top = k_thr if crossed else lam.size - 1  # largest k whose lambda_{k+1} is known
@@ -484,6 +516,11 @@ def two_stage_code(W: np.ndarray, n: int, *, radius: float, sigma: float = 1.0, 
     steps = np.sqrt(4.0 * beta * sigma**2 / (n * lam_k)) if k else np.zeros(0)
     box = _box_sizes(radius, steps)
     nxt = float(max(lam[k], 0.0)) if k < lam.size else 0.0
+    rel = _relative_residual(res, min(k + 1, lam.size))
+    if rel > 1e-6:
+        warnings.warn(f"the eigenpairs the code uses have relative residuals up to {rel:.1e} (of lambda_1): the steps "
+                      "and the bound's uncoded term are that inexact; pass better converged eigenpairs.",
+                      UserWarning, stacklevel=2)
     return TwoStageCode(W=W, n=n, sigma=sigma, beta=beta, radius=radius, eigenvalues=lam,
                         basis=np.ascontiguousarray(U[:, :k]), steps=steps, box=box, threshold=threshold,
                         next_eigenvalue=nxt, max_residual=rel,
