@@ -74,6 +74,7 @@ def test_section_blocks_and_figures_render(summary, tmp_path):
     assert len(risk.rows) == sum(len(c["rows"]) for c in summary["grid"]["curves"])
     width = next(t for t in tables if t.id == "mdl-width")
     assert len(width.rows) == len(summary["width"]["rows"])
+    assert not any("|" in col for t in tables for col in t.columns)  # Markdown tables: no pipes in headers
     figs = section_figures(summary)
     assert [f for f, _, _ in figs] == [FIGURE_FILES["risk"], FIGURE_FILES["width"]]
     assert all(isinstance(fig, MplFigure) and caption for _, caption, fig in figs)

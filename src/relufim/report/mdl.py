@@ -34,6 +34,8 @@ SECTION_TITLE = "MDL: two-stage codes, the MDL estimator and its risk bound (the
 FIGURE_FILES = {"risk": "mdl_risk.png", "width": "mdl_width.png"}
 
 _GROUPS = (("norm", "||x||"), ("linear", "linear"), ("degree2", "degree 2"), ("remaining", "rest"))
+#: The same groups as the report's tables name them (a pipe would need escaping in Markdown).
+_REPORT_GROUPS = tuple((g, "‖x‖" if g == "norm" else label) for g, label in _GROUPS)
 
 
 def _pm(mean: float | None, se: float | None, spec: str = ".3g") -> str:
@@ -206,8 +208,8 @@ def section_blocks(summary: Mapping[str, Any]) -> list[Any]:
         for r in cv["rows"]:
             sp = r["length_by_cluster"]
             split_rows.append([cv["config"]["p"], r["n"], *[f"{sp[g]['nats']:.2f} ({sp[g]['directions']})"
-                                                             for g, _ in _GROUPS]])
-    blocks.append(Table(["p", "n", *[f"{label}: nats (directions)" for _, label in _GROUPS]], split_rows,
+                                                             for g, _ in _REPORT_GROUPS]])
+    blocks.append(Table(["p", "n", *[f"{label}: nats (directions)" for _, label in _REPORT_GROUPS]], split_rows,
                         id="mdl-code-split", caption="The code length split by cluster."))
     w = summary["width"]
     blocks.append(Table(["p", "n", "coding", "coded", "R_n", "guarantee (‖v*‖ ≤ R)", "leading"],
