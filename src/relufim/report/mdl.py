@@ -123,6 +123,10 @@ def mdl_risk_figure(result: Mapping[str, Any]) -> Figure:
                     capsize=3, label=r"ridge ($\ell = \sigma^2/(nR^2)$): mean KL risk")
         ls = _arr(rows, "least_squares_kl_mean")
         ax.plot(n, np.where(ls <= top, ls, np.nan), "v-", ms=4, color="C2", label="least squares: mean KL risk")
+        for ni, li in zip(n, ls):
+            if li > top:  # off the scale (near n = p least squares interpolates the noise): say its value
+                ax.annotate(f"LS {li:.2g} ↑", (ni, top), xytext=(0, -12), textcoords="offset points", ha="center",
+                            fontsize=7, color="C2")
     bottom = float(np.nanmin(np.concatenate([_arr(rows, "risk_mean"), _arr(rows, "kl_mean")]))) / 3
     ax.set_ylim(max(bottom, 1e-12), top)
     _style(ax, xlabel="samples n", ylabel="risk (nats per sample)", xlog=True, ylog=True, grid=True, legend=7,
