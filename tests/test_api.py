@@ -103,6 +103,12 @@ CASES["get_activation"] = [((W,), {}, TypeError, r"name such as 'relu'"), (("swi
 CASES["register_activation"] = [(("relu",), {}, TypeError, r"expects an Activation")]
 CASES["arccos_kernel"] = [(("t",), {}, ValueError, r"could not convert")]
 CASES["known_activations"] = []  # takes no argument
+# deep networks and real inputs (issue 11)
+CASES["deep_fisher"] = [((W,), {"method": "monte-carlo", "n": 100}, TypeError, r"list of layer weights.*\[W\]")]
+CASES["network"] = [(("10", [100]), {}, TypeError, r"d must be an integer"),
+                    ((10, "100"), {}, TypeError, r"sequence of positive integers")]
+CASES["depth_limit_spectrum"] = [((10, np.ones(3)), {}, TypeError, r"depth must be an integer")]
+CASES["load_inputs"] = [((3,), {}, TypeError, r"name"), (("cifar",), {}, ValueError, r"digits")]
 
 
 def _public_functions() -> list[str]:

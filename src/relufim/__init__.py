@@ -18,6 +18,7 @@ from typing import Any
 from ._version import __version__
 from .fim import (
     FisherOperator,
+    deep_fisher,
     SeriesFisher,
     empirical_fisher,
     fisher_matrix,
@@ -37,6 +38,8 @@ from .model import (
     get_activation,
     harmonic_multiplicity,
     known_activations,
+    load_inputs,
+    network,
     register_activation,
     sample_weights,
     zonal_polynomial,
@@ -69,6 +72,7 @@ from .theory import (
     approximate_function,
     check_theory,
     counting_function,
+    depth_limit_spectrum,
     estimator_risk,
     fisher_inner_product,
     fisher_ntk_map,
@@ -104,7 +108,10 @@ __all__ = [
     "funk_hecke_coefficients",
     "degree_le2_fraction",
     # the Fisher information: matrices and operators
+    "network",
+    "load_inputs",
     "fisher_matrix",
+    "deep_fisher",
     "monte_carlo_fisher",
     "empirical_fisher",
     "hidden_features",
@@ -135,6 +142,7 @@ __all__ = [
     "LimitSpectrum",
     "limit_cluster_values",
     "trace_share_curve",
+    "depth_limit_spectrum",
     # theory: function space and NTK
     "network_function",
     "function_forms",

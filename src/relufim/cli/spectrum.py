@@ -24,6 +24,7 @@ from ._common import (
     quiet_option,
     stage,
 )
+from ._deep import deep_options, deep_spectrum_cli, parse_widths
 
 __all__ = ["spectrum_command"]
 
@@ -48,6 +49,7 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @click.option("--scale", default="1/p", show_default=True, help="Weight scale: 1/p, 1/d, unit, or an entry variance.")
 @click.option("--extra", type=int, default=10, show_default=True,
               help="Eigenvalues computed beyond the three clusters.")
+@deep_options
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the matrix-free products on this Dask cluster (row blocks on the workers; "
                    "pip install 'relufim[distributed]').")
@@ -62,12 +64,24 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @quiet_option
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
-                     scheduler: str | None, backend: str, precision: str, seed_degree: int, as_json: bool,
-                     quiet: bool) -> None:
+                     widths: str | None, input_cov: str | None, data: str | None, scheduler: str | None,
+                     backend: str, precision: str, seed_degree: int, as_json: bool, quiet: bool) -> None:
     """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
 
-    Example: relufim spectrum --d 10 --p 2000 --seed 0 --json
+    Example: relufim spectrum --d 10 --p 2000 --seed 0 --json. Deep networks: --widths 2000,2000,1000
+    --method monte-carlo --n 200000; correlated inputs: --input-cov FILE.npy; real inputs: --data digits.
     """
+    if widths is not None or input_cov is not None or data is not None:
+        deep = parse_widths(widths, p)
+        if len(deep) == 1 and input_cov is None and data is None:
+            p = deep[0]  # one hidden layer: today's model, on the usual route
+        else:
+            if scheduler is not None or backend != "numpy" or precision != "float64":
+                raise ValueError("--scheduler, --backend and --precision are for the exact FIM of one hidden layer; "
+                                 "leave them out with --widths P1,P2,..., --input-cov or --data.")
+            return deep_spectrum_cli(d=d, p=p, widths=widths, method=method, n=n, seed=seed, activation=activation,
+                                     scale=scale, extra=extra, input_cov=input_cov, data=data, as_json=as_json,
+                                     quiet=quiet)
     if method == "monte-carlo" and n is None:
         raise ValueError("--method monte-carlo needs --n (number of Gaussian input samples), e.g. --n 20000.")
     if method == "exact" and n is not None:
@@ -107,6 +121,7 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
     s["seconds"] = time.perf_counter() - t0
     s["memory_peak_bytes"] = peak_memory_bytes()
     s["scheduler"] = scheduler
+    s["depth"], s["widths"] = 1, [p]
     if as_json:
         emit_json(s)
     else:

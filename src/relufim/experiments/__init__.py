@@ -6,7 +6,8 @@ functions return (tables, figures, ``report.md`` and ``report.html``).
 
 from .activations import softplus_vs_relu_summary
 from .convergence import ClusterConvergence, ConvergenceResult, convergence, fit_rate, rate_verdict
+from .depth import deep_spectrum_summary, depth_shares, digits_comparison, limit_by_depth
 from .reproduce import reproduce
 
 __all__ = ["reproduce", "convergence", "ConvergenceResult", "ClusterConvergence", "fit_rate", "rate_verdict",
-           "softplus_vs_relu_summary"]
+           "softplus_vs_relu_summary", "deep_spectrum_summary", "digits_comparison", "depth_shares", "limit_by_depth"]

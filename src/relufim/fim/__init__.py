@@ -1,5 +1,6 @@
 """The Fisher information as matrices and operators: exact, sampled, matrix-free, t-series (theory §2–3, §9)."""
 
+from .deep import FeatureMoments, deep_features, deep_fisher, feature_moments
 from .exact import fisher_matrix
 from .operator import FisherOperator, fisher_operator
 from .sampled import empirical_fisher, gaussian_input_chunks, hidden_features, monte_carlo_fisher
@@ -16,4 +17,8 @@ __all__ = [
     "series_fisher",
     "series_features",
     "SeriesFisher",
+    "deep_fisher",
+    "deep_features",
+    "feature_moments",
+    "FeatureMoments",
 ]

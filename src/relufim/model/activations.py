@@ -79,6 +79,7 @@ __all__ = [
     "gaussian_second_moment",
     "mehler_dual",
     "mehler_truncation",
+    "mehler_sum",
     "gauss_hermite_dual",
     "AccuracyWarning",
     "MEASURED_ERRORS",
@@ -352,8 +353,8 @@ def mehler_truncation(act: Activation, r: np.ndarray, *, rtol: float = MEHLER_RT
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _mehler_sum(C1: np.ndarray, C2: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Horner evaluation of ``sum_n C1[..., n] C2[..., n] t^n``."""
+def mehler_sum(C1: np.ndarray, C2: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Horner evaluation of Mehler's series ``sum_n C1[..., n] C2[..., n] t^n`` (theory §8), broadcasting."""
     acc = np.zeros(np.broadcast_shapes(C1.shape[:-1], C2.shape[:-1], t.shape))
     for n in range(C1.shape[-1] - 1, -1, -1):
         acc *= t
@@ -399,7 +400,7 @@ def mehler_dual(act: Activation | str, r1: np.ndarray | float, r2: np.ndarray | 
     r1, r2, t = r1.reshape(-1), r2.reshape(-1), np.clip(t.reshape(-1), -1.0, 1.0)
     C, tail, m2 = mehler_truncation(act, np.concatenate([r1, r2]))
     n = r1.size
-    out = _mehler_sum(C[:n], C[n:], t)
+    out = mehler_sum(C[:n], C[n:], t)
     same = (r1 == r2) & (t == 1.0)
     out[same] = m2[:n][same]
     bound = np.abs(t) ** C.shape[1] * np.sqrt(tail[:n] * tail[n:])

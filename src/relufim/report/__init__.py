@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from .build import ReportFiles, build_report, default_output_dir, prepare_output_dir, report_kind, write_reproduce_run
 from .claims import ClaimCounts, claims_table, count_claims
+from .depth import (
+    depth_shares_figure,
+    digits_spectrum_figure,
+    format_deep_spectrum_table,
+    format_depth_limit_table,
+    format_digits_table,
+)
 from .html import render_html
 from .markdown import render_markdown
 from .reproduce import reproduce_figures, reproduce_report
@@ -50,4 +57,9 @@ __all__ = [
     "format_functions_table",
     "format_ntk_table",
     "format_dynamics_table",
+    "format_deep_spectrum_table",
+    "format_digits_table",
+    "format_depth_limit_table",
+    "depth_shares_figure",
+    "digits_spectrum_figure",
 ]

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from ..experiments.convergence import ClusterConvergence
 from .claims import JUDGEMENT_NOTE, claims_table, count_claims
+from . import depth as depth_report
 from .document import Figure, Paragraph, Preformatted, Report, Section, Table
 from .figures import (
     approximation_figure,
@@ -50,8 +51,13 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg
          ".gif": "image/gif", ".webp": "image/webp"}
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8", "image/gif": b"GIF8", "image/webp": b"RIFF"}
 
+#: The report modules of the sections that render themselves (name -> module with ``SECTION_TITLE``,
+#: ``section_blocks(summary)`` and ``section_figures(summary) -> [(file, caption, Figure)]``).
+SECTION_REPORTS = {"depth": depth_report}
+
 _SECTION_TITLES = {"limit": "Infinite width and other activations",
-                   "function_space": "Function space, NTK and learning (the 2025 papers)"}
+                   "function_space": "Function space, NTK and learning (the 2025 papers)",
+                   **{name: module.SECTION_TITLE for name, module in SECTION_REPORTS.items()}}
 
 
 def load_summary(directory: str | Path) -> dict[str, Any]:
@@ -198,6 +204,10 @@ def reproduce_figures(summary: Mapping[str, Any]) -> list[FigureFile]:
                        dynamics_figure(gd["curves"], title=f"Population GD, target ‖x‖ + x_1 + x_1x_2/‖x‖ parts, "
                                                            f"d = {gd['d']}, p = {gd['p']}")),
         ]
+    for name, module in SECTION_REPORTS.items():
+        sec = _section_summary(summary, name)
+        if sec is not None:
+            out += [FigureFile(f, caption, name, fig) for f, caption, fig in module.section_figures(sec)]
     return out
 
 
@@ -449,7 +459,8 @@ def _function_space_blocks(s: Mapping[str, Any]) -> list[Any]:
 
 
 _SECTION_BLOCKS: dict[str, Callable[[Mapping[str, Any]], list[Any]]] = {
-    "limit": _limit_blocks, "function_space": _function_space_blocks}
+    "limit": _limit_blocks, "function_space": _function_space_blocks,
+    **{name: module.section_blocks for name, module in SECTION_REPORTS.items()}}
 
 
 def _section_blocks(i: int, name: str, sec: Mapping[str, Any], warnings: list[str]) -> list[Any]:

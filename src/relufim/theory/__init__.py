@@ -5,6 +5,17 @@ limit, the function space, the NTK, learning dynamics and risk.
 """
 
 from .checks import TheoryCheck, check_theory, cluster_alignment, cluster_cosines, spectrum_summary
+from .depth import (
+    DepthDegree,
+    DepthLimit,
+    PredictedSubspaces,
+    composed_kernel,
+    depth_limit_spectrum,
+    network_limit_spectrum,
+    predicted_subspaces,
+    subspace_alignment,
+    top_fraction_by_depth,
+)
 from .dynamics import GradientDescentResult, default_target, gradient_descent
 from .functions import (
     FunctionApproximation,
@@ -60,4 +71,13 @@ __all__ = [
     "counting_function",
     "tail_sums",
     "mixture_redundancy",
+    "depth_limit_spectrum",
+    "network_limit_spectrum",
+    "DepthLimit",
+    "DepthDegree",
+    "top_fraction_by_depth",
+    "composed_kernel",
+    "predicted_subspaces",
+    "PredictedSubspaces",
+    "subspace_alignment",
 ]

@@ -55,15 +55,15 @@ from ..model.activations import (
     MEHLER_WARN_RTOL,
     AccuracyWarning,
     Activation,
-    _mehler_sum,
     get_activation,
+    mehler_sum,
     mehler_truncation,
 )
 from ..model.harmonics import check_degree, check_dimension, funk_hecke_coefficients, harmonic_multiplicity
 from ..model.network import Network, check_layer_weights, check_widths, covariance_root, layer_variances, network
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes, principal_cosines
 from .functions import predicted_eigenfunctions
-from .limit import _radial_rule, limit_spectrum
+from .limit import limit_spectrum, radial_rule
 
 __all__ = [
     "DepthDegree",
@@ -233,7 +233,7 @@ def _pair_dual(act: Activation, sigma: np.ndarray, corr: np.ndarray,
         q = act.dual(sigma[:, None, None], sigma[None, :, None], corr)
         return np.asarray(q, dtype=np.float64), np.asarray(act.dual(sigma, sigma, np.ones_like(sigma))), 0.0
     C, tail, m2 = mehler_truncation(act, sigma)
-    q = _mehler_sum(C[:, None, None, :], C[None, :, None, :], corr)
+    q = mehler_sum(C[:, None, None, :], C[None, :, None, :], corr)
     # Mehler's tail |t|^(K+1) sqrt(tau_i tau_j) (theory §8) is a rank-one bound b b^T with b_i = sqrt(tau_i): on
     # L^2 of the radius law it moves the operator by at most max|t|^(K+1) sum_i omega_i tau_i
     bound = float(np.max(np.abs(corr))) ** C.shape[1] * float(omega @ tail)
@@ -281,7 +281,7 @@ def _nonhomogeneous_degrees(act: Activation, d: int, kmax: int, gains: Sequence[
     cannot resolve the pre-activation scale of the outermost radii, those radii are dropped too as long as
     their total mass stays below ``DROPPABLE_MASS``; the dropped mass is added to the error bound.
     """
-    r, omega = _radial_rule(d, 1, 1.0, RADIAL_NODES)  # ||x|| for x ~ N(0, I_d)
+    r, omega = radial_rule(d, 1, 1.0, RADIAL_NODES)  # ||x|| for x ~ N(0, I_d)
     keep = omega >= NEGLIGIBLE_WEIGHT * omega.max()
     dropped = float(omega[~keep].sum())
     r, omega = r[keep], omega[keep]

@@ -157,7 +157,7 @@ def _homogeneous_mu(act: Activation, d: int, kmax: int) -> tuple[np.ndarray, str
     return funk_hecke_coefficients(kernel, d, kmax), "Funk-Hecke quadrature of the unit dual"
 
 
-def _radial_rule(d: int, p: int, scale: Scale, nodes: int = 48) -> tuple[np.ndarray, np.ndarray]:
+def radial_rule(d: int, p: int, scale: Scale, nodes: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights for the law of ||w||: r^2 = var * chi2_d (generalized Gauss–Laguerre), or r = 1."""
     var = entry_variance(scale, d, p)
     if var is None:
@@ -168,7 +168,7 @@ def _radial_rule(d: int, p: int, scale: Scale, nodes: int = 48) -> tuple[np.ndar
 
 
 def _nonhomogeneous_degrees(act: Activation, d: int, kmax: int, p: int, scale: Scale):
-    r_nodes, omega = _radial_rule(d, p, scale)
+    r_nodes, omega = radial_rule(d, p, scale)
     C, _tail, m2 = mehler_truncation(act, r_nodes)
     K = C.shape[1] - 1
     top, radial, traces = [], [], []
