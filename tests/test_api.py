@@ -50,6 +50,9 @@ _weights_first("approximate_function", np.ones(6))
 _weights_first("ntk_gram", x)
 _weights_first("risk", np.ones(6), np.zeros(6))
 _weights_first("estimator_risk", 50)
+_weights_first("two_stage_code", 50, radius=1.0)
+_weights_first("kl_divergence", np.ones(6), np.zeros(6))
+_weights_first("renyi_divergence", np.ones(6), np.zeros(6))
 
 # the second argument of the W functions: inputs x must be 2-D (n, d), vectors 1-D (p,)
 CASES["empirical_fisher"].append(((W, np.ones(3)), {}, ValueError, r"x must be 2-D.*reshape\(1, -1\)"))
@@ -108,6 +111,17 @@ CASES["deep_fisher"] = [((W,), {"method": "monte-carlo", "n": 100}, TypeError, r
 CASES["network"] = [(("10", [100]), {}, TypeError, r"d must be an integer"),
                     ((10, "100"), {}, TypeError, r"sequence of positive integers")]
 CASES["depth_limit_spectrum"] = [((10, np.ones(3)), {}, TypeError, r"depth must be an integer")]
+# the MDL estimator (issue 14): functions of a two-stage code refuse anything else
+CODE = rf.two_stage_code(W, 50, radius=1.0)
+NOT_A_CODE = (TypeError, r"code must be a TwoStageCode.*two_stage_code")
+CASES["two_stage_code"].append(((W, np.ones(3)), {"radius": 1.0}, *NOT_AN_INT))
+CASES["kl_divergence"].append(((W, np.ones(5), np.zeros(6)), {}, ValueError, r"v must have shape \(6,\)"))
+CASES["mdl_estimate"] = [((W, x, np.ones(5)), {}, *NOT_A_CODE),
+                         ((CODE, np.ones(5), np.ones(5)), {}, ValueError, r"x must be 2-D.*reshape\(1, -1\)")]
+CASES["index_of_resolvability"] = [((W, np.ones(6)), {}, *NOT_A_CODE),
+                                   ((CODE, np.ones(5)), {}, ValueError, r"v_star must have shape \(6,\)")]
+CASES["simulate_mdl_risk"] = [((W, np.ones(6)), {}, *NOT_A_CODE),
+                              ((CODE, np.ones(6)), {"reps": 2.5}, TypeError, r"reps must be an integer")]
 CASES["load_inputs"] = [((3,), {}, TypeError, r"name"), (("cifar",), {}, ValueError, r"digits")]
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from ._version import __version__
 from .fim import (
     FisherOperator,
-    deep_fisher,
     SeriesFisher,
+    deep_fisher,
     empirical_fisher,
     fisher_matrix,
     fisher_operator,
@@ -78,17 +78,23 @@ from .theory import (
     fisher_ntk_map,
     function_forms,
     gradient_descent,
+    index_of_resolvability,
+    kl_divergence,
     limit_cluster_values,
     limit_spectrum,
+    mdl_estimate,
     mixture_redundancy,
     network_function,
     ntk_gram,
     ntk_limit,
+    renyi_divergence,
     risk,
+    simulate_mdl_risk,
     spectrum_summary,
     tail_sums,
     theory_vectors,
     trace_share_curve,
+    two_stage_code,
 )
 
 __all__ = [
@@ -166,6 +172,13 @@ __all__ = [
     "counting_function",
     "tail_sums",
     "mixture_redundancy",
+    # theory: minimum description length
+    "two_stage_code",
+    "mdl_estimate",
+    "index_of_resolvability",
+    "kl_divergence",
+    "renyi_divergence",
+    "simulate_mdl_risk",
 ]
 
 #: Names that left the package root in 0.2 (CHANGELOG.md), with where they live now.

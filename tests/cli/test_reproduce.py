@@ -66,6 +66,10 @@ def test_quick_report_shows_the_three_counts_and_honest_rates(quick_run):
     assert all(se for _, se in rates), rates
     assert "p^-" not in md  # the old bare "|mean - limit| ~ p^-3.02"
     assert "||" not in md  # norms are written ‖x‖: no pipe breaks a Markdown table
-    for section in ("## Infinite width and other activations", "## Function space, NTK and learning"):
+    for section in ("## Infinite width and other activations", "## Function space, NTK and learning",
+                    "## Depth and real inputs", "## MDL: two-stage codes"):
         assert section in md
-    assert len(re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", md)) == len(list(out.glob("*.png"))) == 9
+    # every figure written is shown once, and every section contributes its own
+    shown = re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", md)
+    assert sorted(shown) == sorted(f.name for f in out.glob("*.png"))
+    assert {"mdl_risk.png", "mdl_width.png", "depth_shares.png"} <= set(shown) and len(shown) >= 12

@@ -11,10 +11,12 @@ import sys
 import click
 
 from .._version import __version__
+from .approximations import approximations_command
 from .convergence import convergence_command
 from .dynamics import dynamics_command
 from .functions import functions_command
 from .limit import limit_command
+from .mdl import mdl_command
 from .ntk import ntk_command
 from .report import report_command
 from .reproduce import reproduce_command
@@ -58,13 +60,6 @@ def main() -> None:
 
 # Subcommands: one module each, one registration line each.
 for _command in (spectrum_command, reproduce_command, sweep_command, report_command, limit_command,
-                 convergence_command, functions_command, ntk_command, dynamics_command):
+                 convergence_command, functions_command, ntk_command, dynamics_command, mdl_command,
+                 approximations_command):
     main.add_command(_command)
-
-from .mdl import mdl_command  # noqa: E402  (issue 14; the lead may move it into the list above)
-
-main.add_command(mdl_command)
-
-from .approximations import approximations_command  # noqa: E402  (issue 12; the lead may move it into the list above)
-
-main.add_command(approximations_command)

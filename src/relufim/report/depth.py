@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..theory.depth import DepthLimit
 from .document import Paragraph, Table
-from .figures import _axes, _style
+from .figures import axes, style
 
 __all__ = [
     "format_deep_spectrum_table",
@@ -171,7 +171,7 @@ def depth_shares_figure(limit: Mapping[str, Any], shares: Sequence[Mapping[str, 
     depths = np.asarray(limit["depths"], dtype=float)
     S = np.asarray(limit["shares"], dtype=float)
     F = np.asarray(limit["top_fraction"], dtype=float)
-    fig, ax = _axes((7.2, 4.6))
+    fig, ax = axes((7.2, 4.6))
     for k in range(S.shape[1]):
         ax.plot(depths, S[:, k], "-", color=_DEGREE_COLORS[k % len(_DEGREE_COLORS)], lw=1.5,
                 label=f"degree {k} (limit, N = {limit['multiplicities'][k]})")
@@ -187,7 +187,7 @@ def depth_shares_figure(limit: Mapping[str, Any], shares: Sequence[Mapping[str, 
                         label=f"Monte Carlo, inner width {sh['width']} (±2 s.e., {sh['seeds']} networks)"
                         if c == 0 else None)
     ax.set_ylim(0, 1.02)
-    _style(ax, xlabel="depth L (hidden layers)", ylabel="share of the trace of J",
+    style(ax, xlabel="depth L (hidden layers)", ylabel="share of the trace of J",
            title=f"Shares of the trace by harmonic degree against depth (d = {limit['d']}, {limit['activation']})",
            grid=True, legend=7, legend_loc="center right")
     fig.tight_layout()
@@ -211,7 +211,7 @@ def digits_spectrum_figure(s: Mapping[str, Any]) -> Figure:
     """
     emp = np.asarray(s["empirical"]["eigenvalues"], dtype=float)
     gau = np.asarray(s["gaussian"]["eigenvalues"], dtype=float)
-    fig, ax = _axes((7.2, 4.6))
+    fig, ax = axes((7.2, 4.6))
     ax.plot(np.arange(1, gau.size + 1), gau, "-", color="C0", lw=1.8,
             label=f"Gaussian N(0, Σ) with the data's covariance ({s['gaussian']['method']})")
     ax.plot(np.arange(1, emp.size + 1), emp, "o", ms=2.5, color="C1",
@@ -222,7 +222,7 @@ def digits_spectrum_figure(s: Mapping[str, Any]) -> Figure:
         ax.axvline(c + 0.5, color="k", ls=":", lw=1,
                    label=(f"predicted cluster ends; captured shares {', '.join(f'{x:.3f}' for x in cap)}"
                           if i == 0 else None))
-    _style(ax, xlabel="eigenvalue index", ylabel="eigenvalue of J", xlog=True, ylog=True, grid=True, legend=7,
+    style(ax, xlabel="eigenvalue index", ylabel="eigenvalue of J", xlog=True, ylog=True, grid=True, legend=7,
            title=f"Digits against the Gaussian prediction (d = {s['d']}, widths {s['widths']})")
     fig.tight_layout()
     return fig

@@ -71,12 +71,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
 
 # ----------------------------------------------------------------------------- shared axes
 
-def _axes(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+def axes(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _style(ax: Any, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+def style(ax: Any, *, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
            xlog: bool = False, ylog: bool = False, grid: bool = False, legend: float | None = None,
            legend_loc: str = "best", title_size: float | None = None) -> None:
     """The axes conventions shared by the figures: labels, log scales, light grid, small legend."""
@@ -114,7 +114,7 @@ def eigenvalue_distribution_figure(spectra: Mapping[str, Sequence[float]], clust
     min, max``; ``bounds``: :func:`relufim.theory.theorem3_bounds`; ``limit``: the infinite-width values.
     """
     arrays = {name: np.asarray(ev, dtype=float) for name, ev in spectra.items()}
-    fig, ax = _axes((8, 4.5))
+    fig, ax = axes((8, 4.5))
     all_pos = np.concatenate([ev[ev > 0] for ev in arrays.values()])
     lo = max(all_pos.min(), all_pos.max() * 1e-14)
     bins = np.logspace(np.log10(lo), np.log10(all_pos.max()) + 0.05, 90)
@@ -129,7 +129,7 @@ def eigenvalue_distribution_figure(spectra: Mapping[str, Sequence[float]], clust
         ax.axvline(bounds[key], color=_CLUSTER_SHADES[i], ls="--", lw=1, label="Theorem 3 bounds" if i == 0 else None)
     _limit_lines(ax, limit)
     p = next(iter(arrays.values())).size
-    _style(ax, xlabel="eigenvalue of J", ylabel="count", xlog=True, ylog=True,
+    style(ax, xlabel="eigenvalue of J", ylabel="count", xlog=True, ylog=True,
            title=f"FIM eigenvalue distribution, d = {d}, p = {p}", legend=7, legend_loc="upper left")
     return fig
 
@@ -145,7 +145,7 @@ def density_figure(histogram: Mapping[str, Any], *, d: int, p: int, n_vectors: i
     frac = np.asarray(histogram["fraction"], dtype=float)
     err = np.asarray(histogram["fraction_2se"], dtype=float)
     dense_p = int(histogram["dense_p"])
-    fig, ax = _axes((8, 4.5))
+    fig, ax = axes((8, 4.5))
     ax.stairs(frac, edges, color="C0", lw=1.5, label=f"exact FIM, p = {p}: stochastic Lanczos quadrature "
                                                     f"({n_vectors} vectors x {lanczos_steps} steps)")
     ax.stairs(frac + err, edges, baseline=np.maximum(frac - err, 0), fill=True, color="C0", alpha=0.2,
@@ -155,7 +155,7 @@ def density_figure(histogram: Mapping[str, Any], *, d: int, p: int, n_vectors: i
                     f"{histogram['width_decades']} decades)")
     _limit_lines(ax, limit)
     ax.set_ylim(0.3 / max(p, dense_p), 2.0)  # below a third of one eigenvalue per bin: smoothing tails
-    _style(ax, xlabel="eigenvalue of J", ylabel="fraction of eigenvalues per bin", xlog=True, ylog=True,
+    style(ax, xlabel="eigenvalue of J", ylabel="fraction of eigenvalues per bin", xlog=True, ylog=True,
            title=f"FIM eigenvalue distribution beyond dense sizes, d = {d}", legend=7, legend_loc="upper center")
     return fig
 
@@ -164,7 +164,7 @@ def rayleigh_figure(rq: Mapping[str, Sequence[float]], bounds: Mapping[str, floa
     """Rayleigh quotients of the theory's vector groups (points) against Theorem 3's lower bounds (bars)."""
     groups = ["v0", "rows", "v_ab", "v_gamma"]
     labels = ["$v^{(0)}$", "$W_l$", "$v^{(\\alpha,\\beta)}$", "$v^{(\\gamma)}$"]
-    fig, ax = _axes((7, 4))
+    fig, ax = axes((7, 4))
     for i, g in enumerate(groups):
         vals = np.asarray(rq.get(g, []), dtype=float)
         jitter = np.linspace(-0.15, 0.15, vals.size) if vals.size > 1 else np.zeros(vals.size)
@@ -172,23 +172,23 @@ def rayleigh_figure(rq: Mapping[str, Sequence[float]], bounds: Mapping[str, floa
         ax.hlines(bounds[g], i - 0.3, i + 0.3, color="k", lw=2)
     ax.hlines([], 0, 0, color="k", lw=2, label="Theorem 3 lower bound ($\\delta=\\xi=0$)")
     ax.set_xticks(range(4), labels)
-    _style(ax, ylabel="Rayleigh quotient $v^T J v / v^T v$", ylog=True,
+    style(ax, ylabel="Rayleigh quotient $v^T J v / v^T v$", ylog=True,
            title="Rayleigh quotients of the theory's vectors (exact J)", legend=7)
     return fig
 
 
 def principal_angles_figure(cosines: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
     """Cosines of the principal angles between each computed cluster and its predicted span, one panel per cluster."""
-    fig, axes = _axes((10, 3.5), 1, 3, sharey=True)
-    for i, ax in enumerate(axes):
+    fig, axs = axes((10, 3.5), 1, 3, sharey=True)
+    for i, ax in enumerate(axs):
         for j, (name, cos) in enumerate(cosines.items()):
             c = cos.get(f"cluster{i + 1}")
             if c is not None and len(c):
                 ax.plot(np.arange(1, len(c) + 1), c, "o-", ms=3, color=f"C{j}", label=name)
-        _style(ax, xlabel="principal angle index", title=f"cluster {i + 1}", grid=True)
-    axes[0].set_ylabel("cos(principal angle)\ncomputed vs predicted span")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=7)
+        style(ax, xlabel="principal angle index", title=f"cluster {i + 1}", grid=True)
+    axs[0].set_ylabel("cos(principal angle)\ncomputed vs predicted span")
+    if axs[0].get_legend_handles_labels()[0]:
+        axs[0].legend(fontsize=7)
     fig.suptitle("Alignment of computed eigenspaces with the theory's spans")
     return fig
 
@@ -200,7 +200,7 @@ def convergence_figure(conv: Mapping[str, Any]) -> Figure:
 
     ``conv``: :meth:`relufim.experiments.ConvergenceResult.to_dict`.
     """
-    fig, ax = _axes((6.4, 4.6))
+    fig, ax = axes((6.4, 4.6))
     stats = conv["statistics"]
     n_seeds = len(conv.get("seeds", [])) or None
     for j, name in enumerate(("cluster1", "cluster2", "cluster3")):
@@ -211,7 +211,7 @@ def convergence_figure(conv: Mapping[str, Any]) -> Figure:
         ax.errorbar(p, mean, yerr=std, fmt="o", color=f"C{j}", capsize=3,
                     label=f"{name} mean ± sd over {n_seeds} seeds")
         ax.plot(p, s["limit"], "-", color=f"C{j}", alpha=0.7, label=f"{name} limit")
-    _style(ax, xlabel="width p", ylabel="eigenvalue of J", xlog=True, ylog=True, legend=7,
+    style(ax, xlabel="width p", ylabel="eigenvalue of J", xlog=True, ylog=True, legend=7,
            title=f"Cluster eigenvalues vs p (d = {conv['d']}, {conv['activation']}, scale {conv['scale']})")
     fig.tight_layout()
     return fig
@@ -221,12 +221,12 @@ def trace_share_figure(d_values: Sequence[int], F: Sequence[float], d_mark: int 
     """F(d), the limit share of the trace in degrees <= 2, against ``d`` with Theorem 3's 0.977 bound."""
     bound = TRACE_SHARE_BOUND
     d_values = [int(x) for x in d_values]
-    fig, ax = _axes((6.4, 4.2))
+    fig, ax = axes((6.4, 4.2))
     ax.plot(d_values, F, "-o", ms=3, label="F(d) (ReLU, infinite width)")
     ax.axhline(bound, color="k", ls="--", label=f"1/2 + 3/(2 pi) = {bound:.6f}")
     if d_mark is not None and d_mark in d_values:
         ax.plot([d_mark], [F[d_values.index(d_mark)]], "s", color="C3", label=f"d = {d_mark}")
-    _style(ax, xlabel="input dimension d", ylabel="share of the trace in the three clusters", xlog=True,
+    style(ax, xlabel="input dimension d", ylabel="share of the trace in the three clusters", xlog=True,
            title="F(d) decreases to Theorem 3's bound", legend=8)
     fig.tight_layout()
     return fig
@@ -242,7 +242,7 @@ def _draw_group(ax: Any, theta: np.ndarray, group: Mapping[str, Any]) -> None:
         ax.plot(theta, predicted[:, j], color=f"C{j}", lw=1.0, ls="--")
     ax.plot([], [], color="k", ls="--", lw=1.0, label="predicted form")
     ax.set_xlim(0, 2 * np.pi)
-    _style(ax, xlabel="angle on the great circle $(x_1, x_2)$", title=f"{group['name']}: {group['form']}",
+    style(ax, xlabel="angle on the great circle $(x_1, x_2)$", title=f"{group['name']}: {group['form']}",
            title_size=8, legend=6)
 
 
@@ -255,10 +255,10 @@ def function_forms_figure(circle: Mapping[str, Any]) -> Figure:
     groups = list(circle["groups"])
     cols = 4
     rows = -(-len(groups) // cols)
-    fig, axes = _axes((4 * cols, 3.1 * rows), rows, cols, squeeze=False)
-    for ax, group in zip(axes.flat, groups):
+    fig, axs = axes((4 * cols, 3.1 * rows), rows, cols, squeeze=False)
+    for ax, group in zip(axs.flat, groups):
         _draw_group(ax, theta, group)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axs.flat)[len(groups):]:
         ax.axis("off")
     fig.suptitle(f"$f_v$ of the theory's vectors along a great circle (solid) and their limiting forms (dashed), "
                  f"d = {circle['d']}, p = {circle['p']}", fontsize=10)
@@ -271,7 +271,7 @@ def function_group_figure(circle: Mapping[str, Any], name: str) -> Figure:
     group = next((g for g in circle["groups"] if g["name"] == name), None)
     if group is None:
         raise KeyError(f"no group {name!r}; have {[g['name'] for g in circle['groups']]}")
-    fig, ax = _axes((6, 3.6))
+    fig, ax = axes((6, 3.6))
     _draw_group(ax, np.asarray(circle["theta"], dtype=float), group)
     ax.set_ylabel("$f_v(x)$, unit $v$")
     return fig
@@ -288,7 +288,7 @@ def dynamics_figure(curves: Mapping[str, Any], title: str = "") -> Figure:
     flow = np.asarray(curves["predicted_flow"], dtype=float)
     top = max(max(curves["initial_errors"]), 1e-300)
     floor = 1e-16 * top
-    fig, ax = _axes((7, 4.2))
+    fig, ax = axes((7, 4.2))
     for c, lam in enumerate(curves["cluster_mean_eigenvalues"]):
         ax.plot(t, np.maximum(errors[:, c], floor), color=f"C{c}", lw=2,
                 label=f"{_CLUSTER_LABELS[c]} (mean $\\lambda$ = {lam:.3g})")
@@ -298,7 +298,7 @@ def dynamics_figure(curves: Mapping[str, Any], title: str = "") -> Figure:
     ax.plot([], [], color="k", ls="--", lw=1, label="predicted $\\sum\\lambda_i c_i^2 (1-\\eta\\lambda_i)^{2k}$")
     ax.plot([], [], color="k", ls=":", lw=1, label="gradient flow $\\sum\\lambda_i c_i^2 e^{-2\\lambda_i t}$")
     ax.set_ylim(bottom=max(floor, 1e-12 * top))
-    _style(ax, xlabel="time $t = \\eta k$", ylabel="excess risk carried by the cluster", xlog=True, ylog=True,
+    style(ax, xlabel="time $t = \\eta k$", ylabel="excess risk carried by the cluster", xlog=True, ylog=True,
            title=title or "Population gradient descent on $v$: the clusters are learned in order", title_size=9,
            legend=7)
     return fig
@@ -311,10 +311,10 @@ def fisher_ntk_figure(m: Mapping[str, Any]) -> Figure:
     """
     fim = np.asarray(m["fim_eigenvalues"], dtype=float)
     idx = np.arange(1, fim.size + 1)
-    fig, ax = _axes((7, 4))
+    fig, ax = axes((7, 4))
     ax.plot(idx, fim, "o", ms=6, mfc="none", label="FIM $J^{(n)} = X^TX/n$")
     ax.plot(idx, m["ntk_eigenvalues"], "x", ms=5, label="NTK Gram $K/n = XX^T/n$")
-    _style(ax, xlabel="index", ylabel="eigenvalue", ylog=True, legend=8, title_size=9,
+    style(ax, xlabel="index", ylabel="eigenvalue", ylog=True, legend=8, title_size=9,
            title=f"Same nonzero spectrum (max relative difference {m['max_eigenvalue_rel_diff']:.1e}); "
                  f"d = {m['d']}, p = {m['p']}, n = {m['n']}")
     return fig
@@ -325,13 +325,13 @@ def approximation_figure(curve: Mapping[str, Any]) -> Figure:
 
     ``curve``: :func:`relufim.experiments.function_space.approximation_error_curve`.
     """
-    fig, ax = _axes((6.5, 4))
+    fig, ax = axes((6.5, 4))
     lc = curve["limit_curve"]
     ax.plot(lc["d"], lc["one_minus_F"], "k-", lw=1, label="$1 - F(d)$ (theory §7)")
     ax.errorbar(curve["d"], curve["measured"], yerr=2 * np.asarray(curve["stderr"], dtype=float), fmt="o",
                 color="C3", label=f"measured: $\\sum v^TJ_{{\\geq 4}}v / \\sum v^TJv$, random $v$, p = {curve['p']}")
     ax.axhline(curve["large_d_limit"], color="0.5", ls=":", lw=1, label="$d\\to\\infty$: $1/2 - 3/(2\\pi)$")
-    _style(ax, xlabel="input dimension d", ylabel="relative $L^2$ error of the formula", legend=7, title_size=9,
+    style(ax, xlabel="input dimension d", ylabel="relative $L^2$ error of the formula", legend=7, title_size=9,
            title="Degree-$\\leq$2 approximation formula: error against $1 - F(d)$")
     return fig
 
@@ -361,7 +361,7 @@ def sweep_cluster_eigenvalues_figure(df: Any, limit_values: Callable[..., list[f
     matplotlib.figure.Figure
     """
     done = df[df["status"] == "done"]
-    fig, axes = _axes((12, 3.9), 1, 3)
+    fig, axs = axes((12, 3.9), 1, 3)
     names = [c for c in ("d", "activation", "scale", "fisher", "n") if c in done.columns]
     varying = {c for c in names if c != "d" and done[c].astype(str).nunique() > 1}
     groups = list(done.groupby(names, dropna=False, sort=True)) if len(done) else []
@@ -373,7 +373,7 @@ def sweep_cluster_eigenvalues_figure(df: Any, limit_values: Callable[..., list[f
         limits = None
         if limit_values is not None and str(row.get("scale", "1/p")) == "1/p":
             limits = limit_values(int(row["d"]), activation=row.get("activation", "relu"), scale="1/p")
-        for ci, ax in enumerate(axes):
+        for ci, ax in enumerate(axs):
             col = f"cluster{ci + 1}_mean"
             if col not in g.columns:
                 continue
@@ -386,8 +386,8 @@ def sweep_cluster_eigenvalues_figure(df: Any, limit_values: Callable[..., list[f
             if limits is not None and ci < len(limits) and limits[ci] is not None:
                 ax.axhline(limits[ci], color=color, ls="--", lw=1, alpha=0.8)
     ps = sorted(int(v) for v in done["p"].unique()) if len(done) else []
-    for ci, ax in enumerate(axes):
-        _style(ax, xlabel="p (hidden units)", grid=True, title_size=10,
+    for ci, ax in enumerate(axs):
+        style(ax, xlabel="p (hidden units)", grid=True, title_size=10,
                title=f"cluster {ci + 1}" + (" (Perron–Frobenius)" if ci == 0 else " (rows of W)" if ci == 1
                                             else " (Hadamard products)"))
         if ps and ps[-1] >= 4 * ps[0]:
@@ -397,8 +397,8 @@ def sweep_cluster_eigenvalues_figure(df: Any, limit_values: Callable[..., list[f
             ticks = ps if len(ps) <= 8 else ps[:: max(1, len(ps) // 8)]
             ax.set_xticks(ticks)
             ax.set_xticklabels([str(p) for p in ticks])
-    axes[0].set_ylabel("mean eigenvalue of the cluster")
-    handles, labels = axes[0].get_legend_handles_labels()
+    axs[0].set_ylabel("mean eigenvalue of the cluster")
+    handles, labels = axs[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=9,
                    bbox_to_anchor=(0.5, -0.06))
@@ -420,7 +420,7 @@ def sweep_trace_share_figure(df: Any, bound: float = TRACE_SHARE_BOUND,
     matplotlib.figure.Figure
     """
     done = df[df["status"] == "done"]
-    fig, ax = _axes((6.5, 4.2))
+    fig, ax = axes((6.5, 4.2))
     if len(done) and "top_fraction" in done.columns:
         done = done[np.isfinite(done["top_fraction"].astype(float))]
         ps = sorted(done["p"].unique())
@@ -437,6 +437,6 @@ def sweep_trace_share_figure(df: Any, bound: float = TRACE_SHARE_BOUND,
             grid = list(range(ds[0], ds[-1] + 1))
             ax.plot(grid, limit_share(grid), color="#555555", ls=":", lw=1.5, label="infinite width F(d)")
     ax.axhline(bound, color="#b3261e", ls="--", lw=1.2, label=f"Theorem 3 bound {bound:.4f}")
-    _style(ax, xlabel="d (input dimension)", ylabel="share of the trace in the three clusters",
+    style(ax, xlabel="d (input dimension)", ylabel="share of the trace in the three clusters",
            title="Trace share against d", title_size=11, grid=True, legend=8)
     return fig

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .document import Block, Paragraph, Table
-from .figures import _axes, _style
+from .figures import axes, style
 
 __all__ = [
     "format_full_spectrum_table",
@@ -154,7 +154,7 @@ def full_spectrum_figure(s: Mapping[str, Any]) -> Figure:
     """
     lam = np.asarray(s["eigenvalues"], dtype=float)
     J = np.asarray(s["readout"]["eigenvalues"], dtype=float)
-    fig, ax = _axes((8, 4.5))
+    fig, ax = axes((8, 4.5))
     start = 0
     for c in s["clusters"]:
         ax.axvspan(start + 0.5, start + c["size"] + 0.5, color=_SHADES[(c["index"] - 1) % len(_SHADES)], alpha=0.12,
@@ -167,7 +167,7 @@ def full_spectrum_figure(s: Mapping[str, Any]) -> Figure:
             ax.axhline(lim[k], color="k", ls=":", lw=1,
                        label="infinite width, NTK of both layers: d m_k (k = 0, 1, 2, 4)" if k == 0 else None)
     ax.plot(np.arange(1, J.size + 1), J, "s", ms=3, mfc="none", color="C1", label=f"J, the readout's p = {s['p']}")
-    _style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7, legend_loc="upper right",
+    style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7, legend_loc="upper right",
            title=f"Top of the spectrum, d = {s['d']}, p = {s['p']}")
     return fig
 
@@ -178,7 +178,7 @@ def full_distribution_figure(s: Mapping[str, Any]) -> Figure:
     Needs ``all_eigenvalues`` (dense) or ``density`` (deflated SLQ) in ``s``. The null space (``p``
     zero eigenvalues) cannot appear on a log axis; its size is in the legend.
     """
-    fig, ax = _axes((8, 4.5))
+    fig, ax = axes((8, 4.5))
     allv = s.get("all_eigenvalues")
     lmax = float(s["lambda_max"])
     lo_edge = lmax * 1e-13
@@ -203,7 +203,7 @@ def full_distribution_figure(s: Mapping[str, Any]) -> Figure:
                   label="± 2 standard errors")
     ax.set_ylim(0.3, None)
     ax.set_ylim(0.3, ax.get_ylim()[1] * 8)  # room for the legend above the histograms
-    _style(ax, xlabel="eigenvalue", ylabel="eigenvalues per bin", xlog=True, ylog=True, legend=7,
+    style(ax, xlabel="eigenvalue", ylabel="eigenvalues per bin", xlog=True, ylog=True, legend=7,
            legend_loc="upper left", title=f"Distribution of the eigenvalues of F, d = {s['d']}, p = {s['p']}")
     return fig
 
@@ -216,7 +216,7 @@ def sampled_error_figure(a: Mapping[str, Any]) -> Figure:
     """
     sm = a["sampled"]
     n = np.asarray(sm["n"], dtype=float)
-    fig, (ax, ax2) = _axes((10, 4.2), 1, 2)
+    fig, (ax, ax2) = axes((10, 4.2), 1, 2)
     for name, label in (("monte-carlo", "Monte Carlo Fisher, fresh Gaussian inputs"),
                         ("empirical", "empirical Fisher, teacher's labels")):
         rec = sm[name]
@@ -231,9 +231,9 @@ def sampled_error_figure(a: Mapping[str, Any]) -> Figure:
             ax.axhline(r["relative_frobenius_error"], color=_COLORS.get(r["name"], "0.5"), ls=":", lw=1,
                        label=f"{r['name']} (no samples)")
             ax2.axhline(r["natural_gradient_angle"], color=_COLORS.get(r["name"], "0.5"), ls=":", lw=1)
-    _style(ax, xlabel="samples n", ylabel="‖A − F‖_F / ‖F‖_F", xlog=True, ylog=True, grid=True, legend=7,
+    style(ax, xlabel="samples n", ylabel="‖A − F‖_F / ‖F‖_F", xlog=True, ylog=True, grid=True, legend=7,
            title=f"Error against n, d = {a['d']}, p = {a['p']} ({sm['seeds']} seeds)")
-    _style(ax2, xlabel="samples n", ylabel="angle to (F + λI)⁻¹g (degrees)", xlog=True, grid=True,
+    style(ax2, xlabel="samples n", ylabel="angle to (F + λI)⁻¹g (degrees)", xlog=True, grid=True,
            title=f"Natural gradient, damping {a['dampings'][0]:g} λ_max")
     return fig
 
@@ -242,26 +242,26 @@ def natural_gradient_figure(a: Mapping[str, Any]) -> Figure:
     """The angle between each approximation's damped natural gradient and the exact one, against the damping."""
     damp = np.asarray(a["dampings"], dtype=float)
     order = np.argsort(damp)
-    fig, ax = _axes((7, 4.2))
+    fig, ax = axes((7, 4.2))
     for r in a["approximations"]:
         ang = np.asarray(r["natural_gradient_angles"], dtype=float)
         label = r["name"] + (f" (n = {r['n']})" if r["n"] else "")
         ax.plot(damp[order], ang[order], "o-", ms=4, color=_COLORS.get(r["name"], "0.5"), label=label)
-    _style(ax, xlabel="damping λ / λ_max", ylabel="angle to the exact direction (degrees)", xlog=True, grid=True,
+    style(ax, xlabel="damping λ / λ_max", ylabel="angle to the exact direction (degrees)", xlog=True, grid=True,
            legend=7, title=f"Natural gradients against the exact FIM, d = {a['d']}, p = {a['p']}")
     return fig
 
 
 def approximation_spectra_figure(a: Mapping[str, Any]) -> Figure:
     """The top-k eigenvalues of each approximation over the exact ones (index against value, log scale)."""
-    fig, ax = _axes((8, 4.5))
+    fig, ax = axes((8, 4.5))
     ex = np.asarray(a["exact"]["eigenvalues"], dtype=float)
     idx = np.arange(1, ex.size + 1)
     ax.plot(idx, ex, "o", ms=4.5, color="k", label="exact F")
     for r in a["approximations"]:
         ax.plot(idx, r["eigenvalues"], ".-", ms=3, lw=0.8, color=_COLORS.get(r["name"], "0.5"),
                 label=r["name"] + (f" (n = {r['n']})" if r["n"] else ""))
-    _style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7,
+    style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7,
            title=f"Top {ex.size} eigenvalues, d = {a['d']}, p = {a['p']}")
     return fig
 

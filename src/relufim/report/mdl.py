@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .document import Paragraph, Table
-from .figures import _axes, _style
+from .figures import axes, style
 
 __all__ = ["format_mdl_table", "mdl_risk_figure", "resolvability_width_figure", "section_blocks",
            "section_figures", "SECTION_TITLE", "FIGURE_FILES"]
@@ -109,7 +109,7 @@ def mdl_risk_figure(result: Mapping[str, Any]) -> Figure:
     """
     c, rows = result["config"], result["rows"]
     n = _arr(rows, "n")
-    fig, ax = _axes((7.2, 4.8))
+    fig, ax = axes((7.2, 4.8))
     ax.plot(n, _arr(rows, "bound"), "k-o", ms=4, lw=2, label="$R_n$, exact index of resolvability (the bound)")
     ax.plot(n, _arr(rows, "estimate"), "k--", lw=1, label="closed-form estimate of $R_n$ (theory §16.6)")
     ax.plot(n, _arr(rows, "leading"), "k:", lw=1, label=r"$\beta\,d(d+3)/4\cdot\log n/n$")
@@ -129,7 +129,7 @@ def mdl_risk_figure(result: Mapping[str, Any]) -> Figure:
                             fontsize=7, color="C2")
     bottom = float(np.nanmin(np.concatenate([_arr(rows, "risk_mean"), _arr(rows, "kl_mean")]))) / 3
     ax.set_ylim(max(bottom, 1e-12), top)
-    _style(ax, xlabel="samples n", ylabel="risk (nats per sample)", xlog=True, ylog=True, grid=True, legend=7,
+    style(ax, xlabel="samples n", ylabel="risk (nats per sample)", xlog=True, ylog=True, grid=True, legend=7,
            title_size=9, title=f"MDL estimator against its bound: d = {c['d']}, p = {c['p']}, β = {c['beta']:g}, "
                                f"R = {c['radius']:g}, σ = {c['sigma']:g}, {c['reps']} data sets per n")
     fig.tight_layout()
@@ -142,7 +142,7 @@ def resolvability_width_figure(width: Mapping[str, Any]) -> Figure:
     ``width``: :func:`relufim.experiments.mdl.resolvability_vs_width`.
     """
     c, rows = width["config"], width["rows"]
-    fig, ax = _axes((7, 4.5))
+    fig, ax = axes((7, 4.5))
     styles = {"clusters": ("-", "o", "cluster code"), "bound": ("--", "x", "bound-minimizing code"),
               "threshold": (":", "+", "threshold code")}
     for j, p in enumerate(c["widths"]):
@@ -153,7 +153,7 @@ def resolvability_width_figure(width: Mapping[str, Any]) -> Figure:
                     label=f"p = {p}, {label}")
     sel = [r for r in rows if r["p"] == c["widths"][0] and r["coding"] == c["codings"][0]]
     ax.plot(_arr(sel, "n"), _arr(sel, "leading"), "k:", lw=1, label=r"$\beta\,d(d+3)/4\cdot\log n/n$")
-    _style(ax, xlabel="samples n", ylabel="$R_n$ (nats per sample)", xlog=True, ylog=True, grid=True, legend=7,
+    style(ax, xlabel="samples n", ylabel="$R_n$ (nats per sample)", xlog=True, ylog=True, grid=True, legend=7,
            title_size=9, title=f"Index of resolvability as the width grows, d = {c['d']}, β = {c['beta']:g}, "
                                f"R = {c['radius']:g} (default target)")
     fig.tight_layout()

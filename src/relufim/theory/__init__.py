@@ -1,4 +1,4 @@
-"""What the theory predicts and how the computed spectrum compares (theory §4–5, §7–8, §11–13).
+"""What the theory predicts and how the computed spectrum compares (theory §4–5, §7–8, §11–16).
 
 Approximate eigenvectors and the checks of Theorems 2–3 and Lemma 2, the infinite-width
 limit, the function space, the NTK, learning dynamics and risk.
@@ -28,6 +28,23 @@ from .functions import (
     predicted_eigenfunctions,
 )
 from .limit import LimitDegree, LimitSpectrum, limit_cluster_values, limit_spectrum, trace_share_curve
+from .mdl import (
+    CODING_THRESHOLD,
+    NODE_BUDGET,
+    DivergenceEstimate,
+    MDLEstimate,
+    MDLSimulation,
+    RadiusWarning,
+    Resolvability,
+    TwoStageCode,
+    index_of_resolvability,
+    kl_divergence,
+    leading_term,
+    mdl_estimate,
+    renyi_divergence,
+    simulate_mdl_risk,
+    two_stage_code,
+)
 from .ntk import FisherNTKMap, NTKLimit, fisher_ntk_map, ntk_gram, ntk_limit
 from .risk import EstimatorRisk, RiskResult, counting_function, estimator_risk, mixture_redundancy, risk, tail_sums
 from .vectors import TRACE_SHARE_BOUND, TheoryVectors, theorem2_coefficients, theorem3_bounds, theory_vectors
@@ -80,4 +97,19 @@ __all__ = [
     "predicted_subspaces",
     "PredictedSubspaces",
     "subspace_alignment",
+    "two_stage_code",
+    "TwoStageCode",
+    "mdl_estimate",
+    "MDLEstimate",
+    "index_of_resolvability",
+    "Resolvability",
+    "kl_divergence",
+    "renyi_divergence",
+    "DivergenceEstimate",
+    "simulate_mdl_risk",
+    "MDLSimulation",
+    "leading_term",
+    "RadiusWarning",
+    "CODING_THRESHOLD",
+    "NODE_BUDGET",
 ]

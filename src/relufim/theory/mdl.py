@@ -110,7 +110,7 @@ def _check_beta(beta: Any) -> float:
 
 def _check_code(code: Any) -> TwoStageCode:
     if not isinstance(code, TwoStageCode):
-        raise TypeError(f"code must be a TwoStageCode from relufim.theory.mdl.two_stage_code(W, n, radius=...), "
+        raise TypeError(f"code must be a TwoStageCode from relufim.two_stage_code(W, n, radius=...), "
                         f"got {type(code).__name__}.")
     return code
 
