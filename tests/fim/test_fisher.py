@@ -188,3 +188,18 @@ def test_out_buffer_is_filled_and_returned():
         rf.fisher_matrix(W, out=np.empty((300, 300), dtype=np.float32))
     with pytest.raises(ValueError, match="out must be"):
         rf.fisher_matrix(W, out=np.empty((300, 299)))
+
+
+def test_streamed_gram_equals_the_dense_mean_and_its_standard_error():
+    """The one accumulator of the sampled FIMs against the sample statistics computed directly (numpy)."""
+    from relufim.fim.sampled import StreamedGram
+
+    H = np.random.default_rng(3).standard_normal((301, 7)) ** 2  # skewed, like ReLU features
+    acc = StreamedGram(7, stderr=True)
+    for start in range(0, 301, 64):  # uneven chunks
+        acc.add(H[start:start + 64])
+    mean, se = acc.result()
+    products = H[:, :, None] * H[:, None, :]  # (n, p, p): each sample's h h^T
+    np.testing.assert_allclose(mean, products.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(se, products.std(axis=0, ddof=1) / np.sqrt(301), rtol=1e-10)
+    assert np.array_equal(mean, mean.T)

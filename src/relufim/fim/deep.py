@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
 
 from .._validation import check_choice, check_inputs, check_memory, check_positive_int, check_sigma
 from ..model.activations import Activation, get_activation
 from ..model.network import check_layer_weights, covariance_root
 from .exact import fisher_matrix
-from .sampled import INPUT_CHUNK, empirical_fisher, gaussian_input_chunks, monte_carlo_fisher
+from .sampled import INPUT_CHUNK, StreamedGram, empirical_fisher, gaussian_input_chunks, mean_stderr, monte_carlo_fisher
 
 __all__ = ["FeatureMoments", "deep_features", "feature_moments", "deep_fisher", "moments_memory_bytes"]
 
@@ -156,17 +155,6 @@ def moments_memory_bytes(widths: list[int] | tuple[int, ...], d: int, *, stderr:
     return 8.0 * need
 
 
-def _rank_update(acc: np.ndarray, H: np.ndarray) -> None:
-    """``acc += H^T H`` on the upper triangle of the Fortran-ordered ``acc``, in place (BLAS syrk)."""
-    dsyrk(1.0, H.T, beta=1.0, c=acc, trans=0, lower=0, overwrite_c=1)
-
-
-def _symmetrize_upper(acc: np.ndarray) -> np.ndarray:
-    """Fill the lower triangle from the upper one; returns the symmetric matrix as a C-ordered view."""
-    acc += np.triu(acc, 1).T
-    return acc.T  # acc is Fortran-ordered and symmetric: its transpose is the same matrix, C-ordered
-
-
 def _check_functions_output(out: Any, m: int) -> np.ndarray:
     arr = np.asarray(out, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != m:
@@ -270,8 +258,7 @@ def feature_moments(
                  "use a smaller last width p_L" + (" or stderr=False" if stderr else ""))
 
     forward = _Forward(weights, act, INPUT_CHUNK)
-    acc = np.zeros((p, p), order="F") if gram else None
-    acc2 = np.zeros((p, p), order="F") if stderr and gram else None
+    acc = StreamedGram(p, stderr=stderr) if gram else None
     cross = cross2 = None
     steps = -(-total // INPUT_CHUNK)
     chunks: Iterator[np.ndarray] = (x[i:i + INPUT_CHUNK] for i in range(0, total, INPUT_CHUNK)) if x is not None \
@@ -280,12 +267,9 @@ def feature_moments(
         if R is not None:
             chunk = chunk @ R
         H = forward(chunk)
+        H2 = H * H if stderr and gram else None
         if acc is not None:
-            _rank_update(acc, H)
-        H2 = None
-        if acc2 is not None:
-            H2 = H * H
-            _rank_update(acc2, H2)
+            acc.add(H, H2)
         if functions is not None:
             Psi = _check_functions_output(functions(chunk), chunk.shape[0])
             if cross is None:
@@ -299,26 +283,13 @@ def feature_moments(
 
     mean = gram_se = cross_se = None
     if acc is not None:
-        mean = _symmetrize_upper(acc)
-        mean /= total
-    if acc2 is not None:
-        second = _symmetrize_upper(acc2)
-        second /= total
-        gram_se = _stderr(second, mean, total)
+        mean, gram_se = acc.result()
     if cross is not None:
         cross /= total
         if cross2 is not None:
             cross2 /= total
-            cross_se = _stderr(cross2, cross, total)
+            cross_se = mean_stderr(cross2, cross, total)
     return FeatureMoments(gram=mean, gram_stderr=gram_se, cross=cross, cross_stderr=cross_se, n=total, source=source)
-
-
-def _stderr(second: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
-    """Standard error of a mean from the mean of squares (overwrites ``second``)."""
-    second -= mean * mean
-    np.maximum(second, 0.0, out=second)
-    second *= 1.0 / (n - 1)
-    return np.sqrt(second, out=second)
 
 
 # ----------------------------------------------------------------------------- the FIM

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 
 from .._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 
-__all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "INPUT_CHUNK"]
+__all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "INPUT_CHUNK",
+           "StreamedGram", "mean_stderr"]
 
 Progress = Callable[[int, int], None]
 
@@ -48,6 +50,74 @@ def gaussian_input_chunks(n: int, d: int, seed: int | np.random.SeedSequence | N
     for c, child in enumerate(ss.spawn(n_chunks)):
         m = min(INPUT_CHUNK, n - c * INPUT_CHUNK)
         yield np.random.default_rng(child).standard_normal((m, d))
+
+
+class StreamedGram:
+    r"""The running mean :math:`\frac1n\sum_t h_th_t^\top` of chunks of features, and its entrywise standard error.
+
+    The one accumulator of every sampled FIM (theory §3): the readout's, a deep network's last layer
+    (theory §14) and all parameters' (theory §15). Each chunk ``H`` (rows are samples) costs one BLAS
+    ``syrk`` on the upper triangle (half the flops of ``H^T H``); with ``stderr`` a second one on
+    ``H * H`` gives :math:`\overline{(h_ih_j)^2}`, from which :func:`mean_stderr` forms the error.
+
+    Examples
+    --------
+    >>> H = np.random.default_rng(0).standard_normal((50, 3))
+    >>> acc = StreamedGram(3, stderr=True)
+    >>> acc.add(H[:20]); acc.add(H[20:])
+    >>> mean, se = acc.result()
+    >>> bool(np.allclose(mean, H.T @ H / 50)), se.shape
+    (True, (3, 3))
+    """
+
+    def __init__(self, p: int, *, stderr: bool = False) -> None:
+        self._acc = np.zeros((p, p), order="F")
+        self._acc2 = np.zeros((p, p), order="F") if stderr else None
+        self.n = 0
+
+    def add(self, H: np.ndarray, H2: np.ndarray | None = None) -> None:
+        """Add the rows of ``H`` (m, p); ``H2 = H * H`` may be passed when the caller has it already."""
+        H = np.asarray(H, dtype=np.float64)
+        dsyrk(1.0, H.T, beta=1.0, c=self._acc, trans=0, lower=0, overwrite_c=1)
+        if self._acc2 is not None:
+            dsyrk(1.0, (H * H if H2 is None else H2).T, beta=1.0, c=self._acc2, trans=0, lower=0, overwrite_c=1)
+        self.n += H.shape[0]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(mean, stderr)`` over the rows added (``stderr`` None unless asked for); consumes the accumulator."""
+        if self.n == 0:
+            raise ValueError("no samples were added.")
+        mean = _symmetric_from_upper(self._acc)
+        mean /= self.n
+        if self._acc2 is None:
+            return mean, None
+        second = _symmetric_from_upper(self._acc2)
+        second /= self.n
+        return mean, mean_stderr(second, mean, self.n)
+
+
+def _symmetric_from_upper(acc: np.ndarray) -> np.ndarray:
+    """Fill the lower triangle of the Fortran-ordered ``acc`` from its upper one; a C-ordered view of the result."""
+    acc += np.triu(acc, 1).T
+    return acc.T  # symmetric: its transpose is the same matrix, C-ordered
+
+
+def mean_stderr(second: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
+    r"""Standard error of a sample mean from the mean of squares: :math:`\sqrt{(\overline{a^2}-\bar a^2)/(n-1)}`.
+
+    Overwrites ``second``. Needs ``n >= 2``.
+
+    Examples
+    --------
+    >>> a = np.array([1.0, 2.0, 4.0])
+    >>> se = mean_stderr(np.array([np.mean(a * a)]), np.array([a.mean()]), 3)
+    >>> bool(np.isclose(se[0], a.std(ddof=1) / np.sqrt(3)))
+    True
+    """
+    second -= mean * mean
+    np.maximum(second, 0.0, out=second)
+    second *= 1.0 / (n - 1)
+    return np.sqrt(second, out=second)
 
 
 def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | None = None,
@@ -95,24 +165,19 @@ def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | None = None,
         raise ValueError("return_stderr=True needs n >= 2 samples.")
     check_dense_fits(p, what=f"the dense {p} x {p} Monte Carlo FIM", copies=2.0 if return_stderr else 1.0,
                      alternative="use relufim.spectrum(W, method='monte-carlo') which never forms it, or a smaller p")
-    acc = np.zeros((p, p))
-    acc2 = np.zeros((p, p)) if return_stderr else None
+    acc = StreamedGram(p, stderr=return_stderr)
     steps = -(-n // INPUT_CHUNK)
     for s, x in enumerate(gaussian_input_chunks(n, d, seed)):
-        X = act.phi(x @ W)
-        acc += X.T @ X
-        if acc2 is not None:
-            X2 = X * X
-            acc2 += X2.T @ X2
+        acc.add(act.phi(x @ W))
         if progress is not None:
             progress(s + 1, steps)
-    acc /= n
+    mean, se = acc.result()
     scale = 1.0 / (sigma * sigma)
-    if acc2 is None:
-        return acc * scale if scale != 1.0 else acc
-    acc2 /= n
-    var = np.maximum(acc2 - acc * acc, 0.0) * (n / (n - 1))
-    return acc * scale, np.sqrt(var / n) * scale
+    if scale != 1.0:
+        mean *= scale
+    if se is None:
+        return mean
+    return mean, se * scale
 
 
 def empirical_fisher(W: np.ndarray, x: np.ndarray, *, sigma: float = 1.0,
