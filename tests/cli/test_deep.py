@@ -1,8 +1,6 @@
 """``relufim limit --depth`` and ``relufim spectrum --widths / --input-cov / --data`` as a user runs them.
 
-``relufim spectrum`` is the lead's command: until it carries the three options, the same code runs through a
-tiny click command here with the options ``relufim spectrum`` has (``deep_options`` + ``deep_spectrum_cli``,
-the wiring the lead adds); the tests marked ``wired`` run the real command once it has them. Oracles: the
+Oracles: the
 library's own results for the same arguments (the CLI must print what the library computes), the exact
 identity of today's model, and one-line errors with exit code 2.
 """
@@ -11,47 +9,18 @@ from __future__ import annotations
 
 import json
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import relufim as rf
 from relufim.cli import main
-from relufim.cli._common import handle_errors, json_option, quiet_option
-from relufim.cli._deep import deep_options, deep_spectrum_cli
 from relufim.theory.depth import depth_limit_spectrum
 
 
-@click.command("spectrum")
-@click.option("--d", "d", type=int, default=10)
-@click.option("--p", "p", type=int, default=2000)
-@click.option("--seed", type=int, default=0)
-@click.option("--method", type=click.Choice(["exact", "monte-carlo"]), default="exact")
-@click.option("--n", "n", type=int, default=None)
-@click.option("--activation", default="relu")
-@click.option("--scale", default="1/p")
-@click.option("--extra", type=int, default=10)
-@deep_options
-@json_option
-@quiet_option
-@handle_errors
-def _spectrum(d, p, seed, method, n, activation, scale, extra, widths, input_cov, data, as_json, quiet):
-    deep_spectrum_cli(d=d, p=p, widths=widths, method=method, n=n, seed=seed, activation=activation, scale=scale,
-                      extra=extra, input_cov=input_cov, data=data, as_json=as_json, quiet=quiet)
-
-
-def _wired() -> bool:
-    cmd = main.get_command(click.Context(main), "spectrum")
-    return {"--widths", "--input-cov", "--data"} <= {o for prm in cmd.params for o in getattr(prm, "opts", [])}
-
-
 def _runs():
-    """The commands to test: the stand-in always, the real one once the lead has wired the options."""
-    out = [("stand-in", _spectrum, [])]
-    if _wired():
-        out.append(("relufim spectrum", main, ["spectrum"]))
-    return out
+    """``relufim spectrum`` as the user calls it (a list, so that a second entry point could be added)."""
+    return [("relufim spectrum", main, ["spectrum"])]
 
 
 def _one_line_error(result, *fragments):
@@ -188,5 +157,5 @@ def test_missing_scikit_learn_is_one_line(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    r = CliRunner().invoke(_spectrum, ["--data", "digits", "--d", "5", "--p", "100", "--quiet"])
+    r = CliRunner().invoke(main, ["spectrum", "--data", "digits", "--d", "5", "--p", "100", "--quiet"])
     _one_line_error(r, "relufim[data]")

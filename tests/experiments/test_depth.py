@@ -132,3 +132,21 @@ def test_tutorial_code_runs(tmp_path, monkeypatch):
         except Exception as exc:  # pragma: no cover - the message says which block broke
             pytest.fail(f"tutorial_depth block {i} failed: {type(exc).__name__}: {exc}\n{block}")
     assert namespace["s"]["empirical"]["cluster_sizes"] == [1, 10, 54]
+
+
+def test_reproduce_section_without_the_data_extra_says_what_is_missing(monkeypatch):
+    """`pip install .` has no scikit-learn: the section runs without the digits and says why (quick start 1)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    tiny = {"identity_p": 40, "share_widths": (30, 60), "share_n": 500, "share_seeds": 2, "deep_widths": (40, 40, 30),
+            "deep_n": 2000, "digits_widths": [(50,)], "digits_n": 500}
+    monkeypatch.setitem(depth_section.SETTINGS, True, tiny)
+    sec = depth_section.reproduce_section(quick=True, d=3)
+    s = sec["summary"]
+    assert s["digits"] == [] and "relufim[data]" in s["digits_skipped"]
+    assert not any("digits" in c["claim"] for c in sec["claims"])
+    from relufim.report.depth import section_blocks
+
+    assert any("Digits part not run" in getattr(b, "text", "") for b in section_blocks(s))

@@ -49,13 +49,17 @@ def fail(message: str) -> NoReturn:
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: library ValueError/TypeError/OSError -> one line on stderr, exit 2; Ctrl-C -> exit 130."""
+    """Decorator: library ValueError/TypeError/OSError/ImportError -> one line on stderr, exit 2; Ctrl-C -> 130.
+
+    ImportError is a missing optional extra (e.g. ``--data digits`` without scikit-learn); its message
+    says what to install.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ValueError, TypeError, OSError, MemoryError) as exc:
+        except (ValueError, TypeError, OSError, MemoryError, ImportError) as exc:
             fail(str(exc) or type(exc).__name__)
         except KeyboardInterrupt:
             click.echo("relufim: interrupted", err=True)

@@ -53,7 +53,8 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
 
     ``summary`` holds ``d, quick, identity`` (the one-layer check), ``limit`` (:func:`limit_by_depth`),
     ``limit_seconds`` (depth 10, ``k <= 20``), ``shares`` (two :func:`depth_shares`, small and large width),
-    ``deep`` (:func:`deep_spectrum_summary` at ``L = 3``), ``digits`` (a list of :func:`digits_comparison`)
+    ``deep`` (:func:`deep_spectrum_summary` at ``L = 3``), ``digits`` (a list of :func:`digits_comparison`;
+    empty, with the reason in ``digits_skipped``, when the optional data extra is not installed)
     and ``seconds``. Every claim's ``measured`` comes from these; ``holds`` is a computed bool, or None for
     statements about infinite width that finite numbers can only illustrate.
     """
@@ -87,15 +88,20 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     advance()
     deep = deep_spectrum_summary(d, cfg["deep_widths"], method="monte-carlo", n=cfg["deep_n"], seed=0)
     advance()
-    digits = []
+    digits, digits_skipped = [], None
     for widths in cfg["digits_widths"]:
-        digits.append(digits_comparison(widths, dim=d, seed=0, n_gaussian=cfg["digits_n"]))
-        advance()
+        try:
+            digits.append(digits_comparison(widths, dim=d, seed=0, n_gaussian=cfg["digits_n"]))
+        except ImportError as exc:  # the data extra is optional: the section says what is missing
+            digits_skipped = str(exc)
+        finally:
+            advance()
 
     claims = _claims(d, identity, lim, limit_seconds, shares, deep, digits)
     advance()
     summary = {"d": d, "quick": bool(quick), "identity": identity, "limit": lim, "limit_seconds": limit_seconds,
-               "shares": shares, "deep": deep, "digits": digits, "seconds": time.perf_counter() - t_start}
+               "shares": shares, "deep": deep, "digits": digits, "digits_skipped": digits_skipped,
+               "seconds": time.perf_counter() - t_start}
     return {"name": NAME, "summary": summary, "claims": claims}
 
 

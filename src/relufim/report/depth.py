@@ -292,6 +292,8 @@ def section_blocks(summary: Mapping[str, Any]) -> list[Any]:
                             caption=f"A deep network, widths {deep['widths']}, Monte Carlo n = {deep['n']}: clusters, "
                                     f"limits and the function-space spans (residuals ≤ "
                                     f"{deep['max_cluster_residual']:.1e}; {deep['seconds']:.0f} s)."))
+    if summary.get("digits_skipped"):
+        blocks.append(Paragraph(f"Digits part not run: {summary['digits_skipped']}"))
     for dg in summary.get("digits") or []:
         emp, gau = dg["empirical"], dg["gaussian"]
         rows = [[i + 1, dg["predicted_sizes"][i], emp["cluster_sizes"][i] if i < len(emp["cluster_sizes"]) else None,
