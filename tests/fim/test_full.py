@@ -387,6 +387,7 @@ def test_bad_readout_is_refused():
 def test_dense_request_that_cannot_fit_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(_validation, "available_memory_bytes", lambda: 10**9)
     W, v = network(10, 2000, scale="1/p")
-    with pytest.raises(ValueError, match=r"22000 x 22000 FIM of all parameters needs \d\.\d GB.*available.*full_fisher_operator"):
+    message = r"22000 x 22000 FIM of all parameters needs \d\.\d GB.*available.*full_fisher_operator"
+    with pytest.raises(ValueError, match=message):
         full_fisher_matrix(W, v)
     assert full_fisher_operator(W, v).shape == (22000, 22000)  # the alternative needs a few MB

@@ -520,7 +520,8 @@ def natural_gradient(A: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray
     damping = check_positive_float(damping, "damping")
     A = np.asarray(A, dtype=float)
     g = check_vector(g, A.shape[0], "g", what="the {p} rows of A")
-    M = A + damping * np.eye(A.shape[0])
+    M = np.array(A, dtype=np.float64, order="F", copy=True)
+    M.flat[:: M.shape[0] + 1] += damping
     return sla.cho_solve(sla.cho_factor(M, lower=True, overwrite_a=True, check_finite=False), g, check_finite=False)
 
 
@@ -645,9 +646,9 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
                       tol: float = 1e-8, seed: int = 0) -> CurvatureComparison:
     """Judge a dense approximation ``A`` (``P x P``) of the FIM against the exact reference (theory §15.8).
 
-    The top ``k`` eigenpairs of ``A`` come from the block solver (residuals to ``tol`` of its
-    largest eigenvalue, flagged in ``eigen_converged``); the natural gradients use the reference's
-    absolute dampings for both matrices.
+    The top ``k`` eigenpairs of ``A`` come from the block solver started from the exact top
+    eigenvectors (residuals to ``tol`` of its largest eigenvalue, flagged in ``eigen_converged``);
+    the natural gradients use the reference's absolute dampings for both matrices.
 
     Examples
     --------
@@ -664,7 +665,8 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
     if A.shape != (P, P):
         raise ValueError(f"A must be the P x P = {P} x {P} approximation of the FIM, got shape {A.shape}.")
     err = float(np.linalg.norm(A - ref.F) / ref.frobenius_norm)
-    r = block_eigsh(A.__matmul__, P, ref.k, tol=tol, maxiter=300, seed=seed)
+    # started from the exact top eigenvectors: a start only, the solver converges to A's own top pairs
+    r = block_eigsh(A.__matmul__, P, ref.k, X0=ref.eigenvectors, tol=tol, maxiter=300, seed=seed)
     lam = r.eigenvalues
     eig_err = np.abs(lam - ref.eigenvalues) / ref.eigenvalues
     cos = principal_cosines(ref.eigenvectors, r.eigenvectors)
