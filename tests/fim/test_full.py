@@ -339,6 +339,19 @@ def test_operator_equals_dense_for_every_block_size(blk):
     assert op.products == 4
 
 
+def test_operator_in_float32():
+    W, v = network(3, 30, seed=15)
+    F = full_fisher_matrix(W, v)
+    U = np.random.default_rng(0).standard_normal((F.shape[0], 2))
+    out = full_fisher_operator(W, v, block=8, dtype="float32") @ U
+    assert out.dtype == np.float64
+    # single precision: each product term carries ~6e-8 relative error, summed over P terms of size |F||U|
+    assert np.abs(out - F @ U).max() <= 1e-5 * np.abs(F).max() * np.abs(U).sum(axis=0).max()
+    assert np.abs(out - F @ U).max() > 1e-12 * np.abs(F @ U).max()  # it is not float64
+    with pytest.raises(ValueError, match="float64' or 'float32"):
+        full_fisher_operator(W, v, dtype="float16")
+
+
 def test_operator_exact_facts():
     d, p = 4, 30
     W, v = network(d, p, seed=13)

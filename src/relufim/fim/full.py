@@ -52,7 +52,7 @@ from .._validation import (
 )
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
-from .sampled import INPUT_CHUNK, gaussian_input_chunks
+from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks
 from .tiles import NumpyBackend, default_threads, run_tiles, upper_tiles
 
 __all__ = [
@@ -86,6 +86,8 @@ _PRODUCT_BLOCK = 256
 
 #: Entries of the per-vector scratch of a product's :math:`e_i\cdot c_j` tiles (about 4 MB per thread).
 _ALPHA_ENTRIES = 1 << 16
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 def full_parameter_count(d: int, p: int) -> int:
@@ -429,7 +431,8 @@ def _product_memory(p: int, d: int, b: int, tile: int, threads: int) -> int:
     return int(8 * (threads * per_thread + 6 * p * d * b + 2 * p * (d + 1) * b))
 
 
-def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progress: Progress | None) -> np.ndarray:
+def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progress: Progress | None,
+                  dtype: np.dtype = _FLOAT64) -> np.ndarray:
     r""":math:`FU` for ``U`` of shape ``(P, b)``: :math:`c = L^\top U`, :math:`y = Mc` tile by tile, :math:`FU = Ly`.
 
     Per tile use (rows ``I`` from columns ``J``) with :math:`\beta_j = e_j\cdot c_j` and
@@ -441,13 +444,16 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
 
     four GEMMs of the coefficient tiles with ``(n, d b)`` blocks, one with ``(n, b)``, and for
     :math:`\alpha` one batched GEMM of unit columns, one elementwise product and one GEMM: about
-    :math:`(10d + 2)mn` flops per vector; near pairs add their explicit :math:`G_{ij}c_j`.
+    :math:`(10d + 2)mn` flops per vector; near pairs add their explicit :math:`G_{ij}c_j`. With
+    ``dtype`` float32 every tile and GEMM is in single precision (the near pairs' angles still come
+    from the float64 unit columns); the result is returned in float64.
     """
     d, p = units.d, units.p
     b = U.shape[1]
-    v, E, ET = units.v, units.E, units.ET
-    a = U[:p]
-    C = (U[p:].reshape(p, d, b) * v[:, None, None] + units.W.T[:, :, None] * a[:, None, :])  # (p, d, b)
+    v, E, ET = units.v.astype(dtype), units.E.astype(dtype), units.ET.astype(dtype)
+    a = U[:p].astype(dtype)
+    C = (U[p:].astype(dtype).reshape(p, d, b) * v[:, None, None]
+         + units.W.T.astype(dtype)[:, :, None] * a[:, None, :])  # (p, d, b)
     beta = np.einsum("jlk,jl->jk", C, ET)  # (p, b)
     Q = ET[:, :, None] * beta[:, None, :]  # beta_j e_j, (p, d, b)
     C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
@@ -458,11 +464,11 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     def buffers() -> dict[str, np.ndarray]:
         bufs = getattr(local, "bufs", None)
         if bufs is None:
-            bufs = local.bufs = {name: np.empty((tile, tile)) for name in ("T", "K0", "S", "A", "B", "AT")}
-            bufs["G"] = np.empty((tile, d * b))
-            bufs["Z"] = np.empty((tile, d * b))
-            bufs["z"] = np.empty((tile, b))
-            bufs["alpha"] = np.empty(chunk * tile * tile)
+            bufs = local.bufs = {name: np.empty((tile, tile), dtype) for name in ("T", "K0", "S", "A", "B", "AT")}
+            bufs["G"] = np.empty((tile, d * b), dtype)
+            bufs["Z"] = np.empty((tile, d * b), dtype)
+            bufs["z"] = np.empty((tile, b), dtype)
+            bufs["alpha"] = np.empty(chunk * tile * tile, dtype)
             bufs["y4"] = np.empty((chunk * tile, d))
         return bufs
 
@@ -512,17 +518,17 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         if near is not None:
             Y3 = acc[0].reshape(p, d, b)
             gi, gj = near.gi, near.gj
-            np.add.at(Y3, gi, np.matmul(near.G, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
+            np.add.at(Y3, gi, np.matmul(near.G.astype(dtype), C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
             if not diag:
-                np.add.at(Y3, gj, np.matmul(near.G, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
+                np.add.at(Y3, gj, np.matmul(near.G.astype(dtype), C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
 
-    acc = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=1, out_shape=(2, p, d * b),
+    acc = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, p, d * b),
                     threads=threads, n_buffers=0, progress=progress)
     Y = acc[0].reshape(p, d, b)
     Y += acc[1].reshape(b, p, d).transpose(1, 2, 0)
     out = np.empty((p * (d + 1), b))
     out[:p] = np.einsum("jlk,jl->jk", Y, units.W.T)
-    out[p:] = (Y * v[:, None, None]).reshape(p * d, b)
+    out[p:] = (Y * units.v[:, None, None]).reshape(p * d, b)
     return out
 
 
@@ -540,7 +546,7 @@ class FullFisherOperator(LinearOperator):
     """
 
     def __init__(self, W: np.ndarray, v: np.ndarray, *, sigma: float, block: int, threads: int,
-                 progress: Progress | None):
+                 progress: Progress | None, dtype: np.dtype = _FLOAT64):
         d, p = W.shape
         P = p * (d + 1)
         super().__init__(dtype=np.dtype(np.float64), shape=(P, P))
@@ -551,6 +557,7 @@ class FullFisherOperator(LinearOperator):
         self.threads = threads
         self.progress = progress
         self.products = 0
+        self.compute_dtype = np.dtype(dtype)
         self._units = _Units.of(W, v)
 
     # -- facts known without a product
@@ -604,14 +611,15 @@ class FullFisherOperator(LinearOperator):
         if X.ndim == 1:
             X = X[:, None]
         self.products += X.shape[1]
-        out = _full_product(self._units, X, self.block, self.threads, self.progress)
+        out = _full_product(self._units, X, self.block, self.threads, self.progress, self.compute_dtype)
         if self.sigma != 1.0:
             out /= self.sigma**2
         return out
 
 
 def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, block: int | None = None,
-                         threads: int | None = None, progress: Progress | None = None) -> FullFisherOperator:
+                         threads: int | None = None, dtype: str | np.dtype = "float64",
+                         progress: Progress | None = None) -> FullFisherOperator:
     r"""The exact FIM of all parameters as a matrix-free ``LinearOperator`` (theory §15).
 
     Construction costs ``O(dp)``; each product :math:`FU` (``U`` of shape ``(P, b)``) recomputes the
@@ -628,6 +636,9 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
         Units per tile (default 256).
     threads : int, optional
         Worker threads (default: the CPU cores, at most 8).
+    dtype : {"float64", "float32"}
+        Precision of the tiles and GEMMs: float64 is exact to round-off; float32 is faster and
+        accurate to about 1e-6 relative (for the early products of a mixed-precision solve).
     progress : callable(done, total), optional
         Called after each tile of each product.
 
@@ -658,9 +669,15 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
     d, p = W.shape
     block = _PRODUCT_BLOCK if block is None else check_positive_int(block, "block")
     threads = default_threads() if threads is None else check_positive_int(threads, "threads")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}.") from exc
+    if dt not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
     check_memory(_product_memory(p, d, 1, min(block, p), threads), f"full_fisher_operator tiles of {block}",
                  "use a smaller block")
-    return FullFisherOperator(W, v, sigma=sigma, block=block, threads=threads, progress=progress)
+    return FullFisherOperator(W, v, sigma=sigma, block=block, threads=threads, progress=progress, dtype=dt)
 
 
 def _frobenius_squared(units: _Units, tile: int, threads: int) -> float:
@@ -842,29 +859,25 @@ def _gradients(W: np.ndarray, v: np.ndarray, x: np.ndarray) -> np.ndarray:
     return G
 
 
-def _accumulate(chunks: Iterator[np.ndarray], W: np.ndarray, v: np.ndarray, n: int, steps: int,
-                weights: Callable[[np.ndarray, int], np.ndarray | None] | None, stderr: bool,
+def _accumulate(chunks: Iterator[np.ndarray], W: np.ndarray, v: np.ndarray, steps: int,
+                weights: Callable[[np.ndarray, int], np.ndarray] | None, stderr: bool,
                 progress: Progress | None) -> tuple[np.ndarray, np.ndarray | None]:
-    r""":math:`\frac1n\sum_t w_t g_tg_t^\top` (and the mean of squares) over streamed chunks of inputs."""
-    P = W.shape[1] * (W.shape[0] + 1)
-    acc = np.zeros((P, P))
-    acc2 = np.zeros((P, P)) if stderr else None
+    r""":math:`\frac1n\sum_t w_tg_tg_t^\top` (and its standard error) over streamed chunks of inputs.
+
+    The per-sample gradients of one chunk at a time go into the library's one accumulator of
+    sampled FIMs, :class:`~relufim.fim.sampled.StreamedGram`.
+    """
+    acc = StreamedGram(W.shape[1] * (W.shape[0] + 1), stderr=stderr)
     start = 0
     for s, x in enumerate(chunks):
         G = _gradients(W, v, x)
         if weights is not None:
             G *= np.sqrt(weights(x, start))[:, None]
         start += x.shape[0]
-        acc += G.T @ G
-        if acc2 is not None:
-            G2 = G * G
-            acc2 += G2.T @ G2
+        acc.add(G)
         if progress is not None:
             progress(s + 1, steps)
-    acc /= n
-    if acc2 is not None:
-        acc2 /= n
-    return acc, acc2
+    return acc.result()
 
 
 def full_monte_carlo_fisher(W: np.ndarray, v: np.ndarray, n: int, *, seed: int | None = None, sigma: float = 1.0,
@@ -913,13 +926,13 @@ def full_monte_carlo_fisher(W: np.ndarray, v: np.ndarray, n: int, *, seed: int |
     check_dense_fits(P, what=f"the dense {P} x {P} Monte Carlo FIM of all parameters",
                      copies=2.0 if return_stderr else 1.0,
                      alternative="use fewer hidden units, or products with per-sample gradients (full_gradients)")
-    acc, acc2 = _accumulate(gaussian_input_chunks(n, d, seed), W, v, n, -(-n // INPUT_CHUNK), None, return_stderr,
-                            progress)
-    scale = 1.0 / (sigma * sigma)
-    if acc2 is None:
-        return acc * scale if scale != 1.0 else acc
-    var = np.maximum(acc2 - acc * acc, 0.0) * (n / (n - 1))
-    return acc * scale, np.sqrt(var / n) * scale
+    mean, se = _accumulate(gaussian_input_chunks(n, d, seed), W, v, -(-n // INPUT_CHUNK), None, return_stderr,
+                           progress)
+    if sigma != 1.0:
+        mean /= sigma * sigma
+        if se is not None:
+            se /= sigma * sigma
+    return mean if se is None else (mean, se)
 
 
 def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.ndarray | None = None,
@@ -962,5 +975,6 @@ def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.
             return res2[start:start + chunk.shape[0]]
 
     chunks = (x[i:i + INPUT_CHUNK] for i in range(0, n, INPUT_CHUNK))
-    acc, _ = _accumulate(chunks, W, v, n, -(-n // INPUT_CHUNK), weights, False, None)
-    return acc / (sigma**4 if y is not None else sigma**2)
+    mean, _ = _accumulate(chunks, W, v, -(-n // INPUT_CHUNK), weights, False, None)
+    mean /= sigma**4 if y is not None else sigma**2
+    return mean

@@ -25,7 +25,14 @@ from typing import Any, Literal
 import numpy as np
 import scipy.linalg as sla
 
-from .._validation import check_choice, check_positive_float, check_positive_int, check_sigma, check_vector
+from .._validation import (
+    check_choice,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_sigma,
+    check_vector,
+)
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
     check_network,
@@ -64,6 +71,11 @@ Progress = Callable[[int, int], None]
 #: Up to this many parameters ``P`` the dense route (LAPACK on the dense ``F``) is used by default; above,
 #: the matrix-free one. A whole dense spectrum of ``P = 6000`` takes about a minute on two cores.
 FULL_DENSE_LIMIT = 6000
+
+#: Blocks in the block solver's Krylov space: 10 rather than the solver's default 6 takes 15 % fewer products
+#: for the top 100 pairs at d = 10 (928 against 1090 vectors at p = 2000), whose last 35 lie inside the
+#: 660-member degree-4 group; the space then holds 10 (k + k/8) vectors of length P.
+KRYLOV_BLOCKS = 10
 
 #: Eigenvalues below this share of the largest one are candidates for the numerical null space; the
 #: null space is cut at the widest gap among them (theory §15.3).
@@ -346,6 +358,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                                             sigma=sigma, iterations=1)
         else:
             r = block_eigsh(F.__matmul__, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress,
+                            krylov_blocks=KRYLOV_BLOCKS,
                             required=required)
             res = _result(r, P, "block", tol, trace, sigma)
             lmax = float(r.eigenvalues[0])
@@ -354,7 +367,11 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
     else:
         op = full_fisher_operator(W, v, block=block, progress=product_progress)
         trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
-        r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required)
+        b = kk + max(4, kk // 8)
+        check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
+                     f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
+        r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
+                        krylov_blocks=KRYLOV_BLOCKS)
         res = _result(r, P, "matrix-free", tol, trace, sigma)
         lmax = float(r.eigenvalues[0])
         Zs = Z[:, np.linspace(0, p - 1, min(p, 8)).astype(int)]  # a sample of 8 rescaling directions
