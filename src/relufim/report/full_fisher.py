@@ -168,7 +168,7 @@ def full_spectrum_figure(s: Mapping[str, Any]) -> Figure:
                        label="infinite width, NTK of both layers: d m_k (k = 0, 1, 2, 4)" if k == 0 else None)
     ax.plot(np.arange(1, J.size + 1), J, "s", ms=3, mfc="none", color="C1", label=f"J, the readout's p = {s['p']}")
     style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7, legend_loc="upper right",
-           title=f"Top of the spectrum, d = {s['d']}, p = {s['p']}")
+          title=f"Top of the spectrum, d = {s['d']}, p = {s['p']}")
     return fig
 
 
@@ -204,7 +204,7 @@ def full_distribution_figure(s: Mapping[str, Any]) -> Figure:
     ax.set_ylim(0.3, None)
     ax.set_ylim(0.3, ax.get_ylim()[1] * 8)  # room for the legend above the histograms
     style(ax, xlabel="eigenvalue", ylabel="eigenvalues per bin", xlog=True, ylog=True, legend=7,
-           legend_loc="upper left", title=f"Distribution of the eigenvalues of F, d = {s['d']}, p = {s['p']}")
+          legend_loc="upper left", title=f"Distribution of the eigenvalues of F, d = {s['d']}, p = {s['p']}")
     return fig
 
 
@@ -232,9 +232,9 @@ def sampled_error_figure(a: Mapping[str, Any]) -> Figure:
                        label=f"{r['name']} (no samples)")
             ax2.axhline(r["natural_gradient_angle"], color=_COLORS.get(r["name"], "0.5"), ls=":", lw=1)
     style(ax, xlabel="samples n", ylabel="‖A − F‖_F / ‖F‖_F", xlog=True, ylog=True, grid=True, legend=7,
-           title=f"Error against n, d = {a['d']}, p = {a['p']} ({sm['seeds']} seeds)")
+          title=f"Error against n, d = {a['d']}, p = {a['p']} ({sm['seeds']} seeds)")
     style(ax2, xlabel="samples n", ylabel="angle to (F + λI)⁻¹g (degrees)", xlog=True, grid=True,
-           title=f"Natural gradient, damping {a['dampings'][0]:g} λ_max")
+          title=f"Natural gradient, damping {a['dampings'][0]:g} λ_max")
     return fig
 
 
@@ -248,7 +248,7 @@ def natural_gradient_figure(a: Mapping[str, Any]) -> Figure:
         label = r["name"] + (f" (n = {r['n']})" if r["n"] else "")
         ax.plot(damp[order], ang[order], "o-", ms=4, color=_COLORS.get(r["name"], "0.5"), label=label)
     style(ax, xlabel="damping λ / λ_max", ylabel="angle to the exact direction (degrees)", xlog=True, grid=True,
-           legend=7, title=f"Natural gradients against the exact FIM, d = {a['d']}, p = {a['p']}")
+          legend=7, title=f"Natural gradients against the exact FIM, d = {a['d']}, p = {a['p']}")
     return fig
 
 
@@ -262,7 +262,7 @@ def approximation_spectra_figure(a: Mapping[str, Any]) -> Figure:
         ax.plot(idx, r["eigenvalues"], ".-", ms=3, lw=0.8, color=_COLORS.get(r["name"], "0.5"),
                 label=r["name"] + (f" (n = {r['n']})" if r["n"] else ""))
     style(ax, xlabel="index i", ylabel="eigenvalue λ_i", ylog=True, grid=True, legend=7,
-           title=f"Top {ex.size} eigenvalues, d = {a['d']}, p = {a['p']}")
+          title=f"Top {ex.size} eigenvalues, d = {a['d']}, p = {a['p']}")
     return fig
 
 
