@@ -755,27 +755,33 @@ def step_kernel_matrix(W: np.ndarray, *, block: int | None = None, threads: int 
 
 # ----------------------------------------------------------------------------- the null space
 
-def rescaling_directions(W: np.ndarray, v: np.ndarray) -> np.ndarray:
-    r"""The tangents :math:`z_j` of the rescaling symmetries :math:`(w_j, v_j)\mapsto(cw_j, v_j/c)`, ``(P, p)``.
+def rescaling_directions(W: np.ndarray, v: np.ndarray, units: np.ndarray | None = None) -> np.ndarray:
+    r"""The tangents :math:`z_j` of the rescaling symmetries :math:`(w_j, v_j)\mapsto(cw_j, v_j/c)`, ``(P, m)``.
 
-    Theory §15.3.
-
-    Column ``j`` is :math:`-v_j` at the entry of :math:`v_j`, :math:`w_j` at the block of
+    Theory §15.3. Column ``j`` is :math:`-v_j` at the entry of :math:`v_j`, :math:`w_j` at the block of
     :math:`w_j`, zero elsewhere. :math:`\nabla_\theta f(x)\cdot z_j = 0` for every ``x``, so
     :math:`Fz_j = 0`; the columns have disjoint supports (orthogonal; normalise them for an
-    orthonormal basis of the span).
+    orthonormal basis of the span). ``units`` (indices) selects some of them; default all ``p``
+    (``8 P p`` bytes: ask for a few at large ``p``).
 
     Examples
     --------
     >>> rescaling_directions(np.array([[1.0, 2.0, 0.5]]), np.array([3.0, -1.0, 2.0]))[:, 0]
     array([-3.,  0.,  0.,  1.,  0.,  0.])
+    >>> rescaling_directions(np.array([[1.0, 2.0, 0.5]]), np.array([3.0, -1.0, 2.0]), units=[2]).ravel()
+    array([ 0. ,  0. , -2. ,  0. ,  0. ,  0.5])
     """
     W, v = check_network(W, v)
     d, p = W.shape
-    Z = np.zeros((p * (d + 1), p))
-    idx = np.arange(p)
-    Z[idx, idx] = -v
-    Z[p:].reshape(p, d, p)[idx, :, idx] = W.T
+    idx = np.arange(p) if units is None else np.asarray(units, dtype=np.intp).ravel()
+    if idx.size and (idx.min() < 0 or idx.max() >= p):
+        raise ValueError(f"units must be indices of hidden units in [0, {p}), got {units!r}.")
+    check_memory(8.0 * p * (d + 1) * idx.size, f"{idx.size} rescaling directions of length P = {p * (d + 1)}",
+                 "select a few with units=[...]")
+    Z = np.zeros((p * (d + 1), idx.size))
+    cols = np.arange(idx.size)
+    Z[idx, cols] = -v[idx]
+    Z[p:].reshape(p, d, idx.size)[idx, :, cols] = W.T[idx]
     return Z
 
 

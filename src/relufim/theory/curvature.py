@@ -27,6 +27,7 @@ import scipy.linalg as sla
 
 from .._validation import (
     check_choice,
+    check_dense_fits,
     check_memory,
     check_positive_float,
     check_positive_int,
@@ -337,10 +338,14 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
     if kk is None and method == "matrix-free":
         raise ValueError("k='all' needs the dense route (every eigenvalue of a P x P matrix); ask the matrix-free "
                          "route for top pairs (an int k or 'clusters').")
-    Z = rescaling_directions(W, v)
     H = full_hermite_features(W, v)
     all_eigs = None
     if dense:
+        if kk is None:  # F, its eigenvectors and LAPACK's workspace
+            check_dense_fits(P, what=f"every eigenpair of the {P} x {P} FIM of all parameters", copies=3.0,
+                             alternative="ask for top eigenpairs (an int k or 'clusters'), which the matrix-free "
+                                         "route computes without forming F")
+        Z = rescaling_directions(W, v)
         F = full_fisher_matrix(W, v)
         trace, fro2, fro_method = float(np.trace(F)), float(np.sum(F * F)), "dense sum of squares"
         if kk is None:
@@ -374,7 +379,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                         krylov_blocks=KRYLOV_BLOCKS)
         res = _result(r, P, "matrix-free", tol, trace, sigma)
         lmax = float(r.eigenvalues[0])
-        Zs = Z[:, np.linspace(0, p - 1, min(p, 8)).astype(int)]  # a sample of 8 rescaling directions
+        Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
         null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
                          rescaling_residual=_rescaling_residual(op.matmat(Zs), Zs, lmax),
                          method="rescaling residual (sampled directions)")
