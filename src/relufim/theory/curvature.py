@@ -665,12 +665,16 @@ class CurvatureComparison:
 
 
 def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: int | None = None,
-                      tol: float = 1e-8, seed: int = 0) -> CurvatureComparison:
+                      tol: float = 1e-8, seed: int = 0,
+                      eigenpairs: tuple[np.ndarray, np.ndarray] | None = None) -> CurvatureComparison:
     """Judge a dense approximation ``A`` (``P x P``) of the FIM against the exact reference (theory §15.8).
 
     The top ``k`` eigenpairs of ``A`` come from the block solver started from the exact top
     eigenvectors (residuals to ``tol`` of its largest eigenvalue, flagged in ``eigen_converged``);
-    the natural gradients use the reference's absolute dampings for both matrices.
+    the natural gradients use the reference's absolute dampings for both matrices. ``eigenpairs``
+    (values ``(k,)``, vectors ``(P, k)``) gives the top pairs when they are known in closed form, as
+    for a diagonal ``A`` (its largest entries and unit vectors): a Krylov solver needs many products
+    to sort a diagonal whose entries lie close together.
 
     Examples
     --------
@@ -687,11 +691,18 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
     if A.shape != (P, P):
         raise ValueError(f"A must be the P x P = {P} x {P} approximation of the FIM, got shape {A.shape}.")
     err = float(np.linalg.norm(A - ref.F) / ref.frobenius_norm)
-    # started from the exact top eigenvectors: a start only, the solver converges to A's own top pairs
-    r = block_eigsh(A.__matmul__, P, ref.k, X0=ref.eigenvectors, tol=tol, maxiter=300, seed=seed)
-    lam = r.eigenvalues
+    if eigenpairs is None:
+        # started from the exact top eigenvectors: a start only, the solver converges to A's own top pairs
+        r = block_eigsh(A.__matmul__, P, ref.k, X0=ref.eigenvectors, tol=tol, maxiter=300, seed=seed)
+        lam, vecs, converged = r.eigenvalues, r.eigenvectors, bool(r.converged.all())
+    else:
+        lam, vecs = np.asarray(eigenpairs[0], dtype=float), np.asarray(eigenpairs[1], dtype=float)
+        if lam.shape != (ref.k,) or vecs.shape != (P, ref.k):
+            raise ValueError(f"eigenpairs must be (values ({ref.k},), vectors ({P}, {ref.k})), got shapes "
+                             f"{lam.shape} and {vecs.shape}.")
+        converged = bool(np.linalg.norm(A @ vecs - vecs * lam, axis=0).max() <= tol * max(abs(lam[0]), 1e-300))
     eig_err = np.abs(lam - ref.eigenvalues) / ref.eigenvalues
-    cos = principal_cosines(ref.eigenvectors, r.eigenvectors)
+    cos = principal_cosines(ref.eigenvectors, vecs)
     ng = []
     for i, a in enumerate(ref.dampings):
         nat = natural_gradient(A, ref.gradient, a)
@@ -699,4 +710,4 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
         ng.append(float(nat @ exact / (np.linalg.norm(nat) * np.linalg.norm(exact))))
     return CurvatureComparison(name=name, relative_frobenius_error=err, eigenvalues=lam, eigenvalue_errors=eig_err,
                                principal_cosines=cos, natural_gradient_cosines=np.asarray(ng),
-                               relative_dampings=ref.relative_dampings, n=n, eigen_converged=bool(r.converged.all()))
+                               relative_dampings=ref.relative_dampings, n=n, eigen_converged=converged)
