@@ -152,6 +152,21 @@ def test_comparison_of_exact_and_scaled(reference):
     assert ref.k == 9 and ref.gap > 3  # d(d+3)/2 pairs, at a gap
 
 
+def test_known_eigenpairs_of_the_diagonal_agree_with_the_solver(reference):
+    W, v, ref = reference
+    D = diagonal_fisher(W, v)
+    top = np.argsort(np.diag(D))[::-1][:ref.k]
+    vecs = np.zeros((D.shape[0], ref.k))
+    vecs[top, np.arange(ref.k)] = 1.0
+    a = compare_curvature(ref, D, "diagonal", eigenpairs=(np.diag(D)[top], vecs))
+    b = compare_curvature(ref, D, "diagonal")
+    # the solver's eigenvalues carry residual-sized errors (tol 1e-8 of lambda_max)
+    assert np.allclose(a.eigenvalues, b.eigenvalues, rtol=0, atol=1e-7 * a.eigenvalues[0])
+    assert a.eigen_converged and a.natural_gradient_cosine == b.natural_gradient_cosine
+    with pytest.raises(ValueError, match="eigenpairs must be"):
+        compare_curvature(ref, D, "diagonal", eigenpairs=(np.diag(D)[top][:-1], vecs))
+
+
 def test_monte_carlo_error_falls_like_one_over_root_n(reference):
     W, v, ref = reference
     d, p = W.shape
