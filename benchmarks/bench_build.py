@@ -91,8 +91,9 @@ def main() -> None:
           f"{np.abs(out - ref).max() / np.abs(ref).max():.1e})")
     if not args.skip_cli:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", "from relufim.cli import main; main()", "spectrum", "--d", str(args.d), "--p", str(args.p),
-                               "--quiet"], capture_output=True, text=True)
+        cli = [sys.executable, "-c", "from relufim.cli import main; main()"]
+        proc = subprocess.run([*cli, "spectrum", "--d", str(args.d), "--p", str(args.p), "--quiet"],
+                              capture_output=True, text=True)
         t_cli = time.perf_counter() - t0
         print(f"relufim spectrum --d {args.d} --p {args.p}: {t_cli:.1f} s, exit code {proc.returncode} (goal < 30 s)")
         if proc.returncode:

@@ -55,9 +55,10 @@ def main() -> None:
     try:
         import numexpr as ne
 
+        clipped = "where(T0 > 1, 1, where(T0 < -1, -1, T0))"
+        expr = f"sqrt(1 - {clipped}**2) + (1.5707963267948966 + arcsin({clipped})) * T0"
         for th in (1, os.cpu_count() or 1):
             ne.set_num_threads(th)
-            expr = "sqrt(1 - where(T0 > 1, 1, where(T0 < -1, -1, T0))**2) + (1.5707963267948966 + arcsin(where(T0 > 1, 1, where(T0 < -1, -1, T0)))) * T0"
             f = lambda: ne.evaluate(expr, local_dict={"T0": T0}, out=S)  # noqa: E731
             rows.append((f"numexpr ({th} threads)", timeit(f), float(np.abs((f(), S)[1] - ref).max())))
     except ImportError:
@@ -76,7 +77,8 @@ def main() -> None:
         fused(T0, S)
         for th in (1, os.cpu_count() or 1):
             numba.set_num_threads(th)
-            rows.append((f"numba fused loop ({th} threads)", timeit(lambda: fused(T0, S)), float(np.abs(S - ref).max())))
+            rows.append((f"numba fused loop ({th} threads)", timeit(lambda: fused(T0, S)),
+                         float(np.abs(S - ref).max())))
     except ImportError:
         rows.append(("numba: not installed", math.nan, math.nan))
     try:
@@ -93,7 +95,8 @@ def main() -> None:
 
         for th in (1, os.cpu_count() or 1):
             torch.set_num_threads(th)
-            rows.append((f"torch CPU in place ({th} threads)", timeit(tinplace), float(np.abs((tinplace(), T)[1] - ref).max())))
+            rows.append((f"torch CPU in place ({th} threads)", timeit(tinplace),
+                         float(np.abs((tinplace(), T)[1] - ref).max())))
     except ImportError:
         rows.append(("torch: not installed", math.nan, math.nan))
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; tile {N} x {N}")

@@ -67,9 +67,11 @@ def test_quick_report_shows_the_three_counts_and_honest_rates(quick_run):
     assert "p^-" not in md  # the old bare "|mean - limit| ~ p^-3.02"
     assert "||" not in md  # norms are written ‖x‖: no pipe breaks a Markdown table
     for section in ("## Infinite width and other activations", "## Function space, NTK and learning",
-                    "## Depth and real inputs", "## MDL: two-stage codes"):
+                    "## Depth and real inputs", "## The Fisher information of all parameters",
+                    "## MDL: two-stage codes"):
         assert section in md
     # every figure written is shown once, and every section contributes its own
-    shown = re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", md)
+    # captions may hold brackets ("widths [1000]"), so match the link target alone
+    shown = re.findall(r"\]\(([^()\s]+\.png)\)$", md, flags=re.MULTILINE)
     assert sorted(shown) == sorted(f.name for f in out.glob("*.png"))
     assert {"mdl_risk.png", "mdl_width.png", "depth_shares.png"} <= set(shown) and len(shown) >= 12

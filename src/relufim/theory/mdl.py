@@ -78,15 +78,15 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 
-#: The threshold rule codes direction i when :math:`x_i = n\lambda_iR^2/(\beta\sigma^2)` exceeds :math:`1 + 2\log 3`
-#: (theory §16.6).
 CODING_THRESHOLD = 1.0 + 2.0 * math.log(3.0)
+r"""The threshold rule codes direction i when :math:`x_i = n\lambda_iR^2/(\beta\sigma^2)` exceeds :math:`1 + 2\log 3`
+(theory §16.6)."""
 
 #: Names of the groups of coded directions, in eigenvalue order: the three clusters, then the rest.
 CLUSTER_GROUPS = ("norm", "linear", "degree2", "remaining")
 
-#: Default node budget of the exact estimator (a few seconds of enumeration in Python).
 NODE_BUDGET = 200_000
+"""Default node budget of the exact estimator (a few seconds of enumeration in Python)."""
 
 #: Rows of hidden features formed at once (about 64 MB of float64 at p = 1000 and 8 MB per 1000 columns).
 _FEATURE_BYTES = 64 * 2**20
