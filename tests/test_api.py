@@ -122,6 +122,27 @@ CASES["index_of_resolvability"] = [((W, np.ones(6)), {}, *NOT_A_CODE),
                                    ((CODE, np.ones(5)), {}, ValueError, r"v_star must have shape \(6,\)")]
 CASES["simulate_mdl_risk"] = [((W, np.ones(6)), {}, *NOT_A_CODE),
                               ((CODE, np.ones(6)), {"reps": 2.5}, TypeError, r"reps must be an integer")]
+# the FIM of all parameters (issue 12): W first, then v of shape (p,)
+V_OUT = np.ones(6)
+for _name in ("full_fisher_matrix", "full_fisher_operator", "full_spectrum", "kfac_fisher", "block_diagonal_fisher",
+              "diagonal_fisher"):
+    _weights_first(_name, V_OUT)
+    CASES[_name] += [((W, np.ones(5)), {}, ValueError, r"v must have shape \(6,\)"),
+                     ((W, "v"), {}, TypeError, r"v must be an array of shape \(6,\)"),
+                     ((W, np.full(6, np.nan)), {}, ValueError, r"v contains non-finite")]
+_weights_first("full_monte_carlo_fisher", V_OUT, 100)
+CASES["full_monte_carlo_fisher"].append(((W, V_OUT, 2.5), {}, *NOT_AN_INT))
+_weights_first("full_empirical_fisher", V_OUT, x)
+CASES["full_empirical_fisher"].append(((W, V_OUT, np.ones(3)), {}, ValueError, r"x must be 2-D.*reshape\(1, -1\)"))
+_weights_first("teacher_gradient", V_OUT, W, V_OUT)
+CASES["teacher_gradient"].append(((W, V_OUT, W, np.ones(5)), {}, ValueError, r"v_teacher must have shape \(6,\)"))
+F_ALL = rf.full_fisher_matrix(W, V_OUT)  # 24 x 24
+CASES["natural_gradient"] = [((W, np.ones(3), 1e-3), {}, ValueError, r"A must be a square matrix"),
+                             ((F_ALL, np.ones(5), 1e-3), {}, ValueError, r"g must have shape \(24,\)"),
+                             ((F_ALL, np.ones(24), -1.0), {}, ValueError, r"damping must be finite and > 0")]
+_weights_first("curvature_reference", V_OUT, np.ones(24))
+CASES["curvature_reference"].append(((W, V_OUT, np.ones(5)), {}, ValueError, r"g must have shape \(24,\)"))
+CASES["compare_curvature"] = [((F_ALL, F_ALL, "exact"), {}, TypeError, r"ref must be the CurvatureReference")]
 CASES["load_inputs"] = [((3,), {}, TypeError, r"name"), (("cifar",), {}, ValueError, r"digits")]
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "stage",
     "peak_memory_bytes",
     "int_list",
+    "positive_float_list",
     "parse_scale",
     "json_option",
     "quiet_option",
@@ -119,16 +120,30 @@ def peak_memory_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
+def _comma_list(value: str, convert: Callable[[str], Any], what: str) -> list[Any]:
+    """``"a,b,c"`` -> ``[convert(a), convert(b), convert(c)]``, or click's error naming ``what``."""
+    try:
+        out = [convert(v) for v in str(value).replace(" ", "").split(",") if v]
+    except ValueError:
+        out = []
+    if not out:
+        raise click.BadParameter(f"expected comma-separated {what}, got {value!r}")
+    return out
+
+
 def int_list(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[int] | None:
     """Click callback: ``"500,1000,2000"`` -> ``[500, 1000, 2000]`` with a clear error."""
+    return None if value is None else _comma_list(value, int, "integers")
+
+
+def positive_float_list(ctx: click.Context | None, param: click.Parameter | None,
+                        value: str | None) -> list[float] | None:
+    """Click callback: ``"1e-3,1e-2"`` -> ``[0.001, 0.01]``, positive numbers only."""
     if value is None:
         return None
-    try:
-        out = [int(v) for v in str(value).replace(" ", "").split(",") if v]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not out:
-        raise click.BadParameter("expected at least one integer")
+    out = _comma_list(value, float, "numbers")
+    if any(not x > 0 for x in out):
+        raise click.BadParameter(f"expected positive numbers, got {value!r}")
     return out
 
 

@@ -17,6 +17,7 @@ from ._common import (
     json_option,
     parse_scale,
     peak_memory_bytes,
+    positive_float_list,
     progress_bar,
     quiet_option,
     stage,
@@ -24,19 +25,6 @@ from ._common import (
 )
 
 __all__ = ["approximations_command"]
-
-
-def _float_list(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[float] | None:
-    """Click callback: ``"1e-3,1e-2"`` -> ``[0.001, 0.01]``, positive numbers only."""
-    if value is None:
-        return None
-    try:
-        out = [float(x) for x in str(value).replace(" ", "").split(",") if x]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
-    if not out or any(not x > 0 for x in out):
-        raise click.BadParameter(f"expected positive numbers, got {value!r}")
-    return out
 
 
 @click.command("approximations")
@@ -50,7 +38,7 @@ def _float_list(ctx: click.Context | None, param: click.Parameter | None, value:
 @click.option("--seeds", type=int, default=1, show_default=True, help="Draws of the samples per n (error bars).")
 @click.option("--noise", type=float, default=0.1, show_default=True,
               help="Noise level sigma of the model (FIM = F / sigma^2) and of the teacher's labels.")
-@click.option("--damping", default="1e-3", show_default=True, callback=_float_list,
+@click.option("--damping", default="1e-3", show_default=True, callback=positive_float_list,
               help="Damping of the natural gradients relative to lambda_max (comma-separated: one comparison each).")
 @click.option("--k", "k", type=int, default=None, help="Top eigenpairs compared (default d(d+3)/2, at the gap).")
 @click.option("--teacher-width", type=int, default=None, help="Hidden units of the teacher (default p).")

@@ -25,6 +25,7 @@ from ._common import (
     stage,
 )
 from ._deep import deep_options, deep_spectrum_cli, parse_widths
+from ._full import run_full_spectrum
 
 __all__ = ["spectrum_command"]
 
@@ -60,17 +61,36 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @click.option("--seed-degree", "seed_degree", type=int, default=2, show_default=True,
               help="Start of the block solver: 2 = the theory's vectors; 4 = eigenvectors of the t-series J_4, "
                    "which also preconditions the solver (fewer products at large p).")
+@click.option("--params", type=click.Choice(["v", "all"]), default="v", show_default=True,
+              help="The FIM of the output weights v (the papers' J), or of all parameters (W and v, theory §15).")
+@click.option("--all-eigenvalues", "all_eigenvalues", is_flag=True,
+              help="With --params all: every eigenvalue (dense) and the numerical null space.")
+@click.option("--density", is_flag=True,
+              help="With --params all: the whole eigenvalue distribution by deflated SLQ.")
 @json_option
 @quiet_option
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
                      widths: str | None, input_cov: str | None, data: str | None, scheduler: str | None,
-                     backend: str, precision: str, seed_degree: int, as_json: bool, quiet: bool) -> None:
+                     backend: str, precision: str, seed_degree: int, params: str, all_eigenvalues: bool,
+                     density: bool, as_json: bool, quiet: bool) -> None:
     """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
 
     Example: relufim spectrum --d 10 --p 2000 --seed 0 --json. Deep networks: --widths 2000,2000,1000
     --method monte-carlo --n 200000; correlated inputs: --input-cov FILE.npy; real inputs: --data digits.
+    All parameters (W and v): --params all [--all-eigenvalues] [--density].
     """
+    if params == "all":
+        if widths is not None or input_cov is not None or data is not None:
+            raise ValueError("--params all is the FIM of both layers of one hidden layer on Gaussian inputs; leave out "
+                             "--widths, --input-cov and --data.")
+        return run_full_spectrum(d=d, p=p, seed=seed, scale=parse_scale(scale), extra=extra, as_json=as_json,
+                                 quiet=quiet, all_eigenvalues=all_eigenvalues, density=density, method=method, n=n,
+                                 activation=activation, scheduler=scheduler, backend=backend, precision=precision,
+                                 seed_degree=seed_degree)
+    if all_eigenvalues or density:
+        raise ValueError("--all-eigenvalues and --density go with --params all (the FIM of all parameters); for the "
+                         "readout's whole spectrum use `relufim reproduce --density-p P`.")
     if widths is not None or input_cov is not None or data is not None:
         deep = parse_widths(widths, p)
         if len(deep) == 1 and input_cov is None and data is None:

@@ -33,7 +33,7 @@ from ..spectrum.density import smoothed_counts, spectral_density
 from ..theory import TRACE_SHARE_BOUND, theorem3_bounds, theory_vectors
 from ..theory.checks import check_theory, cluster_cosines, rayleigh_quotients, summarize_result
 from ..theory.limit import limit_cluster_values
-from . import depth_section, function_space, limit_section, mdl_section
+from . import depth_section, full_fisher_section, function_space, limit_section, mdl_section
 
 __all__ = ["reproduce", "SECTIONS", "DENSITY_SMOOTHING"]
 
@@ -41,7 +41,7 @@ Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
 #: The sections a full run adds after the 2023 check, in order (each module's ``NAME``).
-SECTIONS = (limit_section.NAME, function_space.NAME, depth_section.NAME, mdl_section.NAME)
+SECTIONS = (limit_section.NAME, function_space.NAME, depth_section.NAME, full_fisher_section.NAME, mdl_section.NAME)
 
 #: Width (decades) of the log-scale smoothing of the density figure: about the resolution of the Gauss rules.
 DENSITY_SMOOTHING = 0.08
@@ -154,7 +154,8 @@ def reproduce(*, quick: bool = False, d: int = 10, p: int | None = None, seed: i
         Add the sections of the other results: the infinite-width limit and other activations
         (:mod:`~relufim.experiments.limit_section`), the function space, NTK and learning
         (:mod:`~relufim.experiments.function_space`), depth and real inputs
-        (:mod:`~relufim.experiments.depth_section`), the MDL estimator
+        (:mod:`~relufim.experiments.depth_section`), the FIM of all parameters
+        (:mod:`~relufim.experiments.full_fisher_section`), the MDL estimator
         (:mod:`~relufim.experiments.mdl_section`).
     density_p : int, optional
         Also estimate the whole eigenvalue distribution of the exact FIM at this width (beyond
@@ -229,6 +230,8 @@ def reproduce(*, quick: bool = False, d: int = 10, p: int | None = None, seed: i
         section_results.append(function_space.reproduce_section(quick, log=say))
         say(f"section: {depth_section.NAME}")
         section_results.append(depth_section.reproduce_section(quick))
+        say(f"section: {full_fisher_section.NAME}")
+        section_results.append(full_fisher_section.reproduce_section(quick))
         say(f"section: {mdl_section.NAME}")
         section_results.append(mdl_section.reproduce_section(quick))
 

@@ -75,10 +75,10 @@ Progress = Callable[[int, int], None]
 _TWO_PI = 2.0 * math.pi
 _INV_2PI = 1.0 / _TWO_PI
 
-#: Pairs whose cosine exceeds this in absolute value take their angle from :math:`\|e_i\mp e_j\|` and
-#: their rank-two part from the stable form (theory §15.2); the same threshold as the ``v`` block's
-#: antiparallel care (:data:`relufim.model.kernels.ANTIPARALLEL_THRESHOLD`).
 NEAR_THRESHOLD = -ANTIPARALLEL_THRESHOLD
+r"""Pairs whose cosine exceeds this in absolute value take their angle from :math:`\|e_i\mp e_j\|` and
+their rank-two part from the stable form (theory §15.2); the same threshold as the ``v`` block's
+antiparallel care (:data:`relufim.model.kernels.ANTIPARALLEL_THRESHOLD`)."""
 
 #: Tile edge of the dense build (a ``w``-``w`` tile is ``(block d)^2`` numbers) and of the products.
 _DENSE_BLOCK = 64

@@ -28,7 +28,11 @@ __all__ = [
     "approximations_figures",
     "section_blocks",
     "section_figures",
+    "SECTION_TITLE",
 ]
+
+#: Title of the reproduce report's section on the FIM of all parameters.
+SECTION_TITLE = "The Fisher information of all parameters (theory §15)"
 
 _COLORS = {"exact": "k", "block-diagonal": "#2f5d9e", "k-fac": "#c0392b", "diagonal": "#7f8c8d",
            "monte-carlo": "#1b7f3b", "empirical": "#8e44ad"}

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from ..experiments.convergence import ClusterConvergence
 from . import depth as depth_report
+from . import full_fisher as full_fisher_report
 from . import mdl as mdl_report
 from .claims import JUDGEMENT_NOTE, claims_table, count_claims
 from .document import Figure, Paragraph, Preformatted, Report, Section, Table
@@ -54,7 +55,7 @@ _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8", "image/g
 
 #: The report modules of the sections that render themselves (name -> module with ``SECTION_TITLE``,
 #: ``section_blocks(summary)`` and ``section_figures(summary) -> [(file, caption, Figure)]``).
-SECTION_REPORTS = {"depth": depth_report, "mdl": mdl_report}
+SECTION_REPORTS = {"depth": depth_report, "all-parameters": full_fisher_report, "mdl": mdl_report}
 
 _SECTION_TITLES = {"limit": "Infinite width and other activations",
                    "function_space": "Function space, NTK and learning (the 2025 papers)",

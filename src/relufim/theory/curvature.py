@@ -32,6 +32,7 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
     check_sigma,
+    check_square_matrix,
     check_vector,
 )
 from ..fim.exact import fisher_matrix
@@ -69,9 +70,9 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 
-#: Up to this many parameters ``P`` the dense route (LAPACK on the dense ``F``) is used by default; above,
-#: the matrix-free one. A whole dense spectrum of ``P = 6000`` takes about a minute on two cores.
 FULL_DENSE_LIMIT = 6000
+"""Up to this many parameters ``P`` the dense route (LAPACK on the dense ``F``) is used by default; above,
+the matrix-free one. A whole dense spectrum of ``P = 6000`` takes about a minute on two cores."""
 
 #: Blocks in the block solver's Krylov space: 10 rather than the solver's default 6 takes 15 % fewer products
 #: for the top 100 pairs at d = 10 (928 against 1090 vectors at p = 2000), whose last 35 lie inside the
@@ -540,7 +541,7 @@ def natural_gradient(A: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray
     array([0.5, 1. ])
     """
     damping = check_positive_float(damping, "damping")
-    A = np.asarray(A, dtype=float)
+    A = check_square_matrix(A, "A")
     g = check_vector(g, A.shape[0], "g", what="the {p} rows of A")
     M = np.array(A, dtype=np.float64, order="F", copy=True)
     M.flat[:: M.shape[0] + 1] += damping
@@ -686,7 +687,10 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
     >>> c.relative_frobenius_error, round(c.min_principal_cosine, 9), round(c.natural_gradient_cosine, 9)
     (0.0, 1.0, 1.0)
     """
-    A = np.asarray(A, dtype=float)
+    if not isinstance(ref, CurvatureReference):
+        raise TypeError(f"ref must be the CurvatureReference of relufim.curvature_reference(W, v, g), got "
+                        f"{type(ref).__name__}; the approximation to judge is the second argument A.")
+    A = check_square_matrix(A, "A")
     P = ref.F.shape[0]
     if A.shape != (P, P):
         raise ValueError(f"A must be the P x P = {P} x {P} approximation of the FIM, got shape {A.shape}.")
