@@ -222,7 +222,14 @@ def bench_workers(args, rate: float) -> None:
         for k in (1, 8, 64, 512):
             t_prod = P * P / (per_worker * k)
             print(f"projection p = {P:.0e}, {k:3d} workers like this one: one product of {b} vectors "
-                  f"{t_prod / 3600:.2f} h; top-65 with 2 products {2 * t_prod / 3600:.2f} h")
+                  f"{_duration(t_prod)}; top-65 with 2 products {_duration(2 * t_prod)}")
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"8.4 min"`` or ``"2.26 h"``: a projection readable at every scale."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
 
 
 def bench_gpu(args, rate: float) -> None:  # pragma: no cover - needs a GPU
