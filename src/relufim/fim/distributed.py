@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from .._validation import format_bytes
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
-from .tiles import make_tile_kernel, row_block_product
+from .tiles import SymmetricProductOperator, make_tile_kernel, row_block_product
 
 __all__ = ["DistributedFisherOperator", "WorkerThroughput", "make_distributed_operator"]
 
@@ -67,7 +66,7 @@ class WorkerThroughput:
         return self.entries / self.seconds if self.seconds > 0 else float("nan")
 
 
-class DistributedFisherOperator(LinearOperator):
+class DistributedFisherOperator(SymmetricProductOperator):
     r"""Matrix-free :math:`J/\sigma^2` whose products run as row blocks on the workers of a Dask ``client``.
 
     Built by :func:`relufim.fisher_operator` with ``client=``. Attributes as
@@ -112,20 +111,10 @@ class DistributedFisherOperator(LinearOperator):
         return [WorkerThroughput(address=a, blocks=int(v[0]), entries=v[1], seconds=v[2])
                 for a, v in sorted(self._stats.items())]
 
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
-
-    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matvec(x)
-
-    def _adjoint(self) -> DistributedFisherOperator:
-        return self
-
-    def _matmat(self, V: np.ndarray) -> np.ndarray:
+    def _product(self, V: np.ndarray) -> np.ndarray:
         from distributed import as_completed
 
-        V = np.ascontiguousarray(np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1))
-        self.products += V.shape[1]
+        V = np.ascontiguousarray(V)
         token = next(_counter)
         p = self.shape[0]
         out = np.empty(V.shape)
@@ -163,8 +152,6 @@ class DistributedFisherOperator(LinearOperator):
             raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
                                "times (workers keep dying); check the cluster.")
         self.client.cancel([V_future])
-        if self.sigma != 1.0:
-            out /= self.sigma**2
         return out
 
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from .._validation import (
     check_dense_fits,
@@ -53,7 +52,7 @@ from .._validation import (
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
 from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks
-from .tiles import NumpyBackend, default_threads, run_tiles, upper_tiles
+from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles
 
 __all__ = [
     "FullFisherOperator",
@@ -532,7 +531,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     return out
 
 
-class FullFisherOperator(LinearOperator):
+class FullFisherOperator(SymmetricProductOperator):
     r"""Matrix-free :math:`F/\sigma^2` of all parameters (see :func:`full_fisher_operator`).
 
     Attributes
@@ -596,25 +595,8 @@ class FullFisherOperator(LinearOperator):
         """The ``p`` null vectors :math:`z_j` of the rescaling symmetry, ``(P, p)`` (:func:`rescaling_directions`)."""
         return rescaling_directions(self.W, self.v)
 
-    # -- products
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
-
-    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matvec(x)
-
-    def _adjoint(self) -> FullFisherOperator:
-        return self
-
-    def _matmat(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 1:
-            X = X[:, None]
-        self.products += X.shape[1]
-        out = _full_product(self._units, X, self.block, self.threads, self.progress, self.compute_dtype)
-        if self.sigma != 1.0:
-            out /= self.sigma**2
-        return out
+    def _product(self, X: np.ndarray) -> np.ndarray:
+        return _full_product(self._units, X, self.block, self.threads, self.progress, self.compute_dtype)
 
 
 def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, block: int | None = None,

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from .._validation import check_memory, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
@@ -21,6 +20,7 @@ from ..model.weights import column_norms, unit_columns
 from .distributed import DistributedFisherOperator, make_distributed_operator
 from .tiles import (
     NumpyBackend,
+    SymmetricProductOperator,
     TileKernel,
     TorchBackend,
     default_threads,
@@ -35,7 +35,7 @@ __all__ = ["FisherOperator", "fisher_operator"]
 Progress = Callable[[int, int], None]
 
 
-class FisherOperator(LinearOperator):
+class FisherOperator(SymmetricProductOperator):
     r"""Matrix-free :math:`J/\sigma^2` (or a truncation of it) for hidden weights ``W`` (see :func:`fisher_operator`).
 
     Attributes
@@ -91,26 +91,9 @@ class FisherOperator(LinearOperator):
         V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
         return rows_product(self.kernel, self.U, rows, V, chunk) / self.sigma**2
 
-    # -- products
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
-
-    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
-        return self._matvec(x)
-
-    def _adjoint(self) -> FisherOperator:
-        return self
-
-    def _matmat(self, V: np.ndarray) -> np.ndarray:
-        V = np.asarray(V, dtype=np.float64)
-        if V.ndim == 1:
-            V = V[:, None]
-        self.products += V.shape[1]
-        out = tiled_product(self.kernel, self._U, V, self.block, backend=self._backend, threads=self.threads,
-                            progress=self.progress, data=self._data)
-        if self.sigma != 1.0:
-            out /= self.sigma**2
-        return out
+    def _product(self, V: np.ndarray) -> np.ndarray:
+        return tiled_product(self.kernel, self._U, V, self.block, backend=self._backend, threads=self.threads,
+                             progress=self.progress, data=self._data)
 
 
 def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "numpy",

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from .._threads import single_threaded_blas
 from ..model.activations import (
@@ -47,6 +48,7 @@ from ..model.kernels import (
 )
 
 __all__ = [
+    "SymmetricProductOperator",
     "TileKernel",
     "ReluFamilyTile",
     "DualTile",
@@ -67,6 +69,37 @@ __all__ = [
 Progress = Callable[[int, int], None]
 
 _TWO_PI = 2.0 * math.pi
+
+class SymmetricProductOperator(LinearOperator):
+    r"""What the FIM operators share: symmetric, float64, :math:`A/\sigma^2` from one unscaled product.
+
+    Subclasses set ``sigma`` and ``products`` (vectors multiplied so far) and implement
+    ``_product(V)`` for ``V`` of shape ``(n, b)``; vectors, adjoints and the counting come from here.
+    """
+
+    sigma: float
+    products: int
+
+    def _product(self, V: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matmat(np.asarray(x).reshape(-1, 1)).ravel()
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matvec(x)
+
+    def _adjoint(self) -> SymmetricProductOperator:
+        return self
+
+    def _matmat(self, V: np.ndarray) -> np.ndarray:
+        V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
+        self.products += V.shape[1]
+        out = self._product(V)
+        if self.sigma != 1.0:
+            out /= self.sigma**2
+        return out
+
 
 #: Rows per strip when a tile is mirrored into the lower triangle.
 _MIRROR_STRIP = 32
