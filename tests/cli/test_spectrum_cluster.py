@@ -43,3 +43,17 @@ def test_cluster_options_need_the_exact_fim():
     r = CliRunner().invoke(main, ["spectrum", "--d", "3", "--p", "100", "--seed-degree", "1", "--quiet"])
     assert r.exit_code == 2 and "seed_degree" in r.stderr
     assert rf.spectrum(rf.sample_weights(3, 100, seed=0), precision="mixed", tol=1e-9).clusters_converged
+
+
+def test_params_all_on_a_cluster_matches_in_process(dask_cluster):
+    args = ["spectrum", "--params", "all", "--d", "3", "--p", "400", "--json", "--quiet"]
+    r = CliRunner().invoke(main, args + ["--scheduler", dask_cluster.scheduler_address])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["method"] == "distributed" and out["scheduler"].startswith("tcp://") and out["workers"]
+    ref = json.loads(CliRunner().invoke(main, args).stdout)
+    m = out["required"]
+    np.testing.assert_allclose(out["eigenvalues"][:m], ref["eigenvalues"][:m], rtol=1e-9)
+    assert out["second_moment"] == pytest.approx(ref["second_moment"], rel=1e-10)
+    r = CliRunner().invoke(main, args + ["--all-eigenvalues", "--scheduler", dask_cluster.scheduler_address])
+    assert r.exit_code == 2 and "--scheduler" in r.stderr

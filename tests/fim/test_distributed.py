@@ -88,3 +88,76 @@ def test_bad_client_and_backend():
         rf.fisher_operator(W, client="tcp://127.0.0.1:1")
     with pytest.raises(ValueError, match="client= runs the numpy backend"):
         rf.fisher_operator(W, client=object(), backend="torch")
+
+
+# ----------------------------------------------------------------------------- the FIM of all parameters
+
+
+def _network(d, p, seed):
+    W = rf.sample_weights(d, p, seed=seed)
+    v = np.random.default_rng(seed + 1).standard_normal(p) / np.sqrt(p)
+    W[:, 7] = 2.0 * W[:, 3] + 1e-10  # a near-parallel and a near-antiparallel pair: the stable form's path
+    W[:, 11] = -W[:, 5]
+    return W, v
+
+
+def test_full_fisher_products_equal_the_in_process_operator(client):
+    """Row blocks of units on the workers give F U to 1e-12 of the in-process operator, for any blocking."""
+    from relufim.fim.full import DistributedFullFisherOperator
+
+    W, v = _network(4, 600, seed=5)
+    P = 600 * 5
+    U = np.random.default_rng(6).standard_normal((P, 5))
+    local = rf.full_fisher_operator(W, v)
+    ref = local @ U
+    for kwargs in (dict(), dict(row_block=97, block=64), dict(row_block=600), dict(sigma=0.5)):
+        sigma = kwargs.get("sigma", 1.0)
+        op = rf.full_fisher_operator(W, v, client=client, **kwargs)
+        assert isinstance(op, DistributedFullFisherOperator)
+        out = op @ U
+        assert np.abs(out - ref / sigma**2).max() <= 1e-12 * np.abs(ref).max() / sigma**2, kwargs
+    # the dense matrix, an independent oracle of the assembly (v rows, then w rows of every block)
+    F = rf.full_fisher_matrix(W, v)
+    op = rf.full_fisher_operator(W, v, client=client, row_block=150)
+    np.testing.assert_allclose(op @ U[:, 0], F @ U[:, 0], rtol=0, atol=1e-12 * np.abs(F).max() * np.sqrt(P))
+    assert op.products == 1 and sum(s.blocks for s in op.throughput()) == 4
+    assert op.trace() == pytest.approx(np.trace(F), rel=1e-13)
+    assert op.frobenius_norm_squared() == pytest.approx(float(np.sum(F * F)), rel=1e-12)
+
+
+def test_full_fisher_product_survives_a_killed_worker(client):
+    W, v = _network(8, 2500, seed=7)
+    U = np.random.default_rng(8).standard_normal((2500 * 9, 6))
+    ref = rf.full_fisher_operator(W, v) @ U
+    deadline = time.time() + 60
+    while len(client.scheduler_info()["workers"]) < 2 and time.time() < deadline:
+        time.sleep(0.2)  # the worker killed by the test above is back
+    started = threading.Event()
+    op = rf.full_fisher_operator(W, v, client=client, row_block=100, progress=lambda done, total: started.set())
+    victim = sorted(client.run(os.getpid).values())[0]
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("out", op @ U))
+    runner.start()
+    assert started.wait(60), "the product did not start"
+    os.kill(victim, signal.SIGKILL)
+    runner.join(180)
+    assert not runner.is_alive(), "the product did not finish after a worker was killed"
+    assert np.abs(result["out"] - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_full_spectrum_on_the_cluster_matches_dense(client):
+    from relufim.theory.curvature import full_spectrum
+
+    W, v = _network(3, 300, seed=9)
+    res = full_spectrum(W, v, "clusters", client=client, tol=1e-10)
+    lam = np.linalg.eigvalsh(rf.full_fisher_matrix(W, v))[::-1]
+    assert res.result.method == "distributed" and res.converged
+    np.testing.assert_allclose(res.eigenvalues[:res.required], lam[:res.required], rtol=0, atol=1e-9 * lam[0])
+    assert res.second_moment == pytest.approx(float(np.sum(lam**2)) / lam.size, rel=1e-10)
+    assert res.to_dict()["workers"] and all(w["entries_per_second"] > 0 for w in res.to_dict()["workers"])
+    with pytest.raises(ValueError, match="matrix-free products on a cluster"):
+        full_spectrum(W, v, "all", client=client)
+    with pytest.raises(ValueError, match="float64"):
+        rf.full_fisher_operator(W, v, client=client, dtype="float32")
+    with pytest.raises(TypeError, match="dask.distributed.Client"):
+        rf.full_fisher_operator(W, v, client="tcp://127.0.0.1:1")

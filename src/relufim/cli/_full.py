@@ -1,19 +1,22 @@
 """The body of ``relufim spectrum --params all``: the FIM of all parameters (theory §15).
 
 ``relufim spectrum`` parses its options and, with ``--params all``, calls :func:`run_full_spectrum`
-with them. Options that belong to the readout's FIM only (Monte Carlo, other activations, a Dask
-cluster, the torch backend, mixed precision, seed vectors of degree 4) are refused with the reason.
+with them. Options that belong to the readout's FIM only (Monte Carlo, other activations, the torch
+backend, mixed precision, seed vectors of degree 4) are refused with the reason; ``--scheduler``
+runs the products on a Dask cluster.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import click
 
 from ..experiments.full_fisher import full_spectrum_summary
 from ..report.full_fisher import format_full_spectrum_table
+from ..sweep.runner import connect
 from ..theory.curvature import FULL_DENSE_LIMIT
 from ._common import emit_json, peak_memory_bytes, progress_bar, stage
 
@@ -31,8 +34,6 @@ def check_full_options(*, method: str = "exact", n: int | None = None, activatio
         refused.append("--n")
     if activation.lower() != "relu":
         refused.append(f"--activation {activation} (the FIM of all parameters is in closed form for ReLU)")
-    if scheduler is not None:
-        refused.append("--scheduler")
     if backend != "numpy":
         refused.append(f"--backend {backend}")
     if precision != "float64":
@@ -40,8 +41,8 @@ def check_full_options(*, method: str = "exact", n: int | None = None, activatio
     if seed_degree != 2:
         refused.append("--seed-degree (the solver starts from the Hermite features of degree <= 2)")
     if refused:
-        raise ValueError("--params all computes the exact FIM of all parameters of a ReLU network in float64 on this "
-                         "machine; leave out " + "; ".join(refused) + ".")
+        raise ValueError("--params all computes the exact FIM of all parameters of a ReLU network in float64; "
+                         "leave out " + "; ".join(refused) + ".")
 
 
 def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: int, as_json: bool, quiet: bool,
@@ -53,18 +54,30 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     ``memory_peak_bytes``.
     """
     check_full_options(**options)
+    scheduler = options.get("scheduler")
+    if scheduler is not None and all_eigenvalues:
+        raise ValueError("--all-eigenvalues needs the dense F on this machine; leave out --scheduler.")
     t0 = time.perf_counter()
     P = p * (d + 1)
-    matrix_free = not all_eigenvalues and P > FULL_DENSE_LIMIT
-    with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} "
-               f"({'every eigenvalue, dense' if all_eigenvalues else 'matrix-free' if matrix_free else 'dense'})",
-               enabled=not quiet):
-        label = "  tiles of product" if matrix_free else "  eigenpairs converged"
-        with progress_bar(label, 1, enabled=not quiet) as cb, \
-                progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
-            s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,
-                                      density=density, progress=None if matrix_free else cb,
-                                      product_progress=cb if matrix_free else None, density_progress=dcb)
+    matrix_free = scheduler is not None or (not all_eigenvalues and P > FULL_DENSE_LIMIT)
+    route = ("every eigenvalue, dense" if all_eigenvalues else "products on the Dask cluster" if scheduler
+             else "matrix-free" if matrix_free else "dense")
+    with ExitStack() as stack:
+        client = None
+        if scheduler is not None:
+            with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
+                client, _ = connect(scheduler, timeout=5.0, check_workers=True)
+            stack.callback(client.close)
+        with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({route})", enabled=not quiet):
+            label = ("  row blocks of product" if scheduler else "  tiles of product") if matrix_free \
+                else "  eigenpairs converged"
+            with progress_bar(label, 1, enabled=not quiet) as cb, \
+                    progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
+                s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,
+                                          density=density, progress=None if matrix_free else cb,
+                                          product_progress=cb if matrix_free else None, density_progress=dcb,
+                                          client=client)
+    s["scheduler"] = scheduler
     s["seconds"] = time.perf_counter() - t0
     s["memory_peak_bytes"] = peak_memory_bytes()
     if as_json:

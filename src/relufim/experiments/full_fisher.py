@@ -78,7 +78,7 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
                           all_eigenvalues: bool = False, density: bool = False, density_vectors: int = 16,
                           density_steps: int = 60, tol: float = 1e-10, gap: float = 1.4,
                           progress: Progress | None = None, product_progress: Progress | None = None,
-                          density_progress: Progress | None = None) -> dict[str, Any]:
+                          density_progress: Progress | None = None, client: Any = None) -> dict[str, Any]:
     r"""The spectrum of the FIM of all parameters for a drawn network: the record of ``relufim spectrum --params all``.
 
     Keys: everything :meth:`relufim.theory.curvature.FullSpectrum.to_dict` holds (``params: "all"``,
@@ -91,7 +91,8 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     of the whole distribution (``density``: counts smoothed in log scale, with standard errors).
 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
-    route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000).
+    route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000), or the
+    products run on a Dask ``client`` (matrix-free; ``workers`` then lists each worker's throughput).
 
     Examples
     --------
@@ -103,7 +104,7 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     W, v = draw_network(d, p, seed, scale)
     k: Any = "all" if all_eigenvalues else "clusters"
     s = full_spectrum(W, v, k, sigma=sigma, method="dense" if all_eigenvalues else method, extra=extra, tol=tol,
-                      gap=gap, progress=progress, product_progress=product_progress)
+                      gap=gap, progress=progress, product_progress=product_progress, client=client)
     out = s.to_dict()
     lam = np.asarray(out["eigenvalues"])
     out["gap_ratios"] = [float(x) for x in lam[:-1] / np.where(lam[1:] > 0, lam[1:], np.nan)]
@@ -115,7 +116,7 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     if all_eigenvalues:  # the readout's whole spectrum beside F's (p x p, LAPACK)
         out["readout_all_eigenvalues"] = [float(x) for x in np.linalg.eigvalsh(fisher_matrix(W, sigma=sigma))[::-1]]
     if density:
-        op = full_fisher_operator(W, v, sigma)
+        op = full_fisher_operator(W, v, sigma, client=client)
         kdef = sum(c["size"] for c in out["clusters"] if c["closed"]) or 0
         sd = matrix_spectral_density(op, n_vectors=density_vectors, lanczos_steps=density_steps, deflate=kdef,
                                      X0=full_hermite_features(W, v) if kdef else None, trace=op.trace(),

@@ -28,7 +28,16 @@ from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
 from .tiles import SymmetricProductOperator, make_tile_kernel, row_block_product
 
-__all__ = ["DistributedFisherOperator", "WorkerThroughput", "make_distributed_operator"]
+__all__ = [
+    "DistributedFisherOperator",
+    "RowBlockOperator",
+    "WorkerThroughput",
+    "check_client",
+    "check_workers_fit",
+    "make_distributed_operator",
+    "plan_row_blocks",
+    "worker_address",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -43,13 +52,17 @@ def _block_task(W: np.ndarray, activation: Activation, truncation: dict[str, int
     U = unit_columns(W, norms)
     kernel = make_tile_kernel(U, norms, activation, **truncation)
     out = row_block_product(kernel, U, start, stop, V, tile, threads=threads)
+    return start, stop, out, time.perf_counter() - t0, worker_address()
+
+
+def worker_address() -> str:
+    """The address of the Dask worker running this task, or ``"local"`` outside one."""
     try:
         from distributed import get_worker
 
-        where = get_worker().address
+        return get_worker().address
     except (ImportError, ValueError):  # pragma: no cover - called outside a worker
-        where = "local"
-    return start, stop, out, time.perf_counter() - t0, where
+        return "local"
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,90 @@ class WorkerThroughput:
         return self.entries / self.seconds if self.seconds > 0 else float("nan")
 
 
-class DistributedFisherOperator(SymmetricProductOperator):
+class RowBlockOperator(SymmetricProductOperator):
+    r"""A symmetric operator whose products run as row blocks on the workers of a Dask ``client``.
+
+    The data the tasks need (``static``, e.g. ``W``) is scattered once; ``V`` once per product.
+    Each task ``task(static, *task_args, start, stop, V, tile, threads)`` returns
+    ``(start, stop, block, seconds, worker)`` for the units ``start..stop-1``, and
+    :meth:`_place` writes the block into the result. A task lost with its worker is submitted
+    again (up to ``retries`` times), so a block is never missing or wrong. Subclasses:
+    :class:`DistributedFisherOperator` (``J``) and the all-parameters operator of
+    :mod:`relufim.fim.full`.
+    """
+
+    def __init__(self, shape: tuple[int, int], *, client: Any, static: np.ndarray, task: Callable[..., Any],
+                 task_args: tuple, n_units: int, sigma: float, block: int, row_block: int, threads: int,
+                 retries: int, progress: Progress | None):
+        super().__init__(dtype=np.dtype(np.float64), shape=shape)
+        self.client = client
+        self.sigma = sigma
+        self.block = min(block, n_units)
+        self.row_block = min(row_block, n_units)
+        self.threads = threads
+        self.retries = retries
+        self.progress = progress
+        self.products = 0
+        self._static = static
+        self._task = task
+        self._task_args = task_args
+        self._static_future = client.scatter(static, broadcast=True)  # goes to the workers once
+        self._n_units = n_units
+        self._blocks = [(s, min(s + self.row_block, n_units)) for s in range(0, n_units, self.row_block)]
+        self._stats: dict[str, list[float]] = {}
+
+    def throughput(self) -> list[WorkerThroughput]:
+        """Per-worker blocks, kernel entries and seconds over all products so far."""
+        return [WorkerThroughput(address=a, blocks=int(v[0]), entries=v[1], seconds=v[2])
+                for a, v in sorted(self._stats.items())]
+
+    def _place(self, out: np.ndarray, start: int, stop: int, block: np.ndarray) -> None:
+        out[start:stop] = block
+
+    def _product(self, V: np.ndarray) -> np.ndarray:
+        from distributed import as_completed
+
+        V = np.ascontiguousarray(V)
+        token = next(_counter)
+        out = np.empty(V.shape)
+        pending = dict(enumerate(self._blocks))
+        V_future = self.client.scatter(V, broadcast=True)  # V goes to the workers once per product
+        done = 0
+        for attempt in range(self.retries + 1):
+            futures = {self.client.submit(self._task, self._static_future, *self._task_args, s, e, V_future,
+                                          self.block, self.threads,
+                                          key=f"relufim-product-{id(self)}-{token}-{attempt}-{i}",
+                                          retries=self.retries, pure=False): i
+                       for i, (s, e) in pending.items()}
+            for fut in as_completed(list(futures)):
+                try:
+                    s, e, block, seconds, where = fut.result()
+                except Exception as exc:  # a lost worker took the block or its scattered inputs with it
+                    if type(exc).__name__ not in ("FutureCancelledError", "CancelledError", "KilledWorker"):
+                        raise
+                    continue
+                self._place(out, s, e, block)
+                del pending[futures[fut]]
+                st = self._stats.setdefault(where, [0.0, 0.0, 0.0])
+                st[0] += 1
+                st[1] += (e - s) * self._n_units
+                st[2] += seconds
+                done += 1
+                if self.progress is not None:
+                    self.progress(done, len(self._blocks))
+            if not pending:
+                break
+            # the inputs of the lost blocks may have died with the worker: send them again, then resubmit
+            self._static_future = self.client.scatter(self._static, broadcast=True)
+            V_future = self.client.scatter(V, broadcast=True)
+        if pending:
+            raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
+                               "times (workers keep dying); check the cluster.")
+        self.client.cancel([V_future])
+        return out
+
+
+class DistributedFisherOperator(RowBlockOperator):
     r"""Matrix-free :math:`J/\sigma^2` whose products run as row blocks on the workers of a Dask ``client``.
 
     Built by :func:`relufim.fisher_operator` with ``client=``. Attributes as
@@ -78,25 +174,17 @@ class DistributedFisherOperator(SymmetricProductOperator):
     def __init__(self, W: np.ndarray, activation: Activation, *, client: Any, sigma: float, block: int,
                  row_block: int, threads: int, retries: int, progress: Progress | None,
                  truncation: dict[str, int] | None = None):
-        d, p = W.shape
-        super().__init__(dtype=np.dtype(np.float64), shape=(p, p))
+        p = W.shape[1]
+        truncation = dict(truncation or {})
+        super().__init__((p, p), client=client, static=W, task=_block_task, task_args=(activation, truncation),
+                         n_units=p, sigma=sigma, block=block, row_block=row_block, threads=threads,
+                         retries=retries, progress=progress)
         self.W = W
         self.activation = activation
-        self.client = client
-        self.sigma = sigma
-        self.block = min(block, p)
-        self.row_block = min(row_block, p)
-        self.threads = threads
-        self.retries = retries
-        self.progress = progress
-        self.products = 0
-        self.truncation = dict(truncation or {})
+        self.truncation = truncation
         self.norms = column_norms(W)
         self._diagonal = make_tile_kernel(unit_columns(W, self.norms), self.norms, activation,
                                           **self.truncation).diagonal
-        self._W_future = client.scatter(W, broadcast=True)  # W goes to the workers once
-        self._blocks = [(s, min(s + self.row_block, p)) for s in range(0, p, self.row_block)]
-        self._stats: dict[str, list[float]] = {}
 
     def diagonal(self) -> np.ndarray:
         r"""Exact diagonal :math:`J_{ii}/\sigma^2`."""
@@ -106,66 +194,43 @@ class DistributedFisherOperator(SymmetricProductOperator):
         """Exact trace."""
         return float(np.sum(self._diagonal) / self.sigma**2)
 
-    def throughput(self) -> list[WorkerThroughput]:
-        """Per-worker blocks, kernel entries and seconds over all products so far."""
-        return [WorkerThroughput(address=a, blocks=int(v[0]), entries=v[1], seconds=v[2])
-                for a, v in sorted(self._stats.items())]
 
-    def _product(self, V: np.ndarray) -> np.ndarray:
-        from distributed import as_completed
-
-        V = np.ascontiguousarray(V)
-        token = next(_counter)
-        p = self.shape[0]
-        out = np.empty(V.shape)
-        pending = dict(enumerate(self._blocks))
-        V_future = self.client.scatter(V, broadcast=True)  # V goes to the workers once per product
-        done = 0
-        for attempt in range(self.retries + 1):
-            futures = {self.client.submit(_block_task, self._W_future, self.activation, self.truncation, s, e,
-                                          V_future, self.block, self.threads,
-                                          key=f"relufim-jv-{id(self)}-{token}-{attempt}-{i}", retries=self.retries,
-                                          pure=False): i
-                       for i, (s, e) in pending.items()}
-            for fut in as_completed(list(futures)):
-                try:
-                    s, e, block, seconds, where = fut.result()
-                except Exception as exc:  # a lost worker took the block or its scattered inputs with it
-                    if type(exc).__name__ not in ("FutureCancelledError", "CancelledError", "KilledWorker"):
-                        raise
-                    continue
-                out[s:e] = block
-                del pending[futures[fut]]
-                st = self._stats.setdefault(where, [0.0, 0.0, 0.0])
-                st[0] += 1
-                st[1] += (e - s) * p
-                st[2] += seconds
-                done += 1
-                if self.progress is not None:
-                    self.progress(done, len(self._blocks))
-            if not pending:
-                break
-            # the inputs of the lost blocks may have died with the worker: send them again, then resubmit
-            self._W_future = self.client.scatter(self.W, broadcast=True)
-            V_future = self.client.scatter(V, broadcast=True)
-        if pending:
-            raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
-                               "times (workers keep dying); check the cluster.")
-        self.client.cancel([V_future])
-        return out
+def check_client(client: Any) -> dict[str, Any]:
+    """The workers of a ``dask.distributed.Client`` (scheduler info), or a clear error for anything else."""
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - optional extra
+        raise ValueError("client= needs Dask distributed: pip install 'relufim[distributed]'.") from exc
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}.")
+    return client.scheduler_info().get("workers", {})
 
 
-def check_workers_fit(client: Any, p: int, n_vectors: int, row_block: int, tile: int, threads: int) -> None:
-    """Refuse up front when one task would not fit in a worker's memory limit (the numbers and the fix)."""
-    need = 8.0 * (p * n_vectors * 2 + threads * (row_block * n_vectors + 3 * tile * tile) + 10 * p)
+def plan_row_blocks(client: Any, n_units: int, block: int, row_block: int | None,
+                    threads: int | None) -> tuple[int, int]:
+    """``(row_block, threads)``: a few blocks per worker (a lost worker costs little, the load balances).
+
+    ``threads`` defaults to the smallest worker's thread count.
+    """
+    workers = check_client(client)
+    n_workers = max(1, len(workers))
+    if threads is None:
+        threads = max(1, min(int(w.get("nthreads", 1)) for w in workers.values())) if workers else 1
+    if row_block is None:
+        row_block = max(block, -(-n_units // (4 * n_workers)))
+    return row_block, threads
+
+
+def check_workers_fit(client: Any, need: float, what: str) -> None:
+    """Refuse up front when one task (``need`` bytes) would not fit in a worker's memory limit."""
     limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
     if not limits:
         raise ValueError("the Dask cluster has no workers; start some (dask worker ADDRESS) before a product.")
     smallest = min(limits)
     if smallest and need > 0.8 * smallest:
-        raise ValueError(f"one block of the distributed product needs {format_bytes(need)} per worker (p = {p}, "
-                         f"{n_vectors} vectors) but the smallest worker has {format_bytes(smallest)}; use "
-                         "workers with more memory or fewer vectors per product.")
+        raise ValueError(f"one block of the distributed product needs {format_bytes(need)} per worker ({what}) but "
+                         f"the smallest worker has {format_bytes(smallest)}; use workers with more memory or fewer "
+                         "vectors per product.")
 
 
 def make_distributed_operator(W: np.ndarray, client: Any, *, activation: str | Activation, sigma: float, block: int,
@@ -173,21 +238,11 @@ def make_distributed_operator(W: np.ndarray, client: Any, *, activation: str | A
                               progress: Progress | None, min_degree: int = 0,
                               taylor_from: int = 0) -> DistributedFisherOperator:
     """Build the distributed operator after checking the client and the workers' memory."""
-    try:
-        from distributed import Client
-    except ImportError as exc:  # pragma: no cover - optional extra
-        raise ValueError("client= needs Dask distributed: pip install 'relufim[distributed]'.") from exc
-    if not isinstance(client, Client):
-        raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}.")
     act = get_activation(activation)
     p = W.shape[1]
-    workers = client.scheduler_info().get("workers", {})
-    n_workers = max(1, len(workers))
-    if threads is None:
-        threads = max(1, min(int(w.get("nthreads", 1)) for w in workers.values())) if workers else 1
-    if row_block is None:  # a few blocks per worker, so a lost worker costs little and the load balances
-        row_block = max(block, -(-p // (4 * n_workers)))
-    check_workers_fit(client, p, 1, row_block, block, threads)
+    row_block, threads = plan_row_blocks(client, p, block, row_block, threads)
+    need = 8.0 * (p * 2 + threads * (row_block + 3 * block * block) + 10 * p)  # one vector
+    check_workers_fit(client, need, f"p = {p}, one vector")
     make_tile_kernel(np.zeros((W.shape[0], 0)), np.zeros(0), act, min_degree=min_degree,
                      taylor_from=taylor_from)  # refuse an unsupported truncation here, not on the workers
     return DistributedFisherOperator(W, act, client=client, sigma=sigma, block=block, row_block=row_block,

@@ -31,8 +31,10 @@ stable form of theory §15.2 (no :math:`1/\sin\theta`); the others use
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -51,11 +53,14 @@ from .._validation import (
 )
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
+from .distributed import RowBlockOperator, check_workers_fit, plan_row_blocks, worker_address
 from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks
 from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles
 
 __all__ = [
     "FullFisherOperator",
+    "DistributedFullFisherOperator",
+    "distributed_full_block",
     "full_fisher_matrix",
     "full_fisher_operator",
     "full_gradients",
@@ -430,8 +435,26 @@ def _product_memory(p: int, d: int, b: int, tile: int, threads: int) -> int:
     return int(8 * (threads * per_thread + 6 * p * d * b + 2 * p * (d + 1) * b))
 
 
+def _tiles(p: int, tile: int, rows: tuple[int, int] | None) -> list[tuple[slice, slice]]:
+    """The tiles of one pass over the pairs of units.
+
+    The upper triangle (``rows=None``, each tile used for both orientations), or units
+    ``rows = (s, e)`` against every column, each pair once, with square diagonal tiles (where the
+    diagonal gets its exact values).
+    """
+    if rows is None:
+        return [(slice(i, min(i + tile, p)), slice(j, min(j + tile, p))) for i, j in upper_tiles(p, tile)]
+    s, e = rows
+    tiles = []
+    for i in range(s, e, tile):
+        ri = slice(i, min(i + tile, e))
+        cuts = sorted({*range(0, ri.start, tile), ri.start, ri.stop, *range(ri.stop + tile, p, tile), p})
+        tiles += [(ri, slice(a, c)) for a, c in itertools.pairwise(cuts)]
+    return tiles
+
+
 def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progress: Progress | None,
-                  dtype: np.dtype = _FLOAT64) -> np.ndarray:
+                  dtype: np.dtype = _FLOAT64, rows: tuple[int, int] | None = None) -> np.ndarray:
     r""":math:`FU` for ``U`` of shape ``(P, b)``: :math:`c = L^\top U`, :math:`y = Mc` tile by tile, :math:`FU = Ly`.
 
     Per tile use (rows ``I`` from columns ``J``) with :math:`\beta_j = e_j\cdot c_j` and
@@ -446,6 +469,10 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     :math:`(10d + 2)mn` flops per vector; near pairs add their explicit :math:`G_{ij}c_j`. With
     ``dtype`` float32 every tile and GEMM is in single precision (the near pairs' angles still come
     from the float64 unit columns); the result is returned in float64.
+
+    With ``rows = (s, e)`` only the rows of units ``s..e-1`` are computed, ``((e - s)(d + 1), b)``:
+    their ``v`` rows, then their ``w`` rows. Each tile of those rows against all columns is used
+    once (one row block of a distributed product, :func:`distributed_full_block`).
     """
     d, p = units.d, units.p
     b = U.shape[1]
@@ -500,17 +527,18 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             np.matmul(alpha.reshape(kc * m, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
             Y4[k0:k1, ri] += y4.reshape(kc, m, d)
 
-    def work(i0: int, j0: int, _bufs: tuple, acc: np.ndarray) -> None:
-        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
+    mirrored = rows is None
+
+    def work(ri: slice, rj: slice, _bufs: tuple, acc: np.ndarray) -> None:
         m, n = ri.stop - ri.start, rj.stop - rj.start
-        diag = i0 == j0
+        diag = ri == rj
         bufs = buffers()
         T, K0, S, A, B = (bufs[k][:m, :n] for k in ("T", "K0", "S", "A", "B"))
         np.matmul(ET[ri], E[:, rj], out=T)
         near = _angle_tile(T, K0, S, ri, rj, units, diag)
         _rank_two_coefficients(T, S, A, B, near, diag)
         one_side(acc, K0, A, B, ri, rj, bufs)
-        if not diag:
+        if mirrored and not diag:
             AT = bufs["AT"][:n, :m]
             AT[...] = A.T
             one_side(acc, K0.T, AT, B.T, rj, ri, bufs)
@@ -518,48 +546,32 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             Y3 = acc[0].reshape(p, d, b)
             gi, gj = near.gi, near.gj
             np.add.at(Y3, gi, np.matmul(near.G.astype(dtype), C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
-            if not diag:
+            if mirrored and not diag:
                 np.add.at(Y3, gj, np.matmul(near.G.astype(dtype), C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
 
-    acc = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, p, d * b),
+    tiles = _tiles(p, tile, rows)
+    s, e = (0, p) if rows is None else rows
+    acc = run_tiles(tiles, work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, p, d * b),
                     threads=threads, n_buffers=0, progress=progress)
-    Y = acc[0].reshape(p, d, b)
-    Y += acc[1].reshape(b, p, d).transpose(1, 2, 0)
-    out = np.empty((p * (d + 1), b))
-    out[:p] = np.einsum("jlk,jl->jk", Y, units.W.T)
-    out[p:] = (Y * units.v[:, None, None]).reshape(p * d, b)
+    Y = acc[0].reshape(p, d, b)[s:e]
+    Y += acc[1].reshape(b, p, d)[:, s:e].transpose(1, 2, 0)
+    q = e - s
+    out = np.empty((q * (d + 1), b))
+    out[:q] = np.einsum("jlk,jl->jk", Y, units.W.T[s:e])
+    out[q:] = (Y * units.v[s:e, None, None]).reshape(q * d, b)
     return out
 
 
-class FullFisherOperator(SymmetricProductOperator):
-    r"""Matrix-free :math:`F/\sigma^2` of all parameters (see :func:`full_fisher_operator`).
+class _FullFacts:
+    """What the in-process and the distributed operator of all parameters know without a product."""
 
-    Attributes
-    ----------
-    W : (d, p) hidden weights
-    v : (p,) output weights
-    sigma : noise standard deviation
-    block : tile edge (units per tile)
-    threads : worker threads
-    products : vectors multiplied so far (each a pass over the :math:`p^2/2` unit pairs)
-    """
+    W: np.ndarray
+    v: np.ndarray
+    sigma: float
+    block: int
+    threads: int
+    _units: _Units
 
-    def __init__(self, W: np.ndarray, v: np.ndarray, *, sigma: float, block: int, threads: int,
-                 progress: Progress | None, dtype: np.dtype = _FLOAT64):
-        d, p = W.shape
-        P = p * (d + 1)
-        super().__init__(dtype=np.dtype(np.float64), shape=(P, P))
-        self.W = W
-        self.v = v
-        self.sigma = sigma
-        self.block = min(block, p)
-        self.threads = threads
-        self.progress = progress
-        self.products = 0
-        self.compute_dtype = np.dtype(dtype)
-        self._units = _Units.of(W, v)
-
-    # -- facts known without a product
     def diagonal(self) -> np.ndarray:
         r"""Exact diagonal: :math:`\|w_i\|^2/2` for the ``v`` entries, :math:`v_j^2/2` for each entry of ``w_j``."""
         u = self._units
@@ -595,13 +607,43 @@ class FullFisherOperator(SymmetricProductOperator):
         """The ``p`` null vectors :math:`z_j` of the rescaling symmetry, ``(P, p)`` (:func:`rescaling_directions`)."""
         return rescaling_directions(self.W, self.v)
 
+
+class FullFisherOperator(_FullFacts, SymmetricProductOperator):
+    r"""Matrix-free :math:`F/\sigma^2` of all parameters (see :func:`full_fisher_operator`).
+
+    Attributes
+    ----------
+    W : (d, p) hidden weights
+    v : (p,) output weights
+    sigma : noise standard deviation
+    block : tile edge (units per tile)
+    threads : worker threads
+    products : vectors multiplied so far (each a pass over the :math:`p^2/2` unit pairs)
+    """
+
+    def __init__(self, W: np.ndarray, v: np.ndarray, *, sigma: float, block: int, threads: int,
+                 progress: Progress | None, dtype: np.dtype = _FLOAT64):
+        d, p = W.shape
+        P = p * (d + 1)
+        super().__init__(dtype=np.dtype(np.float64), shape=(P, P))
+        self.W = W
+        self.v = v
+        self.sigma = sigma
+        self.block = min(block, p)
+        self.threads = threads
+        self.progress = progress
+        self.products = 0
+        self.compute_dtype = np.dtype(dtype)
+        self._units = _Units.of(W, v)
+
     def _product(self, X: np.ndarray) -> np.ndarray:
         return _full_product(self._units, X, self.block, self.threads, self.progress, self.compute_dtype)
 
 
 def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, block: int | None = None,
                          threads: int | None = None, dtype: str | np.dtype = "float64",
-                         progress: Progress | None = None) -> FullFisherOperator:
+                         progress: Progress | None = None, client: Any = None, row_block: int | None = None,
+                         retries: int = 3) -> FullFisherOperator | DistributedFullFisherOperator:
     r"""The exact FIM of all parameters as a matrix-free ``LinearOperator`` (theory §15).
 
     Construction costs ``O(dp)``; each product :math:`FU` (``U`` of shape ``(P, b)``) recomputes the
@@ -622,11 +664,19 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
         Precision of the tiles and GEMMs: float64 is exact to round-off; float32 is faster and
         accurate to about 1e-6 relative (for the early products of a mixed-precision solve).
     progress : callable(done, total), optional
-        Called after each tile of each product.
+        Called after each tile of each product (each row block with a ``client``).
+    client : dask.distributed.Client, optional
+        Run every product as row blocks of units on the cluster's workers
+        (:class:`DistributedFullFisherOperator`; theory §10.6): ``W`` and ``v`` are scattered once,
+        the vectors once per product, a block lost with its worker is computed again. float64 only.
+    row_block : int, optional
+        Units per task with a ``client`` (default: about four tasks per worker).
+    retries : int
+        Resubmissions of a lost block with a ``client``.
 
     Returns
     -------
-    FullFisherOperator
+    FullFisherOperator or DistributedFullFisherOperator
         With ``matmat``, exact ``diagonal()``, ``trace()`` and ``frobenius_norm_squared()``,
         ``rescaling_directions()`` and the ``flops`` of a product.
 
@@ -650,6 +700,7 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
     sigma = check_sigma(sigma)
     d, p = W.shape
     block = _PRODUCT_BLOCK if block is None else check_positive_int(block, "block")
+    threads_given = threads
     threads = default_threads() if threads is None else check_positive_int(threads, "threads")
     try:
         dt = np.dtype(dtype)
@@ -657,22 +708,83 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
         raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}.") from exc
     if dt not in (np.float64, np.float32):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
+    if client is not None:
+        if dt != np.float64:
+            raise ValueError("the distributed operator runs in float64; leave out dtype or drop client.")
+        retries = check_positive_int(retries, "retries", minimum=0)
+        row_block = None if row_block is None else check_positive_int(row_block, "row_block")
+        row_block, threads = plan_row_blocks(client, p, block, row_block,
+                                             None if threads_given is None else threads)
+        check_workers_fit(client, _product_memory(p, d, 1, min(block, p), threads), f"p = {p}, d = {d}, one vector")
+        return DistributedFullFisherOperator(W, v, client=client, sigma=sigma, block=block, row_block=row_block,
+                                             threads=threads, retries=retries, progress=progress)
     check_memory(_product_memory(p, d, 1, min(block, p), threads), f"full_fisher_operator tiles of {block}",
                  "use a smaller block")
     return FullFisherOperator(W, v, sigma=sigma, block=block, threads=threads, progress=progress, dtype=dt)
 
 
-def _frobenius_squared(units: _Units, tile: int, threads: int) -> float:
+def distributed_full_block(static: np.ndarray, start: int, stop: int, V: np.ndarray, tile: int,
+                           threads: int) -> tuple[int, int, np.ndarray, float, str]:
+    """One row block of :math:`FU` on a worker: units ``start..stop-1``; ``static`` is ``W`` stacked on ``v``."""
+    t0 = time.perf_counter()
+    out = _full_product(_Units.of(static[:-1], static[-1]), V, tile, threads, None, rows=(start, stop))
+    return start, stop, out, time.perf_counter() - t0, worker_address()
+
+
+def _distributed_frobenius_block(static: np.ndarray, start: int, stop: int, tile: int, threads: int) -> float:
+    return _frobenius_squared(_Units.of(static[:-1], static[-1]), tile, threads, rows=(start, stop))
+
+
+class DistributedFullFisherOperator(_FullFacts, RowBlockOperator):
+    r"""Matrix-free :math:`F/\sigma^2` of all parameters whose products run as row blocks on a Dask cluster.
+
+    Built by :func:`full_fisher_operator` with ``client=``. A task computes the ``v`` and ``w``
+    rows of a block of units against every unit (:func:`distributed_full_block`);
+    :meth:`frobenius_norm_squared` runs on the workers too. Attributes as
+    :class:`FullFisherOperator`, plus ``client``, ``row_block`` (units per task), ``retries`` and
+    :meth:`throughput`.
+    """
+
+    def __init__(self, W: np.ndarray, v: np.ndarray, *, client: Any, sigma: float, block: int, row_block: int,
+                 threads: int, retries: int, progress: Progress | None):
+        d, p = W.shape
+        P = p * (d + 1)
+        super().__init__((P, P), client=client, static=np.vstack([W, v[None, :]]), task=distributed_full_block,
+                         task_args=(), n_units=p, sigma=sigma, block=block, row_block=row_block, threads=threads,
+                         retries=retries, progress=progress)
+        self.W = W
+        self.v = v
+        self.compute_dtype = _FLOAT64
+        self._units = _Units.of(W, v)
+
+    def _place(self, out: np.ndarray, start: int, stop: int, block: np.ndarray) -> None:
+        d, p, q = self._units.d, self._units.p, stop - start
+        out[start:stop] = block[:q]
+        out[p + start * d:p + stop * d] = block[q:]
+
+    def memory_bytes(self, n_vectors: int) -> int:
+        """Memory of one product on this process (the vectors, their scattered copy and the result)."""
+        return int(3 * 8 * self.shape[0] * n_vectors)
+
+    def frobenius_norm_squared(self) -> float:
+        r""":math:`\|F\|_F^2/\sigma^4`, exactly: one task per row block sums its rows' part (theory §15.3)."""
+        futures = self.client.map(_distributed_frobenius_block, [self._static_future] * len(self._blocks),
+                                  [s for s, _ in self._blocks], [e for _, e in self._blocks],
+                                  tile=self.block, threads=self.threads, retries=self.retries, pure=False)
+        return float(sum(self.client.gather(futures))) / self.sigma**4
+
+
+def _frobenius_squared(units: _Units, tile: int, threads: int, rows: tuple[int, int] | None = None) -> float:
+    r""":math:`\|F\|_F^2` (``rows=None``), or the part of it in the rows of units ``rows = (s, e)``."""
     d, p = units.d, units.p
     r, v, E, ET = units.r, units.v, units.E, units.ET
     r2, v2 = r * r, v * v
 
-    def work(i0: int, j0: int, bufs: tuple, acc: np.ndarray) -> None:
+    def work(ri: slice, rj: slice, bufs: tuple, acc: np.ndarray) -> None:
         T, K0, S, KA, S2 = bufs
-        ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
         m, n = ri.stop - ri.start, rj.stop - rj.start
         T, K0, S, KA, S2 = (x[:m, :n] for x in (T, K0, S, KA, S2))
-        diag = i0 == j0
+        diag = ri == rj
         np.matmul(ET[ri], E[:, rj], out=T)
         near = _angle_tile(T, K0, S, ri, rj, units, diag)
         KA[...] = T
@@ -686,9 +798,9 @@ def _frobenius_squared(units: _Units, tile: int, threads: int) -> float:
         total = float(r2[ri] @ (KA * KA) @ r2[rj]) * _INV_2PI**2
         total += float(r2[ri] @ vw @ v2[rj] + v2[ri] @ vw @ r2[rj])
         total += float(v2[ri] @ (d * K0 * K0 + 2.0 * S * S) @ v2[rj])
-        acc[0, 0] += total if diag else 2.0 * total
+        acc[0, 0] += total if diag or rows is not None else 2.0 * total
 
-    out = run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1),
+    out = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1),
                     threads=threads, n_buffers=5)
     return float(out[0, 0])
 

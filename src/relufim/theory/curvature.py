@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -257,13 +257,16 @@ class FullSpectrum:
                 "readout": {"eigenvalues": [float(x) for x in self.readout.eigenvalues],
                             "clusters": [c.to_dict() for c in self.readout.clusters],
                             "trace": self.readout.trace, "max_residual": self.readout.max_residual},
-                "all_eigenvalues": None if self.all_eigenvalues is None else [float(x) for x in self.all_eigenvalues]}
+                "all_eigenvalues": None if self.all_eigenvalues is None else [float(x) for x in self.all_eigenvalues],
+                "workers": [{"address": w.address, "blocks": w.blocks, "entries_per_second": w.entries_per_second}
+                            for w in r.workers]}
 
 
 def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "all"] = "clusters", *,
                   sigma: float = 1.0, method: Literal["auto", "dense", "matrix-free"] = "auto", extra: int = 10,
                   tol: float = 1e-10, maxiter: int = 300, gap: float = 1.4, block: int | None = None,
-                  progress: Progress | None = None, product_progress: Progress | None = None) -> FullSpectrum:
+                  progress: Progress | None = None, product_progress: Progress | None = None,
+                  client: Any = None) -> FullSpectrum:
     r"""Top eigenpairs of the FIM of all parameters with residuals; its statistics, clusters and null space.
 
     Theory §15.5.
@@ -295,7 +298,11 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
     progress : callable(converged, required), optional
         After each product of the block solver.
     product_progress : callable(done, total), optional
-        Within each matrix-free product (tiles).
+        Within each matrix-free product (tiles, or row blocks with a ``client``).
+    client : dask.distributed.Client, optional
+        Run the products on a Dask cluster (:func:`~relufim.fim.full.full_fisher_operator` with
+        ``client=``; theory §10.6); implies the matrix-free route. The second moment is summed on
+        the workers too.
 
     Returns
     -------
@@ -335,7 +342,10 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         if kk > P:
             raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
         required = kk
-    dense = method == "dense" or (method == "auto" and P <= FULL_DENSE_LIMIT) or kk is None
+    if client is not None and (method == "dense" or kk is None):
+        raise ValueError("client= runs the matrix-free products on a cluster; ask for top pairs (an int k or "
+                         "'clusters') with method 'auto' or 'matrix-free', or drop client for the dense route.")
+    dense = client is None and (method == "dense" or (method == "auto" and P <= FULL_DENSE_LIMIT) or kk is None)
     if kk is None and method == "matrix-free":
         raise ValueError("k='all' needs the dense route (every eigenvalue of a P x P matrix); ask the matrix-free "
                          "route for top pairs (an int k or 'clusters').")
@@ -371,14 +381,16 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
                              rescaling_residual=_rescaling_residual(F @ Z, Z, lmax), method="rescaling residual")
     else:
-        op = full_fisher_operator(W, v, block=block, progress=product_progress)
+        op = full_fisher_operator(W, v, block=block, progress=product_progress, client=client)
         trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
         b = kk + max(4, kk // 8)
         check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
                      f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
         r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
                         krylov_blocks=KRYLOV_BLOCKS)
-        res = _result(r, P, "matrix-free", tol, trace, sigma)
+        res = _result(r, P, "matrix-free" if client is None else "distributed", tol, trace, sigma)
+        if client is not None:
+            res = replace(res, workers=tuple(op.throughput()))
         lmax = float(r.eigenvalues[0])
         Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
         null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
