@@ -87,7 +87,7 @@ def child_product(p: int, b: int, backend: str, dtype: str) -> dict:
     return {"time_s": ts, "flops": 2.0 * p * p * b, "compiled_kernel": compiled_kernel_available()}
 
 
-def child_workers(p: int, b: int, workers: int) -> dict:
+def child_workers(p: int, b: int, workers: int, params: str = "v") -> dict:
     import logging
 
     from distributed import Client, LocalCluster
@@ -95,11 +95,13 @@ def child_workers(p: int, b: int, workers: int) -> dict:
     import relufim as rf
 
     W = rf.sample_weights(D, p, seed=0)
-    V = np.random.default_rng(1).standard_normal((p, b))
+    v = np.random.default_rng(2).standard_normal(p) / np.sqrt(p)
+    n = p if params == "v" else p * (D + 1)
+    V = np.random.default_rng(1).standard_normal((n, b))
     with LocalCluster(n_workers=workers, threads_per_worker=max(1, (os.cpu_count() or 1) // workers),
                       processes=True, dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
-        op = rf.fisher_operator(W, client=client)
+        op = rf.fisher_operator(W, client=client) if params == "v" else rf.full_fisher_operator(W, v, client=client)
         op @ V[:, :2]
         ts = []
         for _ in range(2):
@@ -215,6 +217,11 @@ def bench_workers(args, rate: float) -> None:
     t_in = statistics.median(inproc["time_s"])
     print(f"in-process (2 threads): {med(inproc['time_s'])}; 2 workers vs 1: {res[1] / res[2]:.2f}x; "
           f"2 workers vs in-process: {t_in / res[2]:.2f}x")
+    pf, bf = 4000, 16  # the FIM of all parameters: P = p (d + 1) rows, row blocks of units
+    full = {w: spawn("workers", p=pf, b=bf, workers=w, params="all") for w in (1, 2)}
+    print(f"FIM of all parameters, p = {pf} (P = {pf * (D + 1)}), b = {bf}: 1 worker {med(full[1]['time_s'])}, "
+          f"2 workers {med(full[2]['time_s'])}: "
+          f"{statistics.median(full[1]['time_s']) / statistics.median(full[2]['time_s']):.2f}x")
     # projection: a row-block product costs p^2 entries (no symmetry across workers), each ~ (4 d + 2 b) flops
     # of GEMM at the GEMM rate plus the kernel; use the measured per-worker throughput of one worker
     per_worker = p * p / res[1]  # entries per second of one worker (all its cores)
