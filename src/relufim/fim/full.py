@@ -517,15 +517,22 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         z -= np.einsum("ilk,il->ik", Z.reshape(m, d, b), ET[ri])  # A beta - e_i . (B c)
         Y.reshape(m, d, b)[...] += ET[ri][:, :, None] * z[:, None, :]
         Y4 = acc[1].reshape(b, p, d)
-        for k0 in range(0, b, chunk):
-            k1 = min(b, k0 + chunk)
-            kc = k1 - k0
-            alpha = bufs["alpha"][:kc * m * n].reshape(kc, m, n)
-            np.matmul(ET[ri], CT[k0:k1, :, rj], out=alpha)  # alpha_ij = e_i . c_j for each vector
-            alpha *= A
-            y4 = bufs["y4"][:kc * m]
-            np.matmul(alpha.reshape(kc * m, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
-            Y4[k0:k1, ri] += y4.reshape(kc, m, d)
+        # the alpha block (kc vectors x rows x n) stays in cache and in the thread's buffers
+        cap, y_cap = min(_ALPHA_ENTRIES, bufs["alpha"].size), bufs["y4"].shape[0]
+        rows = max(1, min(m, cap // n, y_cap))
+        kchunk = max(1, min(b, cap // (rows * n), y_cap // rows))
+        for r0 in range(0, m, rows):
+            r1 = min(m, r0 + rows)
+            mr, gi = r1 - r0, slice(ri.start + r0, ri.start + r1)
+            for k0 in range(0, b, kchunk):
+                k1 = min(b, k0 + kchunk)
+                kc = k1 - k0
+                alpha = bufs["alpha"][:kc * mr * n].reshape(kc, mr, n)
+                np.matmul(ET[gi], CT[k0:k1, :, rj], out=alpha)  # alpha_ij = e_i . c_j for each vector
+                alpha *= A[r0:r1]
+                y4 = bufs["y4"][:kc * mr]
+                np.matmul(alpha.reshape(kc * mr, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
+                Y4[k0:k1, gi] += y4.reshape(kc, mr, d)
 
     mirrored = rows is None
 
