@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "save_figure_atomic", "to_jsonable"]
+__all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "to_jsonable"]
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -72,15 +72,3 @@ def to_jsonable(obj: Any) -> Any:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as pretty JSON (NaN/inf become null) atomically."""
     return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
-
-
-def save_figure_atomic(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())

@@ -14,6 +14,8 @@ import numpy as np
 
 __all__ = [
     "check_weights",
+    "check_float_dtype",
+    "peak_memory_bytes",
     "check_vector",
     "check_eigenvalues",
     "check_square_matrix",
@@ -177,6 +179,17 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """``"float64"`` or ``"float32"`` (any spelling NumPy accepts) as a NumPy dtype, or a clear error."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be 'float64' or 'float32', got {dtype!r}.") from exc
+    if dt not in (np.float64, np.float32):
+        raise ValueError(f"{name} must be 'float64' or 'float32', got {dt}.")
+    return dt
+
+
 def check_fraction(value: Any, name: str) -> float:
     """A float in the open interval (0, 1) (tolerances, shares)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < 1:
@@ -197,6 +210,13 @@ def available_memory_bytes() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover
         return 4 * 1024**3
+
+
+def peak_memory_bytes() -> int:
+    """Peak resident memory of this process so far (bytes), the figure reported beside each timing."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def format_bytes(n: float) -> str:

@@ -141,3 +141,13 @@ def test_estimator_risk_bad_input():
         estimator_risk(W, n=10, lam=1.0, v_star=np.ones(9))
 
 
+
+
+def test_estimator_risk_reuses_a_given_eigendecomposition():
+    """``eigh=`` skips the O(p^3) step and changes nothing; a decomposition of the wrong size is refused."""
+    W = rf.sample_weights(3, 120, seed=5)
+    eig = np.linalg.eigh(rf.fisher_matrix(W))
+    for kwargs in (dict(estimator="ridge", lam=1e-3), dict(estimator="least-squares")):
+        assert rf.estimator_risk(W, 400, sims=3, **kwargs) == rf.estimator_risk(W, 400, sims=3, eigh=eig, **kwargs)
+    with pytest.raises(ValueError, match="eigh must be numpy.linalg.eigh"):
+        rf.estimator_risk(W, 400, lam=1e-3, eigh=(eig[0][:5], eig[1][:5, :5]))

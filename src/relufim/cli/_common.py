@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from .._io import to_jsonable, write_json_atomic
+from .._validation import peak_memory_bytes
 
 __all__ = [
     "fail",
@@ -113,11 +113,6 @@ def stage(message: str, enabled: bool = True) -> Iterator[None]:
     yield
     if enabled:
         click.echo(f"  done in {time.perf_counter() - t0:.1f} s", err=True)
-
-
-def peak_memory_bytes() -> int:
-    """Peak resident memory of this process so far (bytes)."""
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _comma_list(value: str, convert: Callable[[str], Any], what: str) -> list[Any]:

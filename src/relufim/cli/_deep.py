@@ -20,7 +20,7 @@ from ..fim.sampled import INPUT_CHUNK
 from ..model.data import known_datasets
 from ..model.network import check_covariance
 from ..report.depth import format_deep_spectrum_table, format_digits_table
-from ._common import emit_json, fail, parse_scale, peak_memory_bytes, progress_bar, stage
+from ._common import emit_json, parse_scale, peak_memory_bytes, progress_bar, stage
 
 __all__ = ["deep_options", "deep_spectrum_cli", "parse_widths", "load_covariance"]
 
@@ -120,14 +120,11 @@ def deep_spectrum_cli(*, d: int, p: int | None, widths: str | Sequence[int] | No
             raise ValueError(f"unknown data set {data!r} for --data; known data sets: {', '.join(known_datasets())}.")
         n_g = n if n is not None else 100_000
         steps = math.ceil(n_g / INPUT_CHUNK)
-        try:
-            with stage(f"{key}: {d} principal components, widths {ws}, empirical FIM and the Gaussian prediction",
-                       enabled=not quiet):
-                with progress_bar("  Gaussian inputs (chunks)", steps, enabled=not quiet) as cb:
-                    s = digits_comparison(ws, dim=d, seed=seed, activation=activation, scale=sc, n_gaussian=n_g,
-                                          extra=extra, progress=cb)
-        except ImportError as exc:
-            fail(str(exc))
+        with stage(f"{key}: {d} principal components, widths {ws}, empirical FIM and the Gaussian prediction",
+                   enabled=not quiet):
+            with progress_bar("  Gaussian inputs (chunks)", steps, enabled=not quiet) as cb:
+                s = digits_comparison(ws, dim=d, seed=seed, activation=activation, scale=sc, n_gaussian=n_g,
+                                      extra=extra, progress=cb)
         s["limit"] = None  # the isotropic limit does not apply to data with their own covariance
         s["memory_peak_bytes"] = peak_memory_bytes()
         s["seconds"] = time.perf_counter() - t0

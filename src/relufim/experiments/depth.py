@@ -15,14 +15,13 @@ Nothing here draws or writes: :mod:`relufim.report.depth` renders what these ret
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_positive_int, peak_memory_bytes
 from ..fim.deep import deep_features, deep_fisher
 from ..fim.sampled import gaussian_input_chunks
 from ..model.data import load_inputs
@@ -40,10 +39,6 @@ from ..theory.depth import (
 __all__ = ["deep_spectrum_summary", "digits_comparison", "depth_shares", "limit_by_depth", "cluster_shares"]
 
 Progress = Callable[[int, int], None]
-
-
-def _peak_memory_bytes() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def cluster_shares(eigenvalues: np.ndarray, trace: float, d: int) -> list[float]:
@@ -183,7 +178,7 @@ def deep_spectrum_summary(d: int = 10, widths: int | Sequence[int] = (1000,), *,
             "vector_relative_errors": ps.relative_errors(), "vector_samples": ps.n},
     }
     out["seconds"] = time.perf_counter() - t0
-    out["memory_peak_bytes"] = _peak_memory_bytes()
+    out["memory_peak_bytes"] = peak_memory_bytes()
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
+from ..fim.exact import fisher_matrix
 from ..model.weights import sample_weights
 from ..spectrum.solve import spectrum
 from ..theory.dynamics import default_target
@@ -118,6 +119,7 @@ def mdl_risk_curve(d: int = 5, p: int = 1000, n_values: Sequence[int] = (100, 10
     # one eigensolve: the largest n has the lowest coding threshold and needs the most eigenpairs
     top = two_stage_code(W, ns[-1], radius=radius, sigma=sigma, beta=beta, coding=coding)
     eigenvalues_all = spectrum(W, k="all", vectors=False).eigenvalues if compare else None
+    eigh = np.linalg.eigh(fisher_matrix(W)) if compare else None  # shared by both estimators at every n
     total = len(ns) * reps
     rows = []
     for j, n in enumerate(ns):
@@ -135,9 +137,9 @@ def mdl_risk_curve(d: int = 5, p: int = 1000, n_values: Sequence[int] = (100, 10
         if compare:
             lam = ridge_penalty(n, sigma, radius)
             ridge = estimator_risk(W, n, sigma=sigma, estimator="ridge", lam=lam, sims=compare_reps,
-                                   seed=seed + 101 + j, v_star=v_star)
+                                   seed=seed + 101 + j, v_star=v_star, eigh=eigh)
             ls = estimator_risk(W, n, sigma=sigma, estimator="least-squares", sims=compare_reps, seed=seed + 201 + j,
-                                v_star=v_star)
+                                v_star=v_star, eigh=eigh)
             s2 = 2 * sigma**2
             row.update({"ridge_penalty": lam, "ridge_kl_mean": ridge.simulated / s2,
                         "ridge_kl_se": ridge.simulated_stderr / s2, "least_squares_kl_mean": ls.simulated / s2,

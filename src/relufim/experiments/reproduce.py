@@ -40,8 +40,11 @@ __all__ = ["reproduce", "SECTIONS", "DENSITY_SMOOTHING"]
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
-#: The sections a full run adds after the 2023 check, in order (each module's ``NAME``).
-SECTIONS = (limit_section.NAME, function_space.NAME, depth_section.NAME, full_fisher_section.NAME, mdl_section.NAME)
+#: The section modules a full run adds after the 2023 check, in order; each has ``NAME`` and ``reproduce_section``.
+_SECTION_MODULES = (limit_section, function_space, depth_section, full_fisher_section, mdl_section)
+
+#: Their names, in order.
+SECTIONS = tuple(m.NAME for m in _SECTION_MODULES)
 
 #: Width (decades) of the log-scale smoothing of the density figure: about the resolution of the Gauss rules.
 DENSITY_SMOOTHING = 0.08
@@ -223,17 +226,10 @@ def reproduce(*, quick: bool = False, d: int = 10, p: int | None = None, seed: i
         density = _density_stage(d, density_p, seed, density_vectors, density_steps, ev_exact, say, progress)
 
     section_results = []
-    if sections:
-        say(f"section: {limit_section.NAME}")
-        section_results.append(limit_section.reproduce_section(quick))
-        say(f"section: {function_space.NAME}")
-        section_results.append(function_space.reproduce_section(quick, log=say))
-        say(f"section: {depth_section.NAME}")
-        section_results.append(depth_section.reproduce_section(quick))
-        say(f"section: {full_fisher_section.NAME}")
-        section_results.append(full_fisher_section.reproduce_section(quick))
-        say(f"section: {mdl_section.NAME}")
-        section_results.append(mdl_section.reproduce_section(quick))
+    for module in _SECTION_MODULES if sections else ():
+        say(f"section: {module.NAME}")
+        section_results.append(module.reproduce_section(quick, log=say) if module is function_space
+                               else module.reproduce_section(quick))
 
     claims = _claims(d, p, settings, limit)
     if density is not None:

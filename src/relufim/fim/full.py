@@ -43,6 +43,7 @@ import numpy as np
 
 from .._validation import (
     check_dense_fits,
+    check_float_dtype,
     check_inputs,
     check_memory,
     check_positive_int,
@@ -709,12 +710,7 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
     block = _PRODUCT_BLOCK if block is None else check_positive_int(block, "block")
     threads_given = threads
     threads = default_threads() if threads is None else check_positive_int(threads, "threads")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}.") from exc
-    if dt not in (np.float64, np.float32):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
+    dt = check_float_dtype(dtype)
     if client is not None:
         if dt != np.float64:
             raise ValueError("the distributed operator runs in float64; leave out dtype or drop client.")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_memory, check_positive_int, check_sigma, check_weights
+from .._validation import check_float_dtype, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
 from .distributed import DistributedFisherOperator, make_distributed_operator
@@ -169,12 +169,7 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
     act = get_activation(activation)
     if backend not in ("numpy", "torch"):
         raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}.")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"dtype must be 'float64' or 'float32', got {dtype!r}.") from exc
-    if dt not in (np.float64, np.float32):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dt}.")
+    dt = check_float_dtype(dtype)
     min_degree = check_positive_int(min_degree, "min_degree", minimum=0)
     taylor_from = check_positive_int(taylor_from, "taylor_from", minimum=0)
     if block is None:

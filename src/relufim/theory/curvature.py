@@ -142,8 +142,7 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
         if eigenvectors is not None:
             U = eigenvectors[:, a:b]
             share = float((U[:p] ** 2).sum() / U.shape[1])
-            captured = {k: float(np.mean(principal_cosines(U, S) ** 2)) if S.shape[1] >= U.shape[1]
-                        else float(np.sum(principal_cosines(U, S) ** 2) / U.shape[1]) for k, S in spans.items()}
+            captured = {k: float(np.sum(principal_cosines(U, S) ** 2) / U.shape[1]) for k, S in spans.items()}
         closed = bool(b < lam.size)
         out.append(MeasuredCluster(index=c, size=int(b - a), mean=float(vals.mean()), min=float(vals.min()),
                                    max=float(vals.max()), gap_below=float(ratios[b - 1]) if closed else None,
@@ -351,6 +350,12 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                          "route for top pairs (an int k or 'clusters').")
     H = full_hermite_features(W, v)
     all_eigs = None
+
+    def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], route: str) -> tuple[Any, SpectrumResult]:
+        r = block_eigsh(matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
+                        krylov_blocks=KRYLOV_BLOCKS)
+        return r, _result(r, P, route, tol, trace, sigma)
+
     if dense:
         if kk is None:  # F, its eigenvectors and LAPACK's workspace
             check_dense_fits(P, what=f"every eigenpair of the {P} x {P} FIM of all parameters", copies=3.0,
@@ -373,10 +378,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                                             tol=tol, d=None, p=P, method="dense", fisher="full", trace=trace,
                                             sigma=sigma, iterations=1)
         else:
-            r = block_eigsh(F.__matmul__, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress,
-                            krylov_blocks=KRYLOV_BLOCKS,
-                            required=required)
-            res = _result(r, P, "block", tol, trace, sigma)
+            r, res = top_pairs(F.__matmul__, "block")
             lmax = float(r.eigenvalues[0])
             null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
                              rescaling_residual=_rescaling_residual(F @ Z, Z, lmax), method="rescaling residual")
@@ -386,9 +388,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         b = kk + max(4, kk // 8)
         check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
                      f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
-        r = block_eigsh(op.matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
-                        krylov_blocks=KRYLOV_BLOCKS)
-        res = _result(r, P, "matrix-free" if client is None else "distributed", tol, trace, sigma)
+        r, res = top_pairs(op.matmat, "matrix-free" if client is None else "distributed")
         if client is not None:
             res = replace(res, workers=tuple(op.throughput()))
         lmax = float(r.eigenvalues[0])

@@ -59,11 +59,11 @@ from ..model.activations import (
     mehler_sum,
     mehler_truncation,
 )
-from ..model.harmonics import check_degree, check_dimension, funk_hecke_coefficients, harmonic_multiplicity
+from ..model.harmonics import check_degree, funk_hecke_coefficients, harmonic_multiplicity
 from ..model.network import Network, check_layer_weights, check_widths, covariance_root, layer_variances, network
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes, principal_cosines
 from .functions import predicted_eigenfunctions
-from .limit import limit_spectrum, radial_rule
+from .limit import _check_d, limit_spectrum, radial_rule
 
 __all__ = [
     "DepthDegree",
@@ -183,14 +183,6 @@ class DepthLimit:
 
 
 # ----------------------------------------------------------------------------- composed kernels
-
-def _check_d(d: Any) -> int:
-    d = check_dimension(d)
-    if d < 2:
-        raise ValueError(f"d must be >= 2 for the limit spectrum by harmonic degree on S^(d-1), got d = {d} "
-                         "(at d = 1 the sphere is two points: theory §6).")
-    return d
-
 
 def _unit_dual(act: Activation) -> Callable[[np.ndarray], np.ndarray]:
     return act.unit_dual if act.unit_dual is not None else (lambda t: act.dual(1.0, 1.0, t))

@@ -211,7 +211,8 @@ class EstimatorRisk:
 
 def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
                    estimator: Literal["least-squares", "ridge"] = "ridge", lam: float | None = None,
-                   sims: int = 20, seed: int | None = 0, v_star: np.ndarray | None = None) -> EstimatorRisk:
+                   sims: int = 20, seed: int | None = 0, v_star: np.ndarray | None = None, *,
+                   eigh: tuple[np.ndarray, np.ndarray] | None = None) -> EstimatorRisk:
     r"""Expected excess risk of least squares or ridge from ``n`` samples, by cluster, with a simulation check.
 
     Data: :math:`y = X(x)\cdot v^* + \sigma\varepsilon` with Gaussian ``x``. Least squares is
@@ -234,6 +235,9 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
     seed : int, optional
     v_star : array (p,), optional
         True weights (default :func:`default_target`).
+    eigh : (eigenvalues, eigenvectors), optional
+        ``numpy.linalg.eigh(relufim.fisher_matrix(W))`` when the caller already has it (several
+        estimators or sample sizes on one ``W``: the O(p^3) step); otherwise computed here.
 
     Returns
     -------
@@ -263,7 +267,10 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
     vs = default_target(W) if v_star is None else check_vector(v_star, p, "v_star")
 
     J = fisher_matrix(W)
-    evals, evecs = np.linalg.eigh(J)
+    evals, evecs = np.linalg.eigh(J) if eigh is None else eigh
+    if np.shape(evals) != (p,) or np.shape(evecs) != (p, p):
+        raise ValueError(f"eigh must be numpy.linalg.eigh of the {p} x {p} FIM of W: eigenvalues (p,) and eigenvectors "
+                         f"(p, p), got shapes {np.shape(evals)} and {np.shape(evecs)}.")
     evals, evecs = np.maximum(evals[::-1], 0.0), evecs[:, ::-1]
     sizes = tuple(s for s in predicted_cluster_sizes(d) if s > 0)
     ktop = min(sum(sizes), p)
