@@ -35,7 +35,7 @@ import numpy as np
 
 from .._validation import check_choice, check_inputs, check_memory, check_positive_int, check_sigma
 from ..model.activations import Activation, get_activation
-from ..model.network import check_layer_weights, covariance_root
+from ..model.network import check_layer_weights, covariance_root, whitened_weights
 from .exact import fisher_matrix
 from .sampled import INPUT_CHUNK, StreamedGram, empirical_fisher, gaussian_input_chunks, mean_stderr, monte_carlo_fisher
 
@@ -352,8 +352,11 @@ def deep_fisher(
     check_choice(method, "method", ("exact", "monte-carlo", "empirical"))
     sigma = check_sigma(sigma)
     act = get_activation(activation)
-    d = weights[0].shape[0]
     L = len(weights)
+
+    def first_layer() -> np.ndarray:  # one layer on N(0, Sigma) inputs is Sigma^(1/2) W_1 on standard ones (§14.6)
+        return weights[0] if input_cov is None else whitened_weights(weights, input_cov)[0]
+
     if method == "exact":
         if n is not None or x is not None or seed is not None or return_stderr:
             raise ValueError("method='exact' takes no n, x, seed or return_stderr (nothing is sampled).")
@@ -361,17 +364,15 @@ def deep_fisher(
             raise ValueError(f"method='exact' exists only for one hidden layer (Lemma 1); this network has L = {L}: "
                              "for L >= 2 the inputs of the last layer are not Gaussian and J has no closed form per "
                              "entry (theory §14.1). Use method='monte-carlo' with n=... (or 'empirical' with x).")
-        W = weights[0] if input_cov is None else covariance_root(input_cov, d) @ weights[0]
-        return fisher_matrix(W, sigma=sigma, activation=act, progress=progress)
+        return fisher_matrix(first_layer(), sigma=sigma, activation=act, progress=progress)
     if method == "monte-carlo":
         if x is not None:
             raise ValueError("x is for method='empirical'; with method='monte-carlo' give n (and seed).")
         if n is None:
             raise ValueError("method='monte-carlo' needs the number of Gaussian inputs n, e.g. n=20000.")
         if L == 1:
-            W = weights[0] if input_cov is None else covariance_root(input_cov, d) @ weights[0]
-            return monte_carlo_fisher(W, n, seed=seed, sigma=sigma, activation=act, return_stderr=return_stderr,
-                                      progress=progress)
+            return monte_carlo_fisher(first_layer(), n, seed=seed, sigma=sigma, activation=act,
+                                      return_stderr=return_stderr, progress=progress)
         mom = feature_moments(weights, n=n, seed=seed, activation=act, input_cov=input_cov, stderr=return_stderr,
                               progress=progress)
     else:

@@ -158,7 +158,7 @@ class _NearPairs:
     G: np.ndarray
 
 
-def _near_pairs(T: np.ndarray, rows: slice, cols: slice, units: _Units, diagonal_tile: bool) -> _NearPairs | None:
+def _near_pairs(T: np.ndarray, rows: slice, cols: slice, units: _Units) -> _NearPairs | None:
     r"""Find the near-(anti)parallel pairs of the cosine tile ``T`` and compute their data stably (theory §15.2).
 
     The angle comes from :math:`\|e_i - e_j\| = 2\sin(\theta/2)` (parallel) or
@@ -189,9 +189,8 @@ def _near_pairs(T: np.ndarray, rows: slice, cols: slice, units: _Units, diagonal
     c = diff - sgn * one_mp[:, None] * ei  # e_j - t e_i
     cn = np.linalg.norm(c, axis=1)
     c = np.divide(c, cn[:, None], out=np.zeros_like(c), where=cn[:, None] > 0)
-    outer = np.einsum
-    G = t[:, None, None] * (outer("na,nb->nab", ei, ei) - outer("na,nb->nab", c, c))
-    cross = outer("na,nb->nab", ei, c)
+    G = t[:, None, None] * (np.einsum("na,nb->nab", ei, ei) - np.einsum("na,nb->nab", c, c))
+    cross = np.einsum("na,nb->nab", ei, c)
     G += s[:, None, None] * (cross + cross.transpose(0, 2, 1))
     G *= (s * _INV_2PI)[:, None, None]
     k0 = (math.pi - theta) * _INV_2PI
@@ -209,7 +208,7 @@ def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols:
     if diagonal_tile:
         np.fill_diagonal(T, 0.0)
     np.clip(T, -1.0, 1.0, out=T)
-    near = _near_pairs(T, rows, cols, units, diagonal_tile)
+    near = _near_pairs(T, rows, cols, units)
     np.arccos(T, out=K0)
     K0 *= -_INV_2PI
     K0 += 0.5  # (pi - theta) / (2 pi)
@@ -553,9 +552,10 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         if near is not None:
             Y3 = acc[0].reshape(p, d, b)
             gi, gj = near.gi, near.gj
-            np.add.at(Y3, gi, np.matmul(near.G.astype(dtype), C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
+            Gn = near.G.astype(dtype)
+            np.add.at(Y3, gi, np.matmul(Gn, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
             if mirrored and not diag:
-                np.add.at(Y3, gj, np.matmul(near.G.astype(dtype), C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
+                np.add.at(Y3, gj, np.matmul(Gn, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
 
     tiles = _tiles(p, tile, rows)
     s, e = (0, p) if rows is None else rows
@@ -963,19 +963,20 @@ def _gradients(W: np.ndarray, v: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(chunks: Iterator[np.ndarray], W: np.ndarray, v: np.ndarray, steps: int,
-                weights: Callable[[np.ndarray, int], np.ndarray] | None, stderr: bool,
-                progress: Progress | None) -> tuple[np.ndarray, np.ndarray | None]:
+                y: np.ndarray | None, stderr: bool, progress: Progress | None) -> tuple[np.ndarray, np.ndarray | None]:
     r""":math:`\frac1n\sum_t w_tg_tg_t^\top` (and its standard error) over streamed chunks of inputs.
 
-    The per-sample gradients of one chunk at a time go into the library's one accumulator of
-    sampled FIMs, :class:`~relufim.fim.sampled.StreamedGram`.
+    :math:`w_t = 1`, or with labels ``y`` the squared residual :math:`(y_t - f(x_t))^2`, formed per chunk
+    from the chunk's own features. The per-sample gradients of one chunk at a time go into the
+    library's one accumulator of sampled FIMs, :class:`~relufim.fim.sampled.StreamedGram`.
     """
-    acc = StreamedGram(W.shape[1] * (W.shape[0] + 1), stderr=stderr)
+    p = W.shape[1]
+    acc = StreamedGram(p * (W.shape[0] + 1), stderr=stderr)
     start = 0
     for s, x in enumerate(chunks):
         G = _gradients(W, v, x)
-        if weights is not None:
-            G *= np.sqrt(weights(x, start))[:, None]
+        if y is not None:  # G[:, :p] = relu(x W): the outputs f(x_t) = relu(x_t W) v
+            G *= np.abs(y[start:start + x.shape[0]] - G[:, :p] @ v)[:, None]
         start += x.shape[0]
         acc.add(G)
         if progress is not None:
@@ -1069,15 +1070,9 @@ def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.
     P = p * (d + 1)
     check_dense_fits(P, what=f"the dense {P} x {P} empirical FIM of all parameters",
                      alternative="use fewer hidden units")
-    weights = None
     if y is not None:
         y = check_vector(y, n, "y", what="the n = {p} inputs x (one label each)")
-        res2 = (y - np.maximum(x @ W, 0.0) @ v) ** 2
-
-        def weights(chunk: np.ndarray, start: int) -> np.ndarray:
-            return res2[start:start + chunk.shape[0]]
-
     chunks = (x[i:i + INPUT_CHUNK] for i in range(0, n, INPUT_CHUNK))
-    mean, _ = _accumulate(chunks, W, v, -(-n // INPUT_CHUNK), weights, False, None)
+    mean, _ = _accumulate(chunks, W, v, -(-n // INPUT_CHUNK), y, False, None)
     mean /= sigma**4 if y is not None else sigma**2
     return mean

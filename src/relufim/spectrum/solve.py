@@ -141,7 +141,7 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
            method: str, vectors: bool, tol: float, maxiter: int, seeds: np.ndarray | None, seed: int | None,
            progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
            block: int | None = None, route: str | None = None, low: LinearOperator | None = None,
-           workers: tuple = (), preconditioner: SeriesPreconditioner | None = None) -> SpectrumResult:
+           preconditioner: SeriesPreconditioner | None = None) -> SpectrumResult:
     """LAPACK on a dense matrix, or the block solver on products with a matrix or operator."""
     p = J.shape[0]
     dense = isinstance(J, np.ndarray)
@@ -162,7 +162,7 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors if vectors else None, r.residuals, tol=tol, d=d,
                                      p=p, method=route or "block", fisher=fisher, trace=trace, sigma=sigma, n=n,
                                      iterations=r.iterations, matvecs=r.matvecs, converged=r.converged,
-                                     low_matvecs=r.low_matvecs, workers=workers)
+                                     low_matvecs=r.low_matvecs)
 
 
 def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2,
@@ -335,8 +335,8 @@ def spectrum(
         raise ValueError("method='matrix-free' is for the exact FIM of the leaky-ReLU family; sampled FIMs use "
                          "their Gram, other activations the dense or block route.")
     check_choice(backend, "backend", ("numpy", "torch"))
-    if (client is not None or precision == "mixed" or backend != "numpy") and \
-            not (fisher == "exact" and method in ("auto", "matrix-free")):
+    operator_options = client is not None or precision == "mixed" or backend != "numpy"
+    if operator_options and not (fisher == "exact" and method in ("auto", "matrix-free")):
         raise ValueError("client=, backend='torch' and precision='mixed' are for the matrix-free route of the exact "
                          "FIM (fisher='exact', method='auto' or 'matrix-free').")
     if client is not None and backend != "numpy":
@@ -345,7 +345,7 @@ def spectrum(
         if x is not None or n is not None:
             raise ValueError("n and x are for sampled FIMs (fisher='monte-carlo' or 'empirical'); "
                              "the exact FIM needs neither.")
-        if client is not None or precision == "mixed" or backend != "numpy" or _use_matrix_free(method, kk, p, act):
+        if operator_options or _use_matrix_free(method, kk, p, act):
             if kk is None:
                 raise ValueError("k='all' needs the dense matrix; the matrix-free route gives top pairs.")
             return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress, client,
