@@ -46,10 +46,9 @@ def gaussian_input_chunks(n: int, d: int, seed: int | np.random.SeedSequence | N
     so :func:`monte_carlo_fisher` and the Monte Carlo spectrum see the same samples.
     """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    n_chunks = -(-n // INPUT_CHUNK)
-    for c, child in enumerate(ss.spawn(n_chunks)):
-        m = min(INPUT_CHUNK, n - c * INPUT_CHUNK)
-        yield np.random.default_rng(child).standard_normal((m, d))
+    for start in range(0, n, INPUT_CHUNK):  # one child per chunk, spawned as needed: O(1) memory in n
+        child = ss.spawn(1)[0]  # the same children, in order, as ss.spawn(n_chunks)
+        yield np.random.default_rng(child).standard_normal((min(INPUT_CHUNK, n - start), d))
 
 
 class StreamedGram:
