@@ -238,7 +238,8 @@ def check_dense_fits(p: int, what: str = "the dense p x p FIM", copies: float = 
     MemoryError-like ValueError
         with the size needed, the size available and what to use instead.
     """
-    check_memory(8.0 * float(p) * float(p) * copies, f"{what}", alternative, fraction=fraction, detail=f" (p = {p})")
+    check_memory(8.0 * float(p) * float(p) * copies, f"{what}", alternative, fraction=fraction,
+                 detail=f" ({p} x {p} float64)" if copies == 1 else f" ({copies:g} arrays of {p} x {p} float64)")
 
 
 def check_memory(need: float, what: str, alternative: str, *, fraction: float = 0.8, detail: str = "") -> None:
