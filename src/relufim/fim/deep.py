@@ -27,7 +27,7 @@ cannot fit is refused before anything is computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,7 +37,15 @@ from .._validation import check_choice, check_inputs, check_memory, check_positi
 from ..model.activations import Activation, get_activation
 from ..model.network import check_layer_weights, covariance_root, whitened_weights
 from .exact import fisher_matrix
-from .sampled import INPUT_CHUNK, StreamedGram, empirical_fisher, gaussian_input_chunks, mean_stderr, monte_carlo_fisher
+from .sampled import (
+    INPUT_CHUNK,
+    StreamedGram,
+    empirical_fisher,
+    gaussian_input_chunks,
+    input_chunks,
+    mean_stderr,
+    monte_carlo_fisher,
+)
 
 __all__ = ["FeatureMoments", "deep_features", "feature_moments", "deep_fisher", "moments_memory_bytes"]
 
@@ -261,8 +269,7 @@ def feature_moments(
     acc = StreamedGram(p, stderr=stderr) if gram else None
     cross = cross2 = None
     steps = -(-total // INPUT_CHUNK)
-    chunks: Iterator[np.ndarray] = (x[i:i + INPUT_CHUNK] for i in range(0, total, INPUT_CHUNK)) if x is not None \
-        else gaussian_input_chunks(total, d, seed)
+    chunks = input_chunks(x) if x is not None else gaussian_input_chunks(total, d, seed)
     for s, chunk in enumerate(chunks):
         if R is not None:
             chunk = chunk @ R

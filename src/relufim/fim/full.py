@@ -55,7 +55,7 @@ from .._validation import (
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
 from .distributed import RowBlockOperator, check_workers_fit, plan_row_blocks, worker_address
-from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks
+from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks, input_chunks
 from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles
 
 __all__ = [
@@ -1072,7 +1072,6 @@ def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.
                      alternative="use fewer hidden units")
     if y is not None:
         y = check_vector(y, n, "y", what="the n = {p} inputs x (one label each)")
-    chunks = (x[i:i + INPUT_CHUNK] for i in range(0, n, INPUT_CHUNK))
-    mean, _ = _accumulate(chunks, W, v, -(-n // INPUT_CHUNK), y, False, None)
+    mean, _ = _accumulate(input_chunks(x), W, v, -(-n // INPUT_CHUNK), y, False, None)
     mean /= sigma**4 if y is not None else sigma**2
     return mean

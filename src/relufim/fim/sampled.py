@@ -14,8 +14,8 @@ from scipy.linalg.blas import dsyrk
 from .._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 
-__all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "INPUT_CHUNK",
-           "StreamedGram", "mean_stderr"]
+__all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "input_chunks",
+           "INPUT_CHUNK", "StreamedGram", "mean_stderr"]
 
 Progress = Callable[[int, int], None]
 
@@ -49,6 +49,12 @@ def gaussian_input_chunks(n: int, d: int, seed: int | np.random.SeedSequence | N
     for start in range(0, n, INPUT_CHUNK):  # one child per chunk, spawned as needed: O(1) memory in n
         child = ss.spawn(1)[0]  # the same children, in order, as ss.spawn(n_chunks)
         yield np.random.default_rng(child).standard_normal((min(INPUT_CHUNK, n - start), d))
+
+
+
+def input_chunks(x: np.ndarray) -> Iterator[np.ndarray]:
+    """The rows of given inputs ``x`` (n, d) in the same ``(m, d)`` chunks as :func:`gaussian_input_chunks`."""
+    return (x[i:i + INPUT_CHUNK] for i in range(0, x.shape[0], INPUT_CHUNK))
 
 
 class StreamedGram:
