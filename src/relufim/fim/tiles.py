@@ -538,25 +538,59 @@ def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backe
     tile = min(tile, p)
     s = kernel.row_scale
     dtilde = kernel.diagonal_tilde()
-    Vs = backend.asarray(V * s[:, None])
+    # Narrow products are fastest in BLAS with the vectors as rows, (b, m) per row block, in float64
+    # (V^T K^T at 2.4 against K V at 3.0 ns per tile entry for b = 69 on one AVX-512 core) and as
+    # columns, (m, b), in float32 (1.2 against 1.5 ns): the layout follows the precision, never the
+    # shapes. Block k of rows (start i, m rows) is the contiguous slice [i b, (i + m) b) of a flat
+    # array in either layout, so each tile's products are added to contiguous blocks of the
+    # accumulator (a strided add into a (b, p) array cost 4 % of a product).
+    as_rows = backend.dtype == np.float64
+
+    def block(flat: Any, i: int) -> Any:
+        m = min(tile, p - i)
+        return flat[i * b:(i + m) * b].reshape((b, m) if as_rows else (m, b))
+
+    Vs = V * s[:, None]
+    if as_rows:
+        packed = np.empty(p * b)
+        for i in range(0, p, tile):
+            block(packed, i)[...] = Vs[i:i + tile].T
+        Vs = packed
+    Vs = backend.asarray(Vs.reshape(-1))
+
+    def add_product(C: Any, A: Any, B: Any, scratch: Any) -> None:  # C += A @ B through a contiguous scratch
+        P = scratch[: C.shape[0] * C.shape[1]].reshape(C.shape)
+        backend.matmul(A, B, P)
+        C += P
 
     def work(i: int, j: int, bufs: tuple, acc: Any) -> None:
         K, S, S2, P = bufs
         ri, rj = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
         m, n = ri.stop - ri.start, rj.stop - rj.start
-        Kt, St, S2t = K[:m, :n], S[:m, :n], S2[:m, :n]
+        Kt, St, S2t = (x.reshape(-1)[: m * n].reshape(m, n) for x in (K, S, S2))  # contiguous for BLAS
         backend.matmul(U[:, ri].T, U[:, rj], Kt)
         kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, i == j)
         if i == j:
             backend.set_diagonal(Kt, dtilde if np.ndim(dtilde) == 0 else dtilde[ri])
-        acc[ri] += backend.matmul(Kt, Vs[rj], P[:m])
-        if i != j:
-            acc[rj] += backend.matmul(Kt.T, Vs[ri], P[:n])
+        if as_rows:  # acc_i^T += V_j^T K^T, acc_j^T += V_i^T K
+            add_product(block(acc, i), block(Vs, j), Kt.T, P)
+            if i != j:
+                add_product(block(acc, j), block(Vs, i), Kt, P)
+        else:
+            add_product(block(acc, i), Kt, block(Vs, j), P)
+            if i != j:
+                add_product(block(acc, j), Kt.T, block(Vs, i), P)
 
-    out = run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(p, b), threads=threads,
-                    extra_buffers=((tile, b),), progress=progress)
+    flat = run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(p * b,),
+                     threads=threads, extra_buffers=((tile * b,),), progress=progress)
     kernel.finish()
-    out = backend.to_numpy(out)
+    flat = backend.to_numpy(flat)
+    if as_rows:
+        out = np.empty((p, b))
+        for i in range(0, p, tile):
+            out[i:i + tile] = block(flat, i).T
+    else:
+        out = flat.reshape(p, b)
     out *= s[:, None]
     return out
 
