@@ -1,6 +1,7 @@
 """The matrix-free FIM operator and the t-series route against the dense FIM and closed forms."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relufim as rf
-from relufim.fim.series import n_series_features
+from relufim.fim.series import n_series_features, series_features, series_preconditioner
 from relufim.model.kernels import arccos_kernel_series_coefficients
 
 # Both sides sum p products of entries that agree to a few ulps (same kernel formula,
@@ -152,6 +153,54 @@ def test_series_eigenpairs_and_weyl_bound(K):
     assert np.all(lam <= s.eigenvalues + s.tail_bound + 1e-12 * lam[0])
     # the bound is not vacuous: far below the largest eigenvalue
     assert s.tail_bound < 0.05 * lam[0]
+
+
+@pytest.mark.parametrize("K", [2, 4, 6])
+def test_series_features_gram_is_the_truncated_series(K):
+    """F^T F = sum_{k <= K} a_k D T^k D entrywise: the monomials built degree by degree, none missing or repeated."""
+    W = rf.sample_weights(5, 300, seed=3)
+    F = series_features(W, K)
+    assert F.shape == (300, n_series_features(5, K))
+    JK = _dense_series(W, K)
+    assert np.abs(F @ F.T - JK).max() < 1e-13 * np.abs(JK).max()
+
+
+def test_series_fisher_streamed_paths_equal_the_kept_one(monkeypatch):
+    """Eigenvalues only (Gram by chunks) and vectors from a second streamed pass equal the one-pass result."""
+    W = rf.sample_weights(4, 700, seed=6)
+    kept = rf.series_fisher(W, 10, degree=4, chunk=128)
+    no_vectors = rf.series_fisher(W, 10, degree=4, chunk=128, vectors=False)
+    np.testing.assert_allclose(no_vectors.eigenvalues, kept.eigenvalues, rtol=1e-12)
+    monkeypatch.setattr(sys.modules["relufim.fim.series"], "available_memory_bytes", lambda: 1.0)
+    streamed = rf.series_fisher(W, 10, degree=4, chunk=128)
+    np.testing.assert_allclose(streamed.eigenvalues, kept.eigenvalues, rtol=1e-12)
+    JK = _dense_series(W, 4)
+    resid = np.linalg.norm(JK @ streamed.eigenvectors - streamed.eigenvectors * streamed.eigenvalues, axis=0)
+    assert resid.max() < 1e-10 * streamed.eigenvalues[0]
+
+
+@pytest.mark.parametrize("p", [300, 900])  # below and above N = 781 features (d = 10, K = 4)
+def test_series_preconditioner_is_the_shifted_inverse_of_the_truncation(p):
+    W = rf.sample_weights(10, p, seed=7)
+    M = series_preconditioner(W, 4)
+    JK = _dense_series(W, 4)
+    U = M.eigenvectors
+    assert U.shape == (p, M.eigenvalues.size) and M.eigenvalues.size <= min(p, 781)
+    np.testing.assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-8)
+    lam = np.linalg.eigvalsh(JK)[::-1]
+    np.testing.assert_allclose(M.eigenvalues[:20], lam[:20], rtol=1e-10)
+    np.testing.assert_allclose(M.seeds(5), U[:, :5])
+    R = np.random.default_rng(0).standard_normal((p, 3))
+    theta = np.array([0.7, 0.05, 0.003]) * lam[0]
+    T = M(R, theta)
+    np.testing.assert_allclose(JK @ T - T * theta, R, atol=1e-6 * np.abs(R).max())
+
+
+@pytest.mark.parametrize("block", [100, 333])
+def test_numpy_float32_products_equal_dense(small, block):
+    """float32 tiles keep V as columns (float64 as rows): both layouts, tiles not dividing p."""
+    W, J, V = small
+    assert _rel_err(rf.fisher_operator(W, block=block, dtype="float32") @ V, J @ V) < 1e-5
 
 
 def test_series_validation():

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import blas
 
 from .._validation import available_memory_bytes, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.kernels import arccos_kernel_series_coefficients
@@ -51,21 +52,72 @@ def n_series_features(d: int, K: int) -> int:
 
 
 def _series_features(U: np.ndarray, norms: np.ndarray, K: int, coeffs: np.ndarray,
-                     monos: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    r"""Rows of :math:`F` for a chunk of columns: :math:`\sqrt{a_k}\|w\|u^{\otimes k}` (symmetrised), (N, m)."""
-    parts = []
-    for k, (combos, weights) in zip(series_degrees(K), monos):
-        if k == 0:
-            f = np.ones((1, U.shape[1]))
-        else:
-            f = U[combos[:, 0]].copy()
-            for c in range(1, k):
-                f *= U[combos[:, c]]
-        f *= (weights * math.sqrt(coeffs[k]))[:, None]
-        parts.append(f)
-    F = np.vstack(parts)
+                     monos: list[tuple[np.ndarray, np.ndarray]], out: np.ndarray | None = None) -> np.ndarray:
+    r"""Rows of :math:`F` for a chunk of columns: :math:`\sqrt{a_k}\|w\|u^{\otimes k}` (symmetrised), (N, m).
+
+    The degree-``k`` monomials (indices ``i_1 <= ... <= i_k``, lexicographic as in ``_monomials``)
+    extend those of degree ``k - 1`` by every index ``m >= i_{k-1}``: one broadcast product per row
+    of the degree below, written straight into ``F`` (or into a scratch block for the degrees
+    whose Taylor coefficient is 0), so ``F`` costs :math:`O(Np)` and no gathered copies of ``U``.
+    Written into ``out`` (a view of a larger array) when given.
+    """
+    d, n = U.shape
+    degs = series_degrees(K)
+    F = np.empty((sum(w.size for _, w in monos), n)) if out is None else out
+    offsets = dict(zip(degs, np.cumsum([0] + [w.size for _, w in monos])))
+    rows, last = U, np.arange(d)  # the degree-1 monomials and the last index of each
+    for k in range(2, K + 1):
+        size = int(np.sum(d - last))
+        nxt = F[offsets[k]:offsets[k] + size] if k in offsets else np.empty((size, n))
+        r = 0
+        for row, first in zip(rows, last):
+            np.multiply(row, U[first:], out=nxt[r:r + d - first])
+            r += d - first
+        rows, last = nxt, np.concatenate([np.arange(first, d) for first in last])
+    if 1 in offsets:
+        F[offsets[1]:offsets[1] + d] = U
+    if 0 in offsets:
+        F[0] = 1.0
+    for k, (_, weights) in zip(degs, monos):  # scaled only now: each degree was built from the raw one below
+        F[offsets[k]:offsets[k] + weights.size] *= (weights * math.sqrt(coeffs[k]))[:, None]
     F *= norms[None, :]
     return F
+
+
+class _Features:
+    r"""The t-series features of ``W`` by chunks of columns, their Gram :math:`FF^\top`, and ``F`` when kept."""
+
+    def __init__(self, W: np.ndarray, degree: int, chunk: int):
+        d, self.p = W.shape
+        self.norms = column_norms(W)
+        self.U = unit_columns(W, self.norms)
+        self.degree, self.chunk = degree, chunk
+        self.coeffs = arccos_kernel_series_coefficients(degree + 1)
+        self.monos = [_monomials(d, kk) for kk in series_degrees(degree)]
+        self.n = n_series_features(d, degree)
+        self.starts = range(0, self.p, chunk)
+
+    def columns(self, c0: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Columns ``c0 : c0 + chunk`` of ``F``, (N, chunk)."""
+        cols = slice(c0, c0 + self.chunk)
+        return _series_features(self.U[:, cols], self.norms[cols], self.degree, self.coeffs, self.monos, out)
+
+    def gram(self, keep: bool, progress: Progress | None = None,
+             total: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(G, F)``: the symmetric Gram (N, N), one ``syrk``; and ``F`` (N, p) if ``keep``, else None."""
+        total = total or len(self.starts)
+        F = np.empty((self.n, self.p)) if keep else None
+        G = None if keep else np.zeros((self.n, self.n), order="F")
+        for s, c0 in enumerate(self.starts, start=1):
+            if F is not None:
+                self.columns(c0, out=F[:, c0:c0 + self.chunk])
+            else:  # upper triangle of G + F_c F_c^T
+                G = blas.dsyrk(1.0, self.columns(c0).T, beta=1.0, c=G, trans=1, overwrite_c=True)
+            if progress is not None:
+                progress(s, total)
+        if F is not None:
+            G = blas.dsyrk(1.0, F.T, trans=1)  # F^T is Fortran-ordered: no copy
+        return np.triu(G) + np.triu(G, 1).T, F
 
 
 def series_features(W: np.ndarray, degree: int = 2) -> np.ndarray:
@@ -174,44 +226,31 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
         raise ValueError(f"k = {k} exceeds the rank min(N, p) = {min(N, p)} of the degree-{degree} series.")
     check_memory(8.0 * (2 * N * N + 2 * N * chunk + (p * k if vectors else 0)), f"series_fisher(degree={degree})",
                  "use a lower degree or chunk", detail=f" (N = {N} features)")
-    norms = column_norms(W)
-    U = unit_columns(W, norms)
-    coeffs = arccos_kernel_series_coefficients(degree + 1)
-    degs = series_degrees(degree)
-    monos = [_monomials(d, kk) for kk in degs]
-    G = np.zeros((N, N))
-    starts = range(0, p, chunk)
+    feats = _Features(W, degree, chunk)
     keep = vectors and 8.0 * N * p < 0.1 * available_memory_bytes()  # one pass: keep the features
-    kept: list[np.ndarray] = []
-    total = len(starts) * (2 if vectors and not keep else 1)
-    for s, c0 in enumerate(starts, start=1):
-        F = _series_features(U[:, c0:c0 + chunk], norms[c0:c0 + chunk], degree, coeffs, monos)
-        G += F @ F.T
-        if keep:
-            kept.append(F)
-        if progress is not None:
-            progress(s, total)
-    G = 0.5 * (G + G.T)
+    passes = 2 if vectors and not keep else 1
+    G, F = feats.gram(keep, progress, passes * len(feats.starts))
     evals, S = np.linalg.eigh(G)
     evals, S = evals[::-1], S[:, ::-1]
     # lambda_max of D T^{oK} D = lambda_max of the degree-K diagonal block of G divided by a_K
     tail = float("nan")
     if bound:
         nK = math.comb(d + degree - 1, degree)
-        top_K = float(np.linalg.eigvalsh(G[N - nK:, N - nK:])[-1]) / coeffs[degree]
-        tail = max(0.5 - float(coeffs.sum()), 0.0) * top_K
+        top_K = float(np.linalg.eigvalsh(G[N - nK:, N - nK:])[-1]) / feats.coeffs[degree]
+        tail = max(0.5 - float(feats.coeffs.sum()), 0.0) * top_K
     lam = np.clip(evals[:k], 0.0, None)
     V = None
     if vectors:
-        V = np.empty((p, k))
         scale = np.where(lam > 0, 1.0 / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
         Sk = S[:, :k] * scale
-        for s, c0 in enumerate(starts, start=len(starts) + 1):
-            F = kept[s - len(starts) - 1] if keep else _series_features(U[:, c0:c0 + chunk], norms[c0:c0 + chunk],
-                                                                         degree, coeffs, monos)
-            V[c0:c0 + chunk] = F.T @ Sk
-            if progress is not None and not keep:
-                progress(s, total)
+        if F is not None:
+            V = F.T @ Sk
+        else:
+            V = np.empty((p, k))
+            for s, c0 in enumerate(feats.starts, start=len(feats.starts) + 1):
+                V[c0:c0 + chunk] = feats.columns(c0).T @ Sk
+                if progress is not None:
+                    progress(s, passes * len(feats.starts))
     s2 = sigma * sigma
     return SeriesFisher(eigenvalues=lam / s2, eigenvectors=V, degree=degree, n_features=N,
                         tail_bound=tail / s2, gram_eigenvalues=np.clip(evals, 0.0, None) / s2)
@@ -220,43 +259,52 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
 class SeriesPreconditioner:
     r"""The t-series truncation :math:`J_K = F^\top F` as a preconditioner and a source of starting vectors.
 
-    Theory §10. Holds every eigenpair :math:`(\lambda_j, u_j)` of :math:`J_K` (rank ``N``); its shifted
-    inverse on the whole space is
+    Theory §10. Holds every eigenpair :math:`(\lambda_j, u_j)` of :math:`J_K` (rank ``N``), the
+    eigenvectors through the features: :math:`u_j = F^\top s_j/\sqrt{\lambda_j}` with :math:`s_j`
+    the eigenvectors of the Gram :math:`FF^\top`, so it keeps ``F`` (N, p) and the rotation
+    :math:`S\Lambda^{-1/2}` (N, m) and never the ``p x m`` eigenvectors. Its shifted inverse on the
+    whole space is
 
     .. math:: (J_K - \theta)^{-1} r = \sum_j \frac{u_j u_j^\top r}{\lambda_j - \theta} - \frac{P_\perp r}{\theta},
 
     with :math:`P_\perp` the projector off the range of :math:`J_K`. Applied to the residuals of
     Ritz pairs it gives Davidson corrections that capture, to first order, how the tail
     :math:`J - J_K` turns the clusters (:func:`relufim.spectrum.eigensolver.block_eigsh`).
-    Attributes: ``eigenvalues`` (N,), ``eigenvectors`` (p, N), ``degree``.
+    Attributes: ``eigenvalues`` (m,), ``features`` (N, p), ``rotation`` (N, m), ``degree``.
     """
 
-    def __init__(self, eigenvalues: np.ndarray, eigenvectors: np.ndarray, degree: int):
+    def __init__(self, eigenvalues: np.ndarray, features: np.ndarray, rotation: np.ndarray, degree: int):
         self.eigenvalues = eigenvalues
-        self.eigenvectors = eigenvectors
+        self.features = features
+        self.rotation = rotation
         self.degree = degree
+
+    @property
+    def eigenvectors(self) -> np.ndarray:
+        """The unit eigenvectors of :math:`J_K`, (p, m), formed on each access (``2 p N m`` flops)."""
+        return self.features.T @ self.rotation
 
     def seeds(self, m: int) -> np.ndarray:
         """The top ``m`` eigenvectors of :math:`J_K`: starting vectors that cost no product with ``J``."""
-        return self.eigenvectors[:, :m]
+        return self.features.T @ self.rotation[:, :m]
 
     def __call__(self, R: np.ndarray, theta: np.ndarray) -> np.ndarray:
         r"""Columns :math:`(J_K - \theta_i)^{-1} r_i` for residuals ``R`` (p, m) and shifts ``theta`` (m,)."""
-        U, lam = self.eigenvectors, self.eigenvalues
+        lam = self.eigenvalues
         theta = np.where(np.abs(theta) > 0, theta, np.finfo(float).tiny)
-        C = U.T @ R
+        C = self.rotation.T @ (self.features @ R)
         gap = lam[:, None] - theta[None, :]
         tiny = 1e-12 * max(float(lam[0]), 1e-300)
         gap = np.where(np.abs(gap) > tiny, gap, np.copysign(tiny, gap + 0.0))
-        return U @ (C / gap + C / theta[None, :]) - R / theta[None, :]
+        return self.features.T @ (self.rotation @ (C / gap + C / theta[None, :])) - R / theta[None, :]
 
 
 def series_preconditioner(W: np.ndarray, degree: int = 4, *, chunk: int = 16384,
                           progress: Progress | None = None) -> SeriesPreconditioner:
     r"""Every eigenpair of the degree-``K`` t-series of the ReLU FIM, as a :class:`SeriesPreconditioner` (theory §10).
 
-    Costs the ``N x N`` Gram of the features and its eigendecomposition (``N = 781`` at
-    ``d = 10, K = 4``) and ``8 p N`` bytes for the eigenvectors; no product with ``J``.
+    Costs the features ``F`` (``8 p N`` bytes, ``N = 781`` at ``d = 10, K = 4``), their ``N x N``
+    Gram (one ``syrk``, ``p N^2`` flops) and its eigendecomposition; no product with ``J``.
 
     Examples
     --------
@@ -270,10 +318,14 @@ def series_preconditioner(W: np.ndarray, degree: int = 4, *, chunk: int = 16384,
     True
     """
     W = check_weights(W)
+    degree = check_positive_int(degree, "degree", minimum=2)
+    chunk = check_positive_int(chunk, "chunk")
     d, p = W.shape
-    N = min(n_series_features(d, degree), p)
-    check_memory(8.0 * p * N * 2, f"the degree-{degree} t-series preconditioner (N = {N} eigenvectors of length {p})",
+    N = n_series_features(d, degree)
+    check_memory(8.0 * (p * N + 3 * N * N), f"the degree-{degree} t-series preconditioner ({N} features of length {p})",
                  "use seed_degree=2 (the theory's vectors, no eigenproblem)")
-    s = series_fisher(W, N, degree=degree, bound=False, chunk=chunk, progress=progress)
-    keep = s.eigenvalues > 1e-14 * max(float(s.eigenvalues[0]), 1e-300)
-    return SeriesPreconditioner(s.eigenvalues[keep], s.eigenvectors[:, keep], degree)
+    G, F = _Features(W, degree, chunk).gram(keep=True, progress=progress)
+    evals, S = np.linalg.eigh(G)
+    evals, S = evals[::-1], S[:, ::-1]
+    m = int(np.count_nonzero(evals > 1e-14 * max(float(evals[0]), 1e-300)))  # descending: a prefix
+    return SeriesPreconditioner(evals[:m].copy(), F, S[:, :m] / np.sqrt(evals[:m]), degree)
