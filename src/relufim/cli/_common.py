@@ -142,6 +142,16 @@ def positive_float_list(ctx: click.Context | None, param: click.Parameter | None
     return out
 
 
+def seed_degree_value(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str | int:
+    """Click callback: ``--seed-degree auto`` stays ``"auto"``; a number becomes an int (the library checks >= 2)."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected 'auto' or an integer >= 2, got {value!r}") from None
+
+
 def parse_scale(value: str) -> str | float:
     """``"1/p"``, ``"1/d"``, ``"unit"`` stay strings; numbers become the entry variance."""
     try:

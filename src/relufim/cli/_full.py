@@ -25,7 +25,7 @@ __all__ = ["run_full_spectrum", "check_full_options"]
 
 def check_full_options(*, method: str = "exact", n: int | None = None, activation: str = "relu",
                        scheduler: str | None = None, backend: str = "numpy", precision: str = "float64",
-                       seed_degree: int = 2) -> None:
+                       seed_degree: int | str = "auto") -> None:
     """Refuse (``ValueError``) the options of ``relufim spectrum`` that ``--params all`` does not support."""
     refused = []
     if method != "exact":
@@ -38,7 +38,7 @@ def check_full_options(*, method: str = "exact", n: int | None = None, activatio
         refused.append(f"--backend {backend}")
     if precision != "float64":
         refused.append(f"--precision {precision}")
-    if seed_degree != 2:
+    if seed_degree != "auto":
         refused.append("--seed-degree (the solver starts from the Hermite features of degree <= 2)")
     if refused:
         raise ValueError("--params all computes the exact FIM of all parameters of a ReLU network in float64; "

@@ -22,6 +22,7 @@ from ._common import (
     peak_memory_bytes,
     progress_bar,
     quiet_option,
+    seed_degree_value,
     stage,
 )
 from ._deep import deep_options, deep_spectrum_cli, parse_widths
@@ -58,9 +59,10 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
               help="Matrix-free products in NumPy, or in PyTorch (on a CUDA GPU when there is one, float64).")
 @click.option("--precision", type=click.Choice(["float64", "mixed"]), default="float64", show_default=True,
               help="mixed: float32 tiles for the solver's early products; every reported residual is float64.")
-@click.option("--seed-degree", "seed_degree", type=int, default=2, show_default=True,
+@click.option("--seed-degree", "seed_degree", default="auto", show_default=True, callback=seed_degree_value,
               help="Start of the block solver: 2 = the theory's vectors; 4 = eigenvectors of the t-series J_4, "
-                   "which also preconditions the solver (fewer products at large p).")
+                   "which also preconditions the solver (fewer products at large p); auto = 4 on the "
+                   "matrix-free route where its set-up costs less than a product, else 2.")
 @click.option("--params", type=click.Choice(["v", "all"]), default="v", show_default=True,
               help="The FIM of the output weights v (the papers' J), or of all parameters (W and v, theory §15).")
 @click.option("--all-eigenvalues", "all_eigenvalues", is_flag=True,
@@ -72,7 +74,7 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
 @handle_errors
 def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, activation: str, scale: str, extra: int,
                      widths: str | None, input_cov: str | None, data: str | None, scheduler: str | None,
-                     backend: str, precision: str, seed_degree: int, params: str, all_eigenvalues: bool,
+                     backend: str, precision: str, seed_degree: int | str, params: str, all_eigenvalues: bool,
                      density: bool, as_json: bool, quiet: bool) -> None:
     """Top eigenvalues of the FIM, its three clusters, and the theory's predictions next to them.
 

@@ -48,7 +48,7 @@ from .._validation import (
 from ..fim.exact import fisher_matrix
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
-from ..fim.series import SeriesPreconditioner, series_features, series_preconditioner
+from ..fim.series import SeriesPreconditioner, n_series_features, series_features, series_preconditioner
 from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh
 from .result import SpectrumResult, n_top
@@ -180,6 +180,23 @@ def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2,
     return (M.seeds(count) if start is None else start), M
 
 
+def auto_seed_degree(d: int, p: int, b: int) -> int:
+    r"""The start ``seed_degree="auto"`` takes on the matrix-free route for ``b`` vectors (theory §10.3).
+
+    4 when the degree-4 set-up (the Gram of the ``N`` features and its eigenproblem,
+    :math:`pN^2 + N^3` flops) costs no more than one product (:math:`p^2 b`) and the features
+    (``8 p N`` bytes) take at most an eighth of the free memory; else 2.
+
+    Examples
+    --------
+    >>> auto_seed_degree(10, 10_000, 69), auto_seed_degree(10, 4000, 69), auto_seed_degree(20, 10_000, 239)
+    (4, 2, 2)
+    """
+    N = n_series_features(d, 4)
+    cheap = float(N) ** 3 + float(p) * N * N <= float(p) * p * b
+    return 4 if cheap and 8.0 * p * N <= available_memory_bytes() / 8 else 2
+
+
 def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
     if method == "matrix-free":
         if k is None:
@@ -193,7 +210,7 @@ def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> boo
 
 def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma: float, vectors: bool, tol: float,
                           maxiter: int, start: np.ndarray | None, seed: int | None, progress: Progress | None,
-                          client: Any, precision: str, seed_degree: int,
+                          client: Any, precision: str, seed_degree: int | str,
                           product_progress: Progress | None, backend: str = "numpy") -> SpectrumResult:
     p = W.shape[1]
     op = fisher_operator(W, activation=act, client=client, progress=product_progress, backend=backend)
@@ -207,6 +224,8 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
     else:
         check_memory(8.0 * p * (16 * b), f"the block solver's search space for p = {p}, k = {k}",
                      "use fewer eigenpairs k")
+    if seed_degree == "auto":
+        seed_degree = auto_seed_degree(d, p, b)
     seeds, precond = _seeds(W, start, seed_degree, b)
     res = _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
                  maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
@@ -246,7 +265,7 @@ def spectrum(
     maxiter: int = 100,
     extra: int = 10,
     X0: np.ndarray | None = None,
-    seed_degree: int = 2,
+    seed_degree: int | Literal["auto"] = "auto",
     precision: Literal["float64", "mixed"] = "float64",
     backend: Literal["numpy", "torch"] = "numpy",
     client: Any = None,
@@ -287,12 +306,16 @@ def spectrum(
         Pairs beyond the clusters with ``k="clusters"``.
     X0 : array (p, m), optional
         Starting vectors of the block solver (default: from the t-series, ``seed_degree``).
-    seed_degree : int
+    seed_degree : int or "auto"
         What the block solver starts from, at no product with ``J`` (theory §9–10): 2, the
         t-series features of degree <= 2, whose span is the theory's approximate top space; 4 (or
         more), the top eigenvectors of the truncation :math:`J_4`, which then also preconditions
         the solver (Davidson corrections :math:`(J_4-\theta)^{-1}r`), at the cost of an ``N x N``
-        eigenproblem (``N = 781`` at ``d = 10``) and ``8 p N`` bytes.
+        eigenproblem (``N = 781`` at ``d = 10``) and ``8 p N`` bytes. ``"auto"`` (default): 4 on the
+        matrix-free route when that set-up costs no more flops than one product
+        (:math:`N^3 + pN^2 \le p^2 b` for a block of ``b`` vectors) and its features take at most an
+        eighth of the free memory (at ``d = 10`` with 69 vectors: from ``p`` of about 9600 on; two
+        products instead of three at ``p >= 10^4``), else 2.
     precision : {"float64", "mixed"}
         ``"mixed"``: the matrix-free solver's early products use float32 tiles; once every
         cluster residual is below 1e-4 of :math:`\lambda_{max}`, one float64 product refreshes the
@@ -329,7 +352,8 @@ def spectrum(
     d, p = W.shape
     kk = _resolve_k(k, d, p, extra)
     start = None if X0 is None else _check_start(X0, p)
-    seed_degree = check_positive_int(seed_degree, "seed_degree", minimum=2)
+    if seed_degree != "auto":
+        seed_degree = check_positive_int(seed_degree, "seed_degree", minimum=2)
     check_choice(precision, "precision", ("float64", "mixed"))
     if method == "matrix-free" and (fisher != "exact" or act.relu_slope is None):
         raise ValueError("method='matrix-free' is for the exact FIM of the leaky-ReLU family; sampled FIMs use "
@@ -353,7 +377,8 @@ def spectrum(
         # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
         J = fisher_matrix(W, activation=act)
         count = None if kk is None else min(p, kk + max(4, kk // 8))
-        seeds, precond = _seeds(W, start, seed_degree, count) if kk is not None else (None, None)
+        degree = 2 if seed_degree == "auto" else seed_degree
+        seeds, precond = _seeds(W, start, degree, count) if kk is not None else (None, None)
         return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
                       maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
                       preconditioner=precond)
