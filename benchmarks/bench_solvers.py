@@ -38,7 +38,7 @@ TOL = 1e-8
 
 # ----------------------------------------------------------------------------- children (fresh processes)
 
-def child_relufim(p: int, seed_degree: int, precision: str) -> dict:
+def child_relufim(p: int, seed_degree: int | str, precision: str) -> dict:
     import relufim as rf
 
     W = rf.sample_weights(D, p, seed=0)
@@ -165,15 +165,15 @@ def bench_topk(args, rate: float) -> None:
     for p, operator in ((10_000, False), (30_000, True)):
         trials = args.trials if p <= 10_000 else min(args.trials, 3)  # 3 at p = 3e4: a median and a range
         ours = {}
-        for sd in (2, 4):
+        for sd in ("auto", 2):  # the default start (degree 4 here) and the theory's vectors
             runs = [spawn("relufim", p=p, seed_degree=sd, precision="float64") for _ in range(trials)]
             ours[sd] = runs
             r = runs[0]
             print(f"p = {p}: relufim seed_degree={sd}: {med([x['time_s'] for x in runs])}, {r['products']} products, "
                   f"{r['matvecs']} vectors, max residual {r['max_residual_rel']:.1e} lambda_max, route {r['route']}, "
                   f"peak {r['peak_rss_gb']:.2f} GB")
-        best_sd = min(ours, key=lambda s: statistics.median([x["time_s"] for x in ours[s]]))
-        t_ours = statistics.median([x["time_s"] for x in ours[best_sd]])
+        default = "auto"  # the goal is for what a user gets without options
+        t_ours = statistics.median([x["time_s"] for x in ours[default]])
         prim = {}
         for threads in (1, os.cpu_count() or 1):
             runs = [spawn("primme", p=p, operator=operator, threads=threads) for _ in range(trials)]
@@ -183,20 +183,21 @@ def bench_topk(args, rate: float) -> None:
                   f"{'relufim operator' if operator else 'the dense J'}: {med([x['time_s'] for x in runs])} "
                   f"(build {r['build_s']:.2f} s, solve {r['solve_s']:.2f} s), residual {r['max_residual_rel']:.1e}")
         t_prim = min(statistics.median([x["time_s"] for x in runs]) for runs in prim.values())
-        lam_ours = np.array(ours[best_sd][0]["eigenvalues"])
+        lam_ours = np.array(ours[default][0]["eigenvalues"])
         lam_prim = np.sort(np.array(next(iter(prim.values()))[0]["eigenvalues"]))[::-1]
         print(f"p = {p}: max |lambda_relufim - lambda_PRIMME| / lambda_max = "
               f"{np.abs(lam_ours - lam_prim).max() / lam_prim[0]:.1e}")
-        print(f"p = {p}: relufim (seed_degree={best_sd}) is {t_prim / t_ours:.2f}x faster than tuned PRIMME "
+        print(f"p = {p}: relufim (default options) is {t_prim / t_ours:.2f}x faster than tuned PRIMME "
               f"(goal >= 2x)")
 
 
 def bench_large(args, rate: float) -> None:
     for p in args.p or [100_000]:
-        r = spawn("relufim", p=p, seed_degree=4, precision="float64")
+        r = spawn("relufim", p=p, seed_degree="auto", precision="float64")
         flops = 2.0 * p * p * r["matvecs"]
         bound = flops / (rate * 1e9)
-        print(f"\n== p = {p}: top-65, seed_degree=4 ==\n{r['products']} products ({r['matvecs']} vectors), "
+        print(f"\n== p = {p}: top-65, default start (seed_degree=auto: 4 here) ==\n"
+              f"{r['products']} products ({r['matvecs']} vectors), "
               f"{r['time_s']:.1f} s; the products' flops at the GEMM rate take {bound:.1f} s: ratio "
               f"{r['time_s'] / bound:.2f} (goal <= 1.5); max residual {r['max_residual_rel']:.1e} lambda_max; "
               f"peak {r['peak_rss_gb']:.2f} GB (goal < 2 GB); goal <= 2 products")

@@ -182,6 +182,23 @@ def test_matrix_free_variants_match_dense_with_float64_residuals(kwargs):
     assert res.matvecs_per_pair == pytest.approx((res.matvecs + 0.5 * res.low_matvecs) / res.converged.sum())
 
 
+@pytest.mark.slow
+def test_default_start_gives_the_65_cluster_pairs_in_two_products_at_p_1e4():
+    """Issue 13: with the default seed_degree='auto' (degree 4 here) two exact products give the 65 cluster
+    pairs at d = 10, p = 10^4 with residuals <= 1e-8 lambda_max, measured with the dense J."""
+    d, p = 10, 10_000
+    W = rf.sample_weights(d, p, seed=0)
+    res = rf.spectrum(W, k=n_top(d), tol=1e-8)
+    assert res.method == "matrix-free" and res.products == 2 and res.ok
+    J = rf.fisher_matrix(W)
+    V = res.eigenvectors
+    true = np.linalg.norm(J @ V - V * res.eigenvalues, axis=0)
+    assert true.max() <= 1e-8 * res.eigenvalues[0]
+    np.testing.assert_allclose(res.residuals, true, rtol=1e-3, atol=1e-13 * res.eigenvalues[0])
+    # the theory's start (degree 2) needs a third product for the same pairs
+    assert rf.spectrum(W, k=n_top(d), tol=1e-8, seed_degree=2).products == 3
+
+
 def test_torch_backend_route_matches_dense():
     """The torch path of the product engine through spectrum (on CPU here; the same code runs on CUDA)."""
     pytest.importorskip("torch")

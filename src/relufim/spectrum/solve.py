@@ -215,9 +215,10 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
     p = W.shape[1]
     op = fisher_operator(W, activation=act, client=client, progress=product_progress, backend=backend)
     low = fisher_operator(W, activation=act, dtype="float32", backend=backend) if precision == "mixed" else None
-    # four guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
-    # ~ 0.01 at d = 10), so more guards do not speed convergence, and each costs a column per product
-    b = k + 4
+    # two guard vectors: the d(d+3)/2 cluster pairs end at a gap of about 100x (lambda_66 / lambda_65
+    # ~ 0.01 at d = 10), so more guards do not speed convergence (at p = 1e4 and 3e4 two and four give
+    # the same residuals to 1%), and each costs a column per product
+    b = k + 2
     if client is None:
         check_memory(8.0 * p * (16 * b) + op.memory_bytes(b), f"the matrix-free solver for p = {p}, k = {k}",
                      "use relufim.series_fisher(W, k) (low-rank t-series with an error bound) or fewer eigenpairs k")
@@ -314,7 +315,7 @@ def spectrum(
         eigenproblem (``N = 781`` at ``d = 10``) and ``8 p N`` bytes. ``"auto"`` (default): 4 on the
         matrix-free route when that set-up costs no more flops than one product
         (:math:`N^3 + pN^2 \le p^2 b` for a block of ``b`` vectors) and its features take at most an
-        eighth of the free memory (at ``d = 10`` with 69 vectors: from ``p`` of about 9600 on; two
+        eighth of the free memory (at ``d = 10`` with 67 vectors: from ``p`` of about 9800 on; two
         products instead of three at ``p >= 10^4``), else 2.
     precision : {"float64", "mixed"}
         ``"mixed"``: the matrix-free solver's early products use float32 tiles; once every
