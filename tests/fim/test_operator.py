@@ -216,3 +216,7 @@ def test_rows_times_equals_dense_rows(small):
     rows = np.array([0, 3, 699, 350, 350])
     got = rf.fisher_operator(W).rows_times(rows, V, chunk=128)  # chunks not dividing p
     assert _rel_err(got, (J @ V)[rows]) < RTOL
+    many = np.random.default_rng(3).permutation(700)[:300]  # several row tiles, unsorted, on two threads
+    got = rf.fisher_operator(W, threads=2).rows_times(many, V, chunk=64)
+    assert _rel_err(got, (J @ V)[many]) < RTOL
+    assert _rel_err(rf.fisher_operator(W, dtype="float32").rows_times(many, V, chunk=100), (J @ V)[many]) < 1e-5

@@ -3,7 +3,7 @@ r"""The matrix-free FIM on a Dask cluster: row blocks of every product on the wo
 :class:`DistributedFisherOperator` splits the rows of :math:`J` into blocks, one task per
 block and product. ``W`` is scattered to the workers once; ``V`` is scattered (broadcast)
 for each product; every task computes its rows of :math:`JV` with the same tile engine as
-the in-process operator (:func:`relufim.fim.tiles.row_block_product`), and the blocks are
+the in-process operator (:func:`relufim.fim.tiles.rows_product`), and the blocks are
 gathered in order. Tasks are pure functions of their inputs, so a worker that dies during a
 product costs a recomputation of its blocks on another worker (Dask reschedules the tasks of a
 lost worker), never a wrong or missing block. Results equal the in-process operator to
@@ -26,7 +26,7 @@ import numpy as np
 from .._validation import format_bytes
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
-from .tiles import SymmetricProductOperator, make_tile_kernel, row_block_product
+from .tiles import SymmetricProductOperator, make_tile_kernel, rows_product
 
 __all__ = [
     "DistributedFisherOperator",
@@ -51,7 +51,7 @@ def _block_task(W: np.ndarray, activation: Activation, truncation: dict[str, int
     norms = column_norms(W)
     U = unit_columns(W, norms)
     kernel = make_tile_kernel(U, norms, activation, **truncation)
-    out = row_block_product(kernel, U, start, stop, V, tile, threads=threads)
+    out = rows_product(kernel, U, np.arange(start, stop), V, tile, threads=threads)
     return start, stop, out, time.perf_counter() - t0, worker_address()
 
 

@@ -82,14 +82,16 @@ class FisherOperator(SymmetricProductOperator):
         """Working memory of one product with ``n_vectors`` vectors (tiles, accumulators, copies of V)."""
         return product_memory_bytes(self.shape[0], n_vectors, self.block, self.threads, self.compute_dtype.itemsize)
 
-    def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int | None = None) -> np.ndarray:
         r"""Rows ``rows`` of :math:`JV/\sigma^2` only, ``(len(rows), b)``: costs ``len(rows) * p`` kernel entries.
 
         Used for a-posteriori residual estimates at widths where a full product is too slow:
-        :math:`\|r\|^2 \approx (p/s)\sum_{i\in S} r_i^2` over ``s`` uniformly sampled rows.
+        :math:`\|r\|^2 \approx (p/s)\sum_{i\in S} r_i^2` over ``s`` uniformly sampled rows. ``chunk`` is
+        the tile edge (default: the operator's ``block``); the tiles run on the operator's threads.
         """
         V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
-        return rows_product(self.kernel, self.U, rows, V, chunk) / self.sigma**2
+        tile = self.block if chunk is None else check_positive_int(chunk, "chunk")
+        return rows_product(self.kernel, self.U, rows, V, tile, threads=self.threads) / self.sigma**2
 
     def _product(self, V: np.ndarray) -> np.ndarray:
         return tiled_product(self.kernel, self._U, V, self.block, backend=self._backend, threads=self.threads,

@@ -59,7 +59,6 @@ __all__ = [
     "tiled_product",
     "run_tiles",
     "rows_product",
-    "row_block_product",
     "NumpyBackend",
     "TorchBackend",
     "default_threads",
@@ -525,6 +524,52 @@ def run_tiles(tiles: list[tuple[int, int]], work: Callable[..., None], *, backen
     return out
 
 
+class _Blocks:
+    r"""The block layout of the engine's ``(n, b)`` operands and accumulators (theory §9).
+
+    Narrow products are fastest in BLAS with the vectors as rows, ``(b, m)`` per block of ``m``
+    rows, in float64 (:math:`V^\top K^\top` at 2.4 against :math:`KV` at 3.0 ns per tile entry for
+    ``b = 69`` on one AVX-512 core) and as columns, ``(m, b)``, in float32 (1.2 against 1.5 ns):
+    the layout follows the precision, never the shapes. Block ``i`` (rows ``i .. i + m``) is the
+    contiguous slice ``[i b, (i + m) b)`` of a flat array in either layout, so every tile's
+    products land in contiguous blocks (a strided add into a ``(b, n)`` array cost 4 % of a product).
+    """
+
+    def __init__(self, n: int, b: int, tile: int, dtype: np.dtype):
+        self.n, self.b, self.tile = n, b, tile
+        self.as_rows = np.dtype(dtype) == np.float64
+
+    def block(self, flat: Any, i: int) -> Any:
+        """Block ``i`` of ``flat``: ``(b, m)`` as rows, ``(m, b)`` as columns."""
+        m = min(self.tile, self.n - i)
+        return flat[i * self.b:(i + m) * self.b].reshape((self.b, m) if self.as_rows else (m, self.b))
+
+    def pack(self, X: np.ndarray) -> np.ndarray:
+        """``(n, b)`` -> the flat layout."""
+        if not self.as_rows:
+            return np.ascontiguousarray(X).reshape(-1)
+        flat = np.empty(self.n * self.b)
+        for i in range(0, self.n, self.tile):
+            self.block(flat, i)[...] = X[i:i + self.tile].T
+        return flat
+
+    def unpack(self, flat: np.ndarray) -> np.ndarray:
+        """The flat layout -> ``(n, b)`` float64."""
+        if not self.as_rows:
+            return np.array(flat, dtype=np.float64).reshape(self.n, self.b)
+        out = np.empty((self.n, self.b))
+        for i in range(0, self.n, self.tile):
+            out[i:i + self.tile] = self.block(flat, i).T
+        return out
+
+    def add_tile_product(self, backend: Any, acc_block: Any, K: Any, V_block: Any, scratch: Any) -> None:
+        r"""``acc_block += K @ V_block`` in the layout (as rows: :math:`+= V^\top K^\top`), through ``scratch``."""
+        A, B = (V_block, K.T) if self.as_rows else (K, V_block)
+        P = scratch[: acc_block.shape[0] * acc_block.shape[1]].reshape(acc_block.shape)
+        backend.matmul(A, B, P)
+        acc_block += P
+
+
 def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backend: Any = None,
                   threads: int = 1, progress: Progress | None = None, data: dict[str, Any] | None = None) -> np.ndarray:
     r""":math:`JV` for ``V`` of shape ``(p, b)`` without forming ``J`` (theory §9).
@@ -538,30 +583,8 @@ def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backe
     tile = min(tile, p)
     s = kernel.row_scale
     dtilde = kernel.diagonal_tilde()
-    # Narrow products are fastest in BLAS with the vectors as rows, (b, m) per row block, in float64
-    # (V^T K^T at 2.4 against K V at 3.0 ns per tile entry for b = 69 on one AVX-512 core) and as
-    # columns, (m, b), in float32 (1.2 against 1.5 ns): the layout follows the precision, never the
-    # shapes. Block k of rows (start i, m rows) is the contiguous slice [i b, (i + m) b) of a flat
-    # array in either layout, so each tile's products are added to contiguous blocks of the
-    # accumulator (a strided add into a (b, p) array cost 4 % of a product).
-    as_rows = backend.dtype == np.float64
-
-    def block(flat: Any, i: int) -> Any:
-        m = min(tile, p - i)
-        return flat[i * b:(i + m) * b].reshape((b, m) if as_rows else (m, b))
-
-    Vs = V * s[:, None]
-    if as_rows:
-        packed = np.empty(p * b)
-        for i in range(0, p, tile):
-            block(packed, i)[...] = Vs[i:i + tile].T
-        Vs = packed
-    Vs = backend.asarray(Vs.reshape(-1))
-
-    def add_product(C: Any, A: Any, B: Any, scratch: Any) -> None:  # C += A @ B through a contiguous scratch
-        P = scratch[: C.shape[0] * C.shape[1]].reshape(C.shape)
-        backend.matmul(A, B, P)
-        C += P
+    lay = _Blocks(p, b, tile, backend.dtype)
+    Vs = backend.asarray(lay.pack(V * s[:, None]))
 
     def work(i: int, j: int, bufs: tuple, acc: Any) -> None:
         K, S, S2, P = bufs
@@ -572,92 +595,59 @@ def tiled_product(kernel: TileKernel, U: Any, V: np.ndarray, tile: int, *, backe
         kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, i == j)
         if i == j:
             backend.set_diagonal(Kt, dtilde if np.ndim(dtilde) == 0 else dtilde[ri])
-        if as_rows:  # acc_i^T += V_j^T K^T, acc_j^T += V_i^T K
-            add_product(block(acc, i), block(Vs, j), Kt.T, P)
-            if i != j:
-                add_product(block(acc, j), block(Vs, i), Kt, P)
-        else:
-            add_product(block(acc, i), Kt, block(Vs, j), P)
-            if i != j:
-                add_product(block(acc, j), Kt.T, block(Vs, i), P)
+        lay.add_tile_product(backend, lay.block(acc, i), Kt, lay.block(Vs, j), P)
+        if i != j:
+            lay.add_tile_product(backend, lay.block(acc, j), Kt.T, lay.block(Vs, i), P)
 
     flat = run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(p * b,),
                      threads=threads, extra_buffers=((tile * b,),), progress=progress)
     kernel.finish()
-    flat = backend.to_numpy(flat)
-    if as_rows:
-        out = np.empty((p, b))
-        for i in range(0, p, tile):
-            out[i:i + tile] = block(flat, i).T
-    else:
-        out = flat.reshape(p, b)
+    out = lay.unpack(backend.to_numpy(flat))
     out *= s[:, None]
     return out
 
 
-def rows_product(kernel: TileKernel, U: np.ndarray, rows: np.ndarray, V: np.ndarray,
-                 chunk: int = 16384) -> np.ndarray:
-    """Rows ``rows`` of :math:`JV` only, ``(len(rows), b)``: ``len(rows) * p`` kernel entries (NumPy backend).
+def rows_product(kernel: TileKernel, U: np.ndarray, rows: np.ndarray, V: np.ndarray, tile: int, *,
+                 threads: int = 1) -> np.ndarray:
+    r"""Rows ``rows`` (indices) of :math:`JV` only, ``(len(rows), b)`` (NumPy backend, theory §9).
 
-    Used for sampled a-posteriori residuals where a full product is too slow.
-    """
-    backend = NumpyBackend()
-    data = kernel.prepare(backend)
-    p = U.shape[1]
-    rows = np.asarray(rows, dtype=np.intp)
-    s = kernel.row_scale
-    dtilde = kernel.diagonal_tilde()
-    Vs = V * s[:, None]
-    Ur = np.ascontiguousarray(U[:, rows])
-    out = np.zeros((rows.size, V.shape[1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AccuracyWarning)  # rows of a product: the full pass reports it
-        for c0 in range(0, p, chunk):
-            cols = slice(c0, min(c0 + chunk, p))
-            K = Ur.T @ U[:, cols]
-            kernel.evaluate(K, rows, cols, np.empty_like(K), np.empty_like(K), backend, data, False)
-            same = np.flatnonzero((rows >= cols.start) & (rows < cols.stop))
-            K[same, rows[same] - c0] = dtilde if np.ndim(dtilde) == 0 else dtilde[rows[same]]
-            out += K @ Vs[cols]
-        kernel.finish()
-    out *= s[rows][:, None]
-    return out
-
-
-def row_block_product(kernel: TileKernel, U: np.ndarray, start: int, stop: int, V: np.ndarray, tile: int, *,
-                      threads: int = 1) -> np.ndarray:
-    r"""Rows ``start:stop`` of :math:`JV`, ``(stop - start, b)``: one worker's share of a product (theory §9).
-
-    The row block is cut into tiles against every column tile; each tile is evaluated once and
-    used once (the symmetry of ``J`` cannot be used across workers without sending partial sums
-    back), so a block of ``m`` rows costs ``m p`` kernel entries and ``2 m p b`` flops. The
-    diagonal entries that fall in the block get the exact diagonal.
+    The rows are cut into tiles against every column tile; each tile is evaluated once and used
+    once, so ``m`` rows cost ``m p`` kernel entries and ``2 m p b`` flops. Diagonal entries that
+    fall in a tile get the exact diagonal. Serves sampled a-posteriori residuals (a few rows where
+    a full product is too slow) and one worker's block of a distributed product (the symmetry of
+    ``J`` cannot be used across workers without sending partial sums back).
     """
     backend = NumpyBackend()
     data = kernel.prepare(backend)
     p, b = V.shape
+    rows = np.asarray(rows, dtype=np.intp)
+    m = rows.size
     tile = min(tile, p)
     s = kernel.row_scale
     dtilde = kernel.diagonal_tilde()
-    Vs = backend.asarray(V * s[:, None])
-    tiles = [(i, j) for i in range(start, stop, tile) for j in range(0, p, tile)]
-    m = stop - start
+    cols, out_lay = _Blocks(p, b, tile, backend.dtype), _Blocks(m, b, tile, backend.dtype)
+    Vs = cols.pack(V * s[:, None])
+    Ur = np.ascontiguousarray(U[:, rows])
+    tiles = [(i, j) for i in range(0, m, tile) for j in range(0, p, tile)]
 
     def work(i: int, j: int, bufs: tuple, acc: np.ndarray) -> None:
-        K, S, S2 = bufs
-        ri, rj = slice(i, min(i + tile, stop)), slice(j, min(j + tile, p))
-        Kt, St, S2t = (a[: ri.stop - ri.start, : rj.stop - rj.start] for a in (K, S, S2))
-        np.matmul(U[:, ri].T, U[:, rj], out=Kt)
-        kernel.evaluate(Kt, ri, rj, St, S2t, backend, data, False)
-        lo, hi = max(ri.start, rj.start), min(ri.stop, rj.stop)
-        if lo < hi:  # the exact diagonal where the row and column ranges meet
-            idx = np.arange(lo, hi)
-            Kt[idx - ri.start, idx - rj.start] = dtilde if np.ndim(dtilde) == 0 else dtilde[idx]
-        acc[ri.start - start:ri.stop - start] += Kt @ Vs[rj]
+        K, S, S2, P = bufs
+        li, rj = slice(i, min(i + tile, m)), slice(j, min(j + tile, p))
+        mi, n = li.stop - li.start, rj.stop - rj.start
+        Kt, St, S2t = (x.reshape(-1)[: mi * n].reshape(mi, n) for x in (K, S, S2))
+        np.matmul(Ur[:, li].T, U[:, rj], out=Kt)
+        gi = rows[li]
+        kernel.evaluate(Kt, gi, rj, St, S2t, backend, data, False)
+        same = np.flatnonzero((gi >= rj.start) & (gi < rj.stop))  # the exact diagonal where rows meet columns
+        if same.size:
+            Kt[same, gi[same] - rj.start] = dtilde if np.ndim(dtilde) == 0 else dtilde[gi[same]]
+        out_lay.add_tile_product(backend, out_lay.block(acc, i), Kt, cols.block(Vs, j), P)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AccuracyWarning)  # one block of a product: the driver reports it
-        out = run_tiles(tiles, work, backend=backend, tile=tile, out_shape=(m, b), threads=threads)
+        warnings.simplefilter("ignore", AccuracyWarning)  # rows of a product: the full pass reports it
+        flat = run_tiles(tiles, work, backend=backend, tile=tile, out_shape=(m * b,), threads=threads,
+                         extra_buffers=((tile * b,),))
         kernel.finish()
-    out *= s[start:stop, None]
+    out = out_lay.unpack(flat)
+    out *= s[rows][:, None]
     return out
