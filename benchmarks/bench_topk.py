@@ -53,7 +53,8 @@ def run_spectrum(d: int, p: int, tol: float, seed: int, method: str) -> dict:
                     progress=lambda c, n: passes.append((round(time.perf_counter() - t0, 1), c)))
     dt = time.perf_counter() - t0
     route = {"block": "dense J (tiled build) + block solver, theory seeds",
-             "matrix-free": "matrix-free (numpy tiles) + block solver, theory seeds"}.get(r.method, r.method)
+             "matrix-free": "matrix-free (numpy tiles) + block solver, default start (seed_degree=auto)",
+             }.get(r.method, r.method)
     return {"p": p, "d": d, "k": k, "route": route, "time_s": dt, "products": r.iterations, "matvecs": r.matvecs,
             "max_residual_rel": float(r.residuals.max() / r.eigenvalues[0]), "converged": bool(r.converged.all()),
             "progress": passes, "peak_rss_gb": peak_rss_gb(), "eigenvalues": r.eigenvalues.tolist()}
