@@ -173,3 +173,16 @@ def test_softplus_default_scale_limit_against_finite_p():
     # at small norms the quadratic part (w.x)^2 adds the radial direction ||w||^2 to degree 2:
     # the second degree-0 eigenvalue sits with the third cluster (within 1%)
     assert abs(lim.degrees[0].radial_eigenvalues[0] / lim.degrees[2].eigenvalue - 1) < 0.01
+
+
+@pytest.mark.parametrize("activation,scale,p", [("relu", "1/p", None), ("leaky-relu:0.3", "unit", 40),
+                                                 ("erf", "1/p", 300)])
+def test_degree_share_is_its_part_of_the_trace(activation, scale, p):
+    """``share`` = N(d,k) lambda_k / tr J (the definition), and the shares add up to ``cumulative_fraction``."""
+    lim = rf.limit_spectrum(d=5, kmax=6, activation=activation, scale=scale, p=p)
+    shares = np.array([row.share for row in lim.degrees])
+    direct = np.array([row.multiplicity * row.eigenvalue / lim.trace for row in lim.degrees])
+    # both are sums of the same 7 nonnegative terms in float64: a few ulps of the largest share apart
+    assert np.allclose(shares, direct, rtol=0, atol=1e-14)
+    assert np.allclose(np.cumsum(shares), [row.cumulative_fraction for row in lim.degrees], rtol=0, atol=1e-14)
+    assert lim.degrees[0].share == lim.degrees[0].cumulative_fraction

@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -19,6 +20,7 @@ import click
 
 from .._io import to_jsonable, write_json_atomic
 from .._validation import peak_memory_bytes
+from ..sweep.runner import connect
 
 __all__ = [
     "fail",
@@ -27,6 +29,9 @@ __all__ = [
     "write_json_atomic",
     "progress_bar",
     "stage",
+    "warnings_on_stderr",
+    "scheduler_client",
+    "product_progress_label",
     "peak_memory_bytes",
     "int_list",
     "positive_float_list",
@@ -113,6 +118,51 @@ def stage(message: str, enabled: bool = True) -> Iterator[None]:
     yield
     if enabled:
         click.echo(f"  done in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+@contextmanager
+def warnings_on_stderr(category: type[Warning] = Warning) -> Iterator[None]:
+    """Print the warnings raised in the block on stderr once it ends: ``relufim: warning: message``.
+
+    Every warning of ``category`` is recorded (filter ``"always"``), other warnings as the filters
+    in force let them through. Each message becomes one line (its whitespace collapsed, as in
+    :func:`fail`), never with a source location, and a message already printed is not repeated.
+    Nothing is printed when the block raises.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"relufim: warning: {text}", err=True)
+
+
+@contextmanager
+def scheduler_client(scheduler: str | None, quiet: bool = False) -> Iterator[Any]:
+    """The Dask client of ``--scheduler`` for the block, closed when it ends; None without a scheduler.
+
+    Connecting waits at most 5 s for the scheduler and checks that its workers import this relufim
+    (:func:`relufim.sweep.runner.connect`); an unreachable address is a one-line error naming it.
+    """
+    if scheduler is None:
+        yield None
+        return
+    with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
+        client, _ = connect(scheduler, timeout=5.0, check_workers=True)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def product_progress_label(per_product: bool, distributed: bool) -> str:
+    """Label of a solver's progress bar: per product (row blocks on a cluster, else tiles) or per eigenpair."""
+    if not per_product:
+        return "  eigenpairs converged"
+    return "  row blocks of product" if distributed else "  tiles of product"
 
 
 def _comma_list(value: str, convert: Callable[[str], Any], what: str) -> list[Any]:

@@ -9,16 +9,21 @@ runs the products on a Dask cluster.
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 from typing import Any
 
 import click
 
 from ..experiments.full_fisher import full_spectrum_summary
 from ..report.full_fisher import format_full_spectrum_table
-from ..sweep.runner import connect
 from ..theory.curvature import FULL_DENSE_LIMIT
-from ._common import emit_json, peak_memory_bytes, progress_bar, stage
+from ._common import (
+    emit_json,
+    peak_memory_bytes,
+    product_progress_label,
+    progress_bar,
+    scheduler_client,
+    stage,
+)
 
 __all__ = ["run_full_spectrum", "check_full_options"]
 
@@ -62,15 +67,9 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     matrix_free = scheduler is not None or (not all_eigenvalues and P > FULL_DENSE_LIMIT)
     route = ("every eigenvalue, dense" if all_eigenvalues else "products on the Dask cluster" if scheduler
              else "matrix-free" if matrix_free else "dense")
-    with ExitStack() as stack:
-        client = None
-        if scheduler is not None:
-            with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
-                client, _ = connect(scheduler, timeout=5.0, check_workers=True)
-            stack.callback(client.close)
+    with scheduler_client(scheduler, quiet) as client:
         with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({route})", enabled=not quiet):
-            label = ("  row blocks of product" if scheduler else "  tiles of product") if matrix_free \
-                else "  eigenpairs converged"
+            label = product_progress_label(matrix_free, distributed=scheduler is not None)
             with progress_bar(label, 1, enabled=not quiet) as cb, \
                     progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
                 s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import click
 
 from ..model.activations import AccuracyWarning, known_activations
@@ -11,7 +9,7 @@ from ..report.depth import format_depth_limit_table
 from ..report.tables import format_limit_table
 from ..theory.depth import depth_limit_spectrum
 from ..theory.limit import limit_spectrum
-from ._common import emit_json, handle_errors, json_option, parse_scale
+from ._common import emit_json, handle_errors, json_option, parse_scale, warnings_on_stderr
 
 __all__ = ["limit_command"]
 
@@ -44,21 +42,16 @@ def limit_command(d: int, kmax: int, depth: int, activation: str, scale: str, p:
         res = limit_spectrum(d=d, kmax=kmax, activation=activation, scale=parse_scale(scale), p=p)
         if as_json:
             out = res.to_dict()
-            prev = 0.0
-            for row in out["degrees"]:
-                row["share"] = row["cumulative_fraction"] - prev
-                row["cumulative_share"] = row["cumulative_fraction"]
-                prev = row["cumulative_fraction"]
+            for row, degree in zip(out["degrees"], res.degrees, strict=True):
+                row["share"] = degree.share
+                row["cumulative_share"] = degree.cumulative_fraction
             out["depth"] = 1
             emit_json(out)
         else:
             click.echo(format_limit_table(res))
         return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AccuracyWarning)
+    with warnings_on_stderr(AccuracyWarning):
         res = depth_limit_spectrum(d, depth, kmax, activation, scale=parse_scale(scale), widths=p)
-    for w in caught:  # one line each on stderr, never a traceback-like location
-        click.echo(f"relufim: warning: {w.message}", err=True)
     if as_json:
         emit_json(res.to_dict())
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import click
@@ -10,7 +9,16 @@ import click
 from ..experiments.mdl import mdl_risk_curve
 from ..report.figures import save_figure
 from ..report.mdl import FIGURE_FILES, format_mdl_table, mdl_risk_figure
-from ._common import emit_json, handle_errors, int_list, json_option, progress_bar, quiet_option, stage
+from ._common import (
+    emit_json,
+    handle_errors,
+    int_list,
+    json_option,
+    progress_bar,
+    quiet_option,
+    stage,
+    warnings_on_stderr,
+)
 
 __all__ = ["mdl_command", "DEFAULT_OUT"]
 
@@ -69,19 +77,12 @@ def mdl_command(d: int, p: int, n_values: list[int], reps: int, beta: float, rad
         raise ValueError(f"--n must hold sample sizes >= 1, got {','.join(map(str, n_values))}.")
     path = (DEFAULT_OUT if out is None else Path(out)) / FIGURE_FILES["risk"]
     total = len(set(n_values)) * reps
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_on_stderr():
         with stage(f"MDL estimator: d = {d}, p = {p}, n = {','.join(map(str, n_values))}, {reps} data sets each",
                    enabled=not quiet), progress_bar("data sets", total, enabled=not quiet) as bar:
             result = mdl_risk_curve(d, p, n_values, reps=reps, beta=beta, radius=radius, sigma=sigma, seed=seed,
                                     coding=coding, method=method, node_budget=node_budget, mc_samples=mc_samples,
                                     compare=compare, compare_reps=compare_reps, progress=bar)
-    seen = set()
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if text not in seen:
-            seen.add(text)
-            click.echo(f"relufim: warning: {text}", err=True)
     with stage(f"writing {path}", enabled=not quiet):
         save_figure(mdl_risk_figure(result), path)
     result["figure"] = str(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 
 import click
 
@@ -11,7 +10,6 @@ from ..model.activations import get_activation
 from ..model.weights import sample_weights
 from ..report.tables import format_spectrum_table
 from ..spectrum.solve import MATRIX_FREE_LIMIT
-from ..sweep.runner import connect
 from ..theory.checks import spectrum_summary
 from ..theory.limit import limit_cluster_values
 from ._common import (
@@ -20,8 +18,10 @@ from ._common import (
     json_option,
     parse_scale,
     peak_memory_bytes,
+    product_progress_label,
     progress_bar,
     quiet_option,
+    scheduler_client,
     seed_degree_value,
     stage,
 )
@@ -29,7 +29,6 @@ from ._deep import deep_options, deep_spectrum_cli, parse_widths
 from ._full import run_full_spectrum
 
 __all__ = ["spectrum_command"]
-
 
 
 def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[str, float] | None:
@@ -112,14 +111,11 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
         raise ValueError("--scheduler runs the matrix-free products of the exact FIM; leave out --method monte-carlo.")
     t0 = time.perf_counter()
     sc = parse_scale(scale)
-    with ExitStack() as stack:
+    with scheduler_client(scheduler, quiet) as client:
         solver: dict = {"seed_degree": seed_degree, "precision": precision}
         if backend != "numpy":
             solver["backend"] = backend
-        if scheduler is not None:
-            with stage(f"connecting to the Dask scheduler at {scheduler}", enabled=not quiet):
-                client, _ = connect(scheduler, timeout=5.0, check_workers=True)
-            stack.callback(client.close)
+        if client is not None:
             solver["client"] = client
         with stage(f"drawing W (d = {d}, p = {p}, scale = {scale})", enabled=not quiet):
             W = sample_weights(d, p, seed=seed, scale=sc)
@@ -127,8 +123,7 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
         with stage("computing the spectrum and checking the theory", enabled=not quiet):
             # one bar: per product (tiles, or row blocks on a cluster) where products are slow, else per pair
             per_product = scheduler is not None or (method == "exact" and p > MATRIX_FREE_LIMIT)
-            label = ("  row blocks of product" if scheduler is not None else "  tiles of product") if per_product \
-                else "  eigenpairs converged"
+            label = product_progress_label(per_product, distributed=scheduler is not None)
             with progress_bar(label, 1 if per_product else k, enabled=not quiet) as cb:
                 if per_product:
                     solver["product_progress"] = cb

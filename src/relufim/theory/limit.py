@@ -79,6 +79,9 @@ class LimitDegree:
     """``eigenvalue / (p E||w||^2)`` (the Funk–Hecke coefficient for homogeneous activations)."""
     cumulative_fraction: float
     """Share of tr J in the degree-<=k cluster eigenvalues (with multiplicity)."""
+    share: float
+    """Share of tr J in this degree's cluster, ``N(d, k) * eigenvalue / tr J`` up to rounding: the step
+    of ``cumulative_fraction`` from degree ``k - 1``, so that the shares add up to it."""
     radial_eigenvalues: tuple[float, ...] = ()
     """Further eigenvalues of this degree (non-homogeneous activations; each with multiplicity N(d, k))."""
 
@@ -212,7 +215,7 @@ def limit_spectrum(d: int = 10, kmax: int = 12, activation: str | Activation = "
     -------
     LimitSpectrum
         One :class:`LimitDegree` per degree: ``k``, ``eigenvalue`` :math:`\lambda_k`,
-        ``multiplicity`` :math:`N(d,k)`, ``mu``, ``cumulative_fraction``; plus
+        ``multiplicity`` :math:`N(d,k)`, ``mu``, ``cumulative_fraction``, ``share``; plus
         ``top_fraction`` :math:`F(d)` and ``total`` (:math:`\kappa(1) = 1/2` for ReLU).
 
     Examples
@@ -270,9 +273,10 @@ def limit_spectrum(d: int = 10, kmax: int = 12, activation: str | Activation = "
         method = (f"top eigenvalue of the degree-k radial operator sum_n b_(n,k) c_n(r) c_n(r') (Mehler, {K + 1} "
                   "Hermite terms; radius law of the draw at this p)")
     cum = np.cumsum(shares) / share_den
+    step = np.diff(cum, prepend=0.0)
     top_fraction = float(cum[2])
     rows = tuple(LimitDegree(k=k, eigenvalue=float(eig[k]), multiplicity=int(mult[k]), mu=float(mu[k]),
-                             cumulative_fraction=float(cum[k]), radial_eigenvalues=radial[k])
+                             cumulative_fraction=float(cum[k]), share=float(step[k]), radial_eigenvalues=radial[k])
                  for k in range(kmax_out + 1))
     return LimitSpectrum(d=d, activation=act.name, scale=scale, p=p_used, degrees=rows, top_fraction=top_fraction,
                          total=float(total), trace=float(trace), method=method)
