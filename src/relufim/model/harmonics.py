@@ -29,6 +29,7 @@ __all__ = [
     "harmonic_multiplicity",
     "zonal_polynomial",
     "zonal_power_coefficients",
+    "funk_hecke_quadrature",
     "funk_hecke_coefficients",
     "monomial_funk_hecke",
     "relu_funk_hecke_coefficients",
@@ -134,9 +135,52 @@ def zonal_power_coefficients(k: int, d: int) -> np.ndarray:
     return cur
 
 
+def funk_hecke_quadrature(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Nodes ``t``, weights ``w`` and :math:`P_k^{(d)}(t_a)` of the Funk–Hecke quadrature rule (theory §6.6).
+
+    Gauss–Legendre in the angle :math:`\theta = \arccos t` on :math:`[0, \pi]`, where the law of
+    :math:`t` is :math:`c_d\sin^{d-2}\theta\,d\theta` (theory §6.3); ``n = min(4000, 200 + 4 kmax +
+    12 sqrt(d))`` nodes. Then :math:`E_t[h(t)] \approx \sum_a w_ah(t_a)` and
+    :math:`\mu_k \approx \sum_a w_ah(t_a)P_k(t_a)` = ``P @ (w * h(t))``, exactly as
+    :func:`funk_hecke_coefficients` computes them; use the rule directly to evaluate a kernel on
+    its nodes once and contract it in bulk. Cached per ``(d, kmax)``; the arrays are read-only.
+
+    Parameters
+    ----------
+    d : int
+        Dimension of the inputs (>= 2; ``d = 1`` has no angle, see the module docstring).
+    kmax : int
+        Largest degree of the tabulated zonal polynomials (it also sets the number of nodes).
+
+    Returns
+    -------
+    t : array (n,)
+        The nodes (cosines), decreasing from near 1 to near -1.
+    w : array (n,)
+        The weights (they sum to 1).
+    P : array (kmax + 1, n)
+        :math:`P_k^{(d)}(t_a)` for ``k = 0..kmax``.
+
+    Examples
+    --------
+    >>> t, w, P = funk_hecke_quadrature(3, 4)
+    >>> P.shape == (5, t.size), round(float(w.sum()), 12), round(float(w @ t ** 2), 12)   # E t^2 = 1/d
+    (True, 1.0, 0.333333333333)
+    >>> from relufim.model.kernels import arccos_kernel
+    >>> bool(np.array_equal(P @ (w * arccos_kernel(t)), funk_hecke_coefficients(arccos_kernel, 3, 4)))
+    True
+    """
+    d = check_dimension(d)
+    kmax = check_degree(kmax)
+    if d == 1:
+        raise ValueError("d = 1 has no quadrature rule: S^0 is two points, and its Funk–Hecke coefficients are "
+                         "(h(1) + h(-1))/2 and (h(1) - h(-1))/2 (use funk_hecke_coefficients).")
+    return _funk_hecke_quadrature(d, kmax)
+
+
 @functools.lru_cache(maxsize=32)
-def _angle_rule(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes in the angle, Funk–Hecke weights (they sum to 1) and ``P_k(t)`` for ``k <= kmax``."""
+def _funk_hecke_quadrature(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`funk_hecke_quadrature` for validated ``d >= 2`` and ``kmax`` (cached on the ints)."""
     n = int(min(4000, 200 + 4 * kmax + 12 * math.sqrt(d)))
     x, wx = special.roots_legendre(n)
     theta = 0.5 * math.pi * (x + 1.0)
@@ -182,7 +226,7 @@ def funk_hecke_coefficients(kernel: Callable[[np.ndarray], np.ndarray], d: int, 
         if kmax >= 1:
             out[1] = 0.5 * (h[0] - h[1])
         return out
-    t, w, P = _angle_rule(d, kmax)
+    t, w, P = _funk_hecke_quadrature(d, kmax)
     vals = np.asarray(kernel(t), dtype=np.float64)
     return P @ (w * vals)
 

@@ -59,8 +59,8 @@ from ..model.activations import (
     mehler_sum,
     mehler_truncation,
 )
-from ..model.harmonics import check_degree, funk_hecke_coefficients, harmonic_multiplicity
-from ..model.network import Network, check_layer_weights, check_widths, covariance_root, layer_variances, network
+from ..model.harmonics import check_degree, funk_hecke_coefficients, funk_hecke_quadrature, harmonic_multiplicity
+from ..model.network import Network, check_layer_weights, check_widths, layer_variances, network, whitened_weights
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes, principal_cosines
 from .functions import predicted_eigenfunctions
 from .limit import _check_d, limit_spectrum, radial_rule
@@ -252,18 +252,6 @@ def _layer_recursion(act: Activation, gains: Sequence[float], r: np.ndarray, ome
     return Q, V, worst
 
 
-def _funk_hecke_nodes(d: int, kmax: int) -> np.ndarray:
-    """The angle nodes at which :func:`funk_hecke_coefficients` evaluates a kernel (asked, never copied)."""
-    seen: list[np.ndarray] = []
-
-    def record(t: np.ndarray) -> np.ndarray:
-        seen.append(np.asarray(t, dtype=np.float64))
-        return np.zeros_like(seen[-1])
-
-    funk_hecke_coefficients(record, d, kmax)
-    return seen[0]
-
-
 def _nonhomogeneous_degrees(act: Activation, d: int, kmax: int, gains: Sequence[float],
                             p_last: int) -> tuple[np.ndarray, list[tuple[float, ...]], float, float]:
     """Top eigenvalue and further levels of each degree's radial operator, the limit trace and the error bound.
@@ -277,7 +265,7 @@ def _nonhomogeneous_degrees(act: Activation, d: int, kmax: int, gains: Sequence[
     keep = omega >= NEGLIGIBLE_WEIGHT * omega.max()
     dropped = float(omega[~keep].sum())
     r, omega = r[keep], omega[keep]
-    t = _funk_hecke_nodes(d, kmax)
+    t, w, P = funk_hecke_quadrature(d, kmax)
     while True:
         try:
             Q, V, bound = _layer_recursion(act, gains, r, omega, t)
@@ -296,12 +284,7 @@ def _nonhomogeneous_degrees(act: Activation, d: int, kmax: int, gains: Sequence[
         warnings.warn(f"the depth limit of {act.name!r} may be off by up to {bound:.2g} of the trace (Mehler series "
                       f"truncated at {MEHLER_MAX_TERMS} terms, or outer radii dropped: large pre-activation scales "
                       "for this activation).", AccuracyWarning, stacklevel=4)
-    m = r.size
-    K = np.empty((kmax + 1, m, m))
-    for i in range(m):
-        for j in range(i, m):
-            row = Q[i, j]
-            K[:, i, j] = K[:, j, i] = funk_hecke_coefficients(lambda _t, row=row: row, d, kmax)
+    K = np.moveaxis((Q * w) @ P.T, -1, 0)  # K[k, i, j] = mu_k[q_L(r_i, r_j, .)], every pair in one product
     sw = np.sqrt(omega)
     top, radial = np.empty(kmax + 1), []
     for k in range(kmax + 1):
@@ -327,12 +310,10 @@ def _from_limit_spectrum(net: Network | None, d: int, kmax: int, act: Activation
     else:
         lim = limit_spectrum(d, kmax, act, s, None if widths is None else widths[0])
     trace = float(lim.trace)
-    cum = np.array([row.cumulative_fraction for row in lim.degrees])
-    shares = np.diff(np.concatenate([[0.0], cum]))
     rows = tuple(DepthDegree(k=row.k, multiplicity=row.multiplicity, eigenvalue=row.eigenvalue,
-                             mu=row.eigenvalue / trace, share=float(shares[i]),
+                             mu=row.eigenvalue / trace, share=row.share,
                              cumulative_share=row.cumulative_fraction, radial_eigenvalues=row.radial_eigenvalues)
-                 for i, row in enumerate(lim.degrees))
+                 for row in lim.degrees)
     return DepthLimit(d=d, depth=1, widths=widths, activation=act.name,
                       scale=scale if isinstance(scale, str) else None,
                       variances=None if net is None else net.variances, degrees=rows, top_fraction=lim.top_fraction,
@@ -560,18 +541,18 @@ def predicted_subspaces(weights: list[np.ndarray], *, n: int | None = None, x: n
     """
     weights = check_layer_weights(weights)
     d = weights[0].shape[0]
+    white = None
     if n is not None:
         if whiten is not None:
             raise ValueError("whiten is for your inputs x; with n the Monte Carlo inputs are whitened by "
                              "input_cov^(-1/2) automatically.")
-        white = None
         if input_cov is not None:
-            R = covariance_root(input_cov, d)
-            white = np.linalg.inv(R)
-            white = 0.5 * (white + white.T)
-    else:
-        white = None if whiten is None else np.asarray(whiten, dtype=np.float64)
-        if white is not None and white.shape != (d, d):
+            # x = z Sigma^(1/2) with z ~ N(0, I): the same features from z through the whitened weights (theory
+            # §14.6), and the functions then see the whitened inputs z themselves
+            weights, input_cov = whitened_weights(weights, input_cov), None
+    elif whiten is not None:
+        white = np.asarray(whiten, dtype=np.float64)
+        if white.shape != (d, d):
             raise ValueError(f"whiten must be a ({d}, {d}) matrix, got shape {white.shape}.")
     mom = feature_moments(weights, n=n, x=x, seed=seed, activation=activation, input_cov=input_cov,
                           functions=lambda chunk: predicted_functions(chunk, white), stderr=gram and gram_stderr,
