@@ -90,6 +90,23 @@ def test_bad_client_and_backend():
         rf.fisher_operator(W, client=object(), backend="torch")
 
 
+def test_diagonal_trace_and_truncation_errors_as_in_process(client, monkeypatch):
+    """The exact diagonal and trace are the in-process operator's, bit for bit (the same kernel from the same W);
+    an unsupported truncation is refused with the in-process message before W is scattered to the workers."""
+    W = rf.sample_weights(4, 300, seed=10)
+    for kwargs in (dict(), dict(sigma=0.5), dict(activation="softplus"), dict(min_degree=4), dict(taylor_from=4)):
+        local = rf.fisher_operator(W, **kwargs)
+        dist = rf.fisher_operator(W, client=client, **kwargs)
+        assert np.array_equal(dist.diagonal(), local.diagonal()) and dist.trace() == local.trace(), kwargs
+    scattered = []
+    monkeypatch.setattr(client, "scatter", lambda *args, **kwargs: scattered.append(args))
+    with pytest.raises(ValueError, match="leaky-ReLU family"):
+        rf.fisher_operator(W, client=client, activation="softplus", min_degree=4)
+    with pytest.raises(ValueError, match="not both"):
+        rf.fisher_operator(W, client=client, min_degree=4, taylor_from=4)
+    assert not scattered
+
+
 # ----------------------------------------------------------------------------- the FIM of all parameters
 
 

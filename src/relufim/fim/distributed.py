@@ -30,6 +30,7 @@ from .tiles import SymmetricProductOperator, make_tile_kernel, rows_product
 
 __all__ = [
     "DistributedFisherOperator",
+    "FisherFacts",
     "RowBlockOperator",
     "WorkerThroughput",
     "check_client",
@@ -63,6 +64,27 @@ def worker_address() -> str:
         return get_worker().address
     except (ImportError, ValueError):  # pragma: no cover - called outside a worker
         return "local"
+
+
+class FisherFacts:
+    r"""What the in-process and the distributed FIM operator know without a product: the exact diagonal and trace.
+
+    Subclasses set ``sigma`` and ``_kernel_diagonal``, the exact diagonal :math:`J_{ii}` before
+    :math:`\sigma^2` (:attr:`~relufim.fim.tiles.TileKernel.diagonal`). It lives here, below
+    :mod:`relufim.fim.operator`, so that both :class:`~relufim.fim.operator.FisherOperator` and
+    :class:`DistributedFisherOperator` take it from one place.
+    """
+
+    sigma: float
+    _kernel_diagonal: np.ndarray
+
+    def diagonal(self) -> np.ndarray:
+        r"""Exact diagonal :math:`J_{ii}/\sigma^2` (:math:`\|w_i\|^2/(2\sigma^2)` for ReLU)."""
+        return self._kernel_diagonal / self.sigma**2
+
+    def trace(self) -> float:
+        r"""Exact trace (:math:`\|W\|_F^2/(2\sigma^2)` for ReLU)."""
+        return float(np.sum(self._kernel_diagonal) / self.sigma**2)
 
 
 @dataclass(frozen=True)
@@ -162,7 +184,7 @@ class RowBlockOperator(SymmetricProductOperator):
         return out
 
 
-class DistributedFisherOperator(RowBlockOperator):
+class DistributedFisherOperator(FisherFacts, RowBlockOperator):
     r"""Matrix-free :math:`J/\sigma^2` whose products run as row blocks on the workers of a Dask ``client``.
 
     Built by :func:`relufim.fisher_operator` with ``client=``. Attributes as
@@ -176,23 +198,18 @@ class DistributedFisherOperator(RowBlockOperator):
                  truncation: dict[str, int] | None = None):
         p = W.shape[1]
         truncation = dict(truncation or {})
+        norms = column_norms(W)
+        # the one kernel built here: it refuses an unsupported truncation before W is scattered (not on the
+        # workers, which build their own from W), and gives the exact diagonal
+        kernel = make_tile_kernel(unit_columns(W, norms), norms, activation, **truncation)
         super().__init__((p, p), client=client, static=W, task=_block_task, task_args=(activation, truncation),
                          n_units=p, sigma=sigma, block=block, row_block=row_block, threads=threads,
                          retries=retries, progress=progress)
         self.W = W
         self.activation = activation
         self.truncation = truncation
-        self.norms = column_norms(W)
-        self._diagonal = make_tile_kernel(unit_columns(W, self.norms), self.norms, activation,
-                                          **self.truncation).diagonal
-
-    def diagonal(self) -> np.ndarray:
-        r"""Exact diagonal :math:`J_{ii}/\sigma^2`."""
-        return self._diagonal / self.sigma**2
-
-    def trace(self) -> float:
-        """Exact trace."""
-        return float(np.sum(self._diagonal) / self.sigma**2)
+        self.norms = norms
+        self._kernel_diagonal = kernel.diagonal
 
 
 def check_client(client: Any) -> dict[str, Any]:
@@ -243,8 +260,6 @@ def make_distributed_operator(W: np.ndarray, client: Any, *, activation: str | A
     row_block, threads = plan_row_blocks(client, p, block, row_block, threads)
     need = 8.0 * (p * 2 + threads * (row_block + 3 * block * block) + 10 * p)  # one vector
     check_workers_fit(client, need, f"p = {p}, one vector")
-    make_tile_kernel(np.zeros((W.shape[0], 0)), np.zeros(0), act, min_degree=min_degree,
-                     taylor_from=taylor_from)  # refuse an unsupported truncation here, not on the workers
     return DistributedFisherOperator(W, act, client=client, sigma=sigma, block=block, row_block=row_block,
                                      threads=threads, retries=retries, progress=progress,
                                      truncation={"min_degree": min_degree, "taylor_from": taylor_from})

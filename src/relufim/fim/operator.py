@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import check_float_dtype, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
-from .distributed import DistributedFisherOperator, make_distributed_operator
+from .distributed import DistributedFisherOperator, FisherFacts, make_distributed_operator
 from .tiles import (
     NumpyBackend,
     SymmetricProductOperator,
@@ -35,7 +35,7 @@ __all__ = ["FisherOperator", "fisher_operator"]
 Progress = Callable[[int, int], None]
 
 
-class FisherOperator(SymmetricProductOperator):
+class FisherOperator(FisherFacts, SymmetricProductOperator):
     r"""Matrix-free :math:`J/\sigma^2` (or a truncation of it) for hidden weights ``W`` (see :func:`fisher_operator`).
 
     Attributes
@@ -58,6 +58,7 @@ class FisherOperator(SymmetricProductOperator):
         self.norms = column_norms(W)
         self.U = unit_columns(W, self.norms)
         self.kernel = kernel
+        self._kernel_diagonal = kernel.diagonal
         self.block = min(block, p)
         self.backend = backend
         self.compute_dtype = np.dtype(dtype)
@@ -69,15 +70,7 @@ class FisherOperator(SymmetricProductOperator):
         self._U = self._backend.asarray(self.U)
         self._data = kernel.prepare(self._backend)
 
-    # -- facts known without any product
-    def diagonal(self) -> np.ndarray:
-        r"""Exact diagonal :math:`J_{ii}/\sigma^2` (:math:`\|w_i\|^2/(2\sigma^2)` for ReLU)."""
-        return self.kernel.diagonal / self.sigma**2
-
-    def trace(self) -> float:
-        r"""Exact trace (:math:`\|W\|_F^2/(2\sigma^2)` for ReLU)."""
-        return float(np.sum(self.kernel.diagonal) / self.sigma**2)
-
+    # diagonal() and trace(), known without any product, come from FisherFacts
     def memory_bytes(self, n_vectors: int) -> int:
         """Working memory of one product with ``n_vectors`` vectors (tiles, accumulators, copies of V)."""
         return product_memory_bytes(self.shape[0], n_vectors, self.block, self.threads, self.compute_dtype.itemsize)

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_memory, check_positive_float, check_positive_int
+from .._validation import check_memory, check_positive_float, check_positive_int, check_square_matrix
 from .activations import Activation, get_activation
 from .weights import sample_weights
 
@@ -337,16 +337,17 @@ def check_covariance(cov: Any, d: int, name: str = "input_cov") -> np.ndarray:
     d = check_positive_int(d, "d")
     if isinstance(cov, (str, bytes)) or cov is None:
         raise TypeError(f"{name} must be a ({d}, {d}) covariance matrix, got {type(cov).__name__}.")
-    S = np.asarray(cov)
-    if S.dtype == object or not (np.issubdtype(S.dtype, np.floating) or np.issubdtype(S.dtype, np.integer)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {S.dtype}.")
-    if S.shape != (d, d):
+    try:  # real entries (else TypeError), square and finite (else ValueError), as float64
+        S = check_square_matrix(cov, name)
+        shape = S.shape
+    except ValueError:
+        shape = np.shape(cov)
+        if shape == (d, d):
+            raise  # the right shape with non-finite entries
+    if shape != (d, d):  # checked before finiteness, with a covariance's fix, in place of the generic message
         raise ValueError(f"{name} must have shape (d, d) = ({d}, {d}) to match the input dimension, got shape "
-                         f"{S.shape}" + (" (a vector: for a diagonal covariance pass np.diag(v))" if S.ndim == 1
-                                         else "") + ".")
-    S = np.asarray(S, dtype=np.float64)
-    if not np.all(np.isfinite(S)):
-        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+                         f"{shape}" + (" (a vector: for a diagonal covariance pass np.diag(v))" if len(shape) == 1
+                                       else "") + ".")
     scale = float(np.abs(S).max())
     if scale == 0.0:
         raise ValueError(f"{name} is zero; a covariance must be positive definite.")
