@@ -136,22 +136,19 @@ class ClusterConvergence:
     @classmethod
     def from_values(cls, name: str, p: Sequence[int], limit: Sequence[float], values: np.ndarray
                     ) -> ClusterConvergence:
-        """Mean and spread over seeds of ``values[i, s]`` (width ``p[i]``, seed ``s``), the limit and the rate."""
+        """Mean and spread over seeds of ``values[i, s]`` (width ``p[i]``, seed ``s``), then :meth:`from_dict`."""
         values = np.asarray(values, dtype=float)
         n_seeds = values.shape[1]
-        mean = values.mean(axis=1)
         std = values.std(axis=1, ddof=1) if n_seeds > 1 else np.full(len(p), np.nan)
-        lim = np.asarray(limit, dtype=float)
-        status, rate, se = rate_verdict(p, mean - lim, std / math.sqrt(n_seeds))
-        return cls(name=name, p=tuple(int(x) for x in p), limit=tuple(float(x) for x in lim),
-                   mean=tuple(float(x) for x in mean), std=tuple(float(x) for x in std), n_seeds=n_seeds,
-                   rate=rate, rate_stderr=se, rate_status=status)
+        return cls.from_dict({"name": name, "p": p, "limit": limit, "mean": values.mean(axis=1), "std": std,
+                              "n_seeds": n_seeds})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], n_seeds: int | None = None) -> ClusterConvergence:
-        """Rebuild from :meth:`to_dict` (or an older record without the rate rule), applying the rule again.
+        """From ``p, limit, mean, std`` per width and the number of seeds, applying the rate rule again.
 
-        The rate is re-decided from ``p, limit, mean, std`` and the number of seeds
+        The record may come from :meth:`to_dict`, from an older version without the rate rule, or
+        from :meth:`from_values`. The rate is re-decided from ``p, limit, mean, std`` and the number of seeds
         (``data["n_seeds"]`` or ``n_seeds``), never taken from the record, so a rate fitted
         by an older version without its error bar is not shown.
 

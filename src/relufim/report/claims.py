@@ -80,26 +80,36 @@ def count_claims(claims: Iterable[Mapping[str, Any]]) -> ClaimCounts:
 _BARE_RATE = re.compile(r"\|mean - limit\| ~ p\^-?\d+(\.\d+)?(?!\s*±)")
 
 
-def _norms(text: Any) -> Any:
-    """``||x||`` as ``‖x‖`` in a claim's text (reads better; no pipes in a Markdown cell).
-
-    A bare rate without its standard error (written by relufim before 0.2) is not shown.
+def norm_signs(text: Any) -> Any:
+    """``||x||`` as ``‖x‖`` in a table cell's text (reads better; no pipes in a Markdown cell); anything else as is.
 
     Examples
     --------
-    >>> _norms("1.67 +- 0.002 at p = 1000; |mean - limit| ~ p^-3.02")
+    >>> norm_signs("||x|| + x_1"), norm_signs(None)
+    ('‖x‖ + x_1', None)
+    """
+    return text.replace("||", "‖") if isinstance(text, str) else text
+
+
+def _claim_text(text: Any) -> Any:
+    """A claim's text for the table (:func:`norm_signs`); a bare rate without its standard error is not shown.
+
+    Such rates were written by relufim before 0.2.
+
+    Examples
+    --------
+    >>> _claim_text("1.67 +- 0.002 at p = 1000; |mean - limit| ~ p^-3.02")
     '1.67 +- 0.002 at p = 1000; rate not shown (fitted without a standard error)'
     """
     if not isinstance(text, str):
         return text
-    text = _BARE_RATE.sub("rate not shown (fitted without a standard error)", text)
-    return text.replace("||", "‖")
+    return norm_signs(_BARE_RATE.sub("rate not shown (fitted without a standard error)", text))
 
 
 def claims_table(claims: Iterable[Mapping[str, Any]], table_id: str = "claims") -> Table:
     """The papers' claims next to the measured values (holds: yes, no, or – for judgement)."""
-    rows = [[_norms(c.get("claim")), c.get("source"), _norms(c.get("predicted")), _norms(c.get("measured")),
-             c.get("holds") if isinstance(c.get("holds"), bool) else None]
+    rows = [[_claim_text(c.get("claim")), c.get("source"), _claim_text(c.get("predicted")),
+             _claim_text(c.get("measured")), c.get("holds") if isinstance(c.get("holds"), bool) else None]
             for c in claims if isinstance(c, Mapping)]
     return Table(["claim", "source", "predicted", "measured", "holds"], rows, id=table_id,
                  caption="The papers' claims and what this run measured (holds: – where it is left to judgement).")

@@ -234,8 +234,8 @@ def section_figures(summary: Mapping[str, Any]) -> list[tuple[str, str, Figure]]
     """The section's figures as ``(file, caption, figure)``, from the section's summary.
 
     ``summary``: what :func:`relufim.experiments.depth_section.reproduce_section` returns under ``"summary"``.
-    (Tuples rather than :class:`relufim.report.reproduce.FigureFile`, which this module cannot import
-    without an import cycle once ``reproduce`` imports it; the caller wraps them.)
+    (Tuples: :func:`relufim.report.reproduce.reproduce_figures` wraps them in
+    :class:`relufim.report.figures.FigureFile` with the section's name.)
     """
     out = [("depth_shares.png",
             f"Share of the trace of J per harmonic degree against depth (lines: infinite width; points: finite "

@@ -5,7 +5,8 @@ results table holds, and returns a :class:`matplotlib.figure.Figure`. Figures ar
 with the object-oriented API (``Figure`` directly, no pyplot): no global backend is chosen
 or changed, no figure is left registered anywhere, so they are safe to draw in any
 process, headless or inside a notebook. :func:`figure_png` turns one into PNG bytes and
-:func:`save_figure` writes it atomically.
+:func:`save_figure` writes it atomically; :class:`FigureFile` is one figure of a reproduce run with
+its file name, caption and report section.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from .._io import write_bytes_atomic
 from ..theory import TRACE_SHARE_BOUND
 
 __all__ = [
+    "FigureFile",
     "figure_png",
     "save_figure",
     "eigenvalue_distribution_figure",
@@ -67,6 +70,20 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> Path:
     """Write ``fig`` as a PNG file at ``path`` atomically (the old file or the new one, never half)."""
     return write_bytes_atomic(path, figure_png(fig, dpi))
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """One figure of a reproduce run: its file name, caption, the report section it belongs to and the figure."""
+
+    file: str
+    caption: str
+    section: str | None
+    figure: Figure
+
+    def entry(self) -> dict[str, Any]:
+        """The record kept in ``summary["figures"]``."""
+        return {"file": self.file, "caption": self.caption, "section": self.section}
 
 
 # ----------------------------------------------------------------------------- shared axes

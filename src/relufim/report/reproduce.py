@@ -5,6 +5,7 @@
 (claims, tables, figures, configuration) that :mod:`relufim.report.markdown` and
 :mod:`relufim.report.html` render as ``report.md`` and ``report.html``. Both read only the
 summary, so ``relufim report DIR`` regenerates exactly what ``relufim reproduce`` wrote.
+:data:`SECTION_REPORTS` says how each section of a run is shown (title, tables, figures).
 
 Schema read (every key optional; what is missing is said in the report, never a crash)::
 
@@ -23,6 +24,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
@@ -31,9 +33,10 @@ from ..experiments.convergence import ClusterConvergence
 from . import depth as depth_report
 from . import full_fisher as full_fisher_report
 from . import mdl as mdl_report
-from .claims import JUDGEMENT_NOTE, claims_table, count_claims
+from .claims import JUDGEMENT_NOTE, claims_table, count_claims, norm_signs
 from .document import Figure, Paragraph, Preformatted, Report, Section, Table
 from .figures import (
+    FigureFile,
     approximation_figure,
     convergence_figure,
     density_figure,
@@ -53,13 +56,23 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg
          ".gif": "image/gif", ".webp": "image/webp"}
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8", "image/gif": b"GIF8", "image/webp": b"RIFF"}
 
-#: The report modules of the sections that render themselves (name -> module with ``SECTION_TITLE``,
-#: ``section_blocks(summary)`` and ``section_figures(summary) -> [(file, caption, Figure)]``).
-SECTION_REPORTS = {"depth": depth_report, "all-parameters": full_fisher_report, "mdl": mdl_report}
 
-_SECTION_TITLES = {"limit": "Infinite width and other activations",
-                   "function_space": "Function space, NTK and learning (the 2025 papers)",
-                   **{name: module.SECTION_TITLE for name, module in SECTION_REPORTS.items()}}
+@dataclass(frozen=True)
+class SectionReport:
+    """How the report shows one section of a reproduce run (``summary["sections"][i]``).
+
+    ``blocks`` and ``figures`` take the section's ``summary``: its tables and text (document
+    blocks of :mod:`relufim.report.document`), and its figures as ``(file, caption, figure)``.
+    """
+
+    title: str
+    blocks: Callable[[Mapping[str, Any]], list[Any]]
+    figures: Callable[[Mapping[str, Any]], list[tuple[str, str, MplFigure]]]
+
+    @classmethod
+    def of_module(cls, module: ModuleType) -> SectionReport:
+        """A report module's section: its ``SECTION_TITLE``, ``section_blocks`` and ``section_figures``."""
+        return cls(module.SECTION_TITLE, module.section_blocks, module.section_figures)
 
 
 def load_summary(directory: str | Path) -> dict[str, Any]:
@@ -92,11 +105,6 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, obj)]
 
 
-def _norms(text: Any) -> str:
-    """``||x||`` as ``‖x‖``: reads better, and a table never sees a pipe in it."""
-    return str(text).replace("||", "‖")
-
-
 def _pct(x: Any, digits: int = 4) -> str | None:
     return None if x is None else f"{x:.{digits}%}"
 
@@ -107,20 +115,6 @@ def _cos(x: Any) -> str | None:
 
 
 # ----------------------------------------------------------------------------- figures
-
-@dataclass(frozen=True)
-class FigureFile:
-    """One figure of a reproduce run: its file name, caption, the report section it belongs to and the figure."""
-
-    file: str
-    caption: str
-    section: str | None
-    figure: MplFigure
-
-    def entry(self) -> dict[str, Any]:
-        """The record kept in ``summary["figures"]``."""
-        return {"file": self.file, "caption": self.caption, "section": self.section}
-
 
 def _section_summary(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     for sec in summary.get("sections") or []:
@@ -141,7 +135,7 @@ def reproduce_figures(summary: Mapping[str, Any]) -> list[FigureFile]:
     -------
     list of FigureFile
         In report order: the 2023 check (eigenvalue distribution, Rayleigh quotients, principal
-        angles, the distribution at ``density_p``), then each section's figures.
+        angles, the distribution at ``density_p``), then each section's figures (:data:`SECTION_REPORTS`).
     """
     cfg = summary["config"]
     d, p = cfg["d"], cfg["p"]
@@ -171,45 +165,10 @@ def reproduce_figures(summary: Mapping[str, Any]) -> list[FigureFile]:
             f"p = {p}; dotted: infinite-width limits.", "density",
             density_figure(dens["smoothed_histogram"], d=d, p=dens["p"], n_vectors=dens["n_vectors"],
                            lanczos_steps=dens["lanczos_steps"], limit=limit)))
-    lim = _section_summary(summary, "limit")
-    if lim is not None:
-        tsc = lim["trace_share_curve"]
-        out += [
-            FigureFile("limit_convergence.png",
-                       f"Cluster eigenvalues against p (mean and spread over seeds) with the infinite-width limit, "
-                       f"d = {lim['convergence']['d']}.", "limit", convergence_figure(lim["convergence"])),
-            FigureFile("trace_share_vs_d.png",
-                       "F(d), the limit share of the trace in the three clusters, against d with the 0.977 bound.",
-                       "limit", trace_share_figure(tsc["d"], tsc["F"], d_mark=lim["limit"]["d"])),
-        ]
-    fs = _section_summary(summary, "function_space")
-    if fs is not None:
-        forms, ntk, gd = fs["function_forms"], fs["fisher_ntk"], fs["gradient_descent"]
-        out += [
-            FigureFile("function_forms.png",
-                       f"f_v of each group of approximate eigenvectors along a great circle of the input sphere "
-                       f"(solid) and its predicted limiting form (dashed), d = {forms['d']}, p = {forms['p']}.",
-                       "function_space", function_forms_figure(forms["circle"])),
-            FigureFile("fisher_ntk.png",
-                       f"Top eigenvalues of the Monte Carlo FIM and of the NTK Gram K/n on the same {ntk['n']} "
-                       f"inputs (d = {ntk['d']}, p = {ntk['p']}), computed independently.", "function_space",
-                       fisher_ntk_figure(ntk)),
-            FigureFile("approximation_error.png",
-                       "Relative L2 error of the degree-<=2 approximation formula over random v (points, "
-                       "±2 standard errors) against 1 - F(d).", "function_space",
-                       approximation_figure(fs["approximation"]["curve"])),
-            FigureFile("gradient_descent.png",
-                       "Excess risk carried by each cluster during population gradient descent (solid) and the "
-                       "predictions sum lambda_i c_i^2 (1 - eta lambda_i)^(2k) (dashed) and exp(-2 lambda_i t) "
-                       "(dotted), log axes: the ‖x‖ part is learned first, then the linear part, then the "
-                       "degree-2 part.", "function_space",
-                       dynamics_figure(gd["curves"], title=f"Population GD, target ‖x‖ + x_1 + x_1x_2/‖x‖ parts, "
-                                                           f"d = {gd['d']}, p = {gd['p']}")),
-        ]
-    for name, module in SECTION_REPORTS.items():
+    for name, section in SECTION_REPORTS.items():
         sec = _section_summary(summary, name)
         if sec is not None:
-            out += [FigureFile(f, caption, name, fig) for f, caption, fig in module.section_figures(sec)]
+            out += [FigureFile(f, caption, name, fig) for f, caption, fig in section.figures(sec)]
     return out
 
 
@@ -410,18 +369,30 @@ def _limit_blocks(s: Mapping[str, Any]) -> list[Any]:
     return blocks
 
 
+def _limit_figures(lim: Mapping[str, Any]) -> list[tuple[str, str, MplFigure]]:
+    tsc = lim["trace_share_curve"]
+    return [
+        ("limit_convergence.png",
+         f"Cluster eigenvalues against p (mean and spread over seeds) with the infinite-width limit, "
+         f"d = {lim['convergence']['d']}.", convergence_figure(lim["convergence"])),
+        ("trace_share_vs_d.png",
+         "F(d), the limit share of the trace in the three clusters, against d with the 0.977 bound.",
+         trace_share_figure(tsc["d"], tsc["F"], d_mark=lim["limit"]["d"])),
+    ]
+
+
 def _function_space_blocks(s: Mapping[str, Any]) -> list[Any]:
     fs = s["function_forms"]
     blocks: list[Any] = [Table(
         ["group", "vectors", "predicted form", "count", "mean cosine", "min cosine", "mean rel. error"],
-        [[g["name"], _norms(g["description"]), _norms(g["form"]), g["count"], g["mean_cosine"], g["min_cosine"],
-          g["mean_rel_error"]] for g in fs["groups"].values()], id="function-forms",
+        [[g["name"], norm_signs(g["description"]), norm_signs(g["form"]), g["count"], g["mean_cosine"],
+          g["min_cosine"], g["mean_rel_error"]] for g in fs["groups"].values()], id="function-forms",
         caption=f"Function forms at d = {fs['d']}, p = {fs['p']}: cosine and relative L2 error of f_v against the "
                 f"predicted limiting form on {fs.get('n', 2000)} Gaussian inputs, every vector unit-normalized "
                 "(theory §11).")]
     blocks.append(Table(
         ["cluster", "size", "mean eigenvalue", "predicted c²dμ_k", "form", "min principal cosine"],
-        [[c["index"], c["size"], c["mean_eigenvalue"], c["predicted_eigenvalue"], _norms(c["form"]),
+        [[c["index"], c["size"], c["mean_eigenvalue"], c["predicted_eigenvalue"], norm_signs(c["form"]),
           _cos(c["min_principal_cosine"])] for c in fs["clusters"]], id="function-clusters",
         caption="The computed clusters as functions: the span of their eigenfunctions against the predicted span."))
     ips = s.get("inner_products")
@@ -436,7 +407,7 @@ def _function_space_blocks(s: Mapping[str, Any]) -> list[Any]:
     if isinstance(ntk, Mapping) and isinstance(ntk.get("captured_fractions"), Mapping):
         blocks.append(Table(
             ["function", "cluster 1", "cluster 2", "cluster 3"],
-            [[_norms(k), *v] for k, v in ntk["captured_fractions"].items()], id="captured-fractions",
+            [[norm_signs(k), *v] for k, v in ntk["captured_fractions"].items()], id="captured-fractions",
             caption=f"Share of each function's energy (on the samples) in each NTK cluster eigenspace (theory §12); "
                     f"FIM and NTK Gram agree to {ntk['max_discrepancy']:.1e}."))
     approx = s.get("approximation")
@@ -460,17 +431,47 @@ def _function_space_blocks(s: Mapping[str, Any]) -> list[Any]:
     return blocks
 
 
-_SECTION_BLOCKS: dict[str, Callable[[Mapping[str, Any]], list[Any]]] = {
-    "limit": _limit_blocks, "function_space": _function_space_blocks,
-    **{name: module.section_blocks for name, module in SECTION_REPORTS.items()}}
+def _function_space_figures(fs: Mapping[str, Any]) -> list[tuple[str, str, MplFigure]]:
+    forms, ntk, gd = fs["function_forms"], fs["fisher_ntk"], fs["gradient_descent"]
+    return [
+        ("function_forms.png",
+         f"f_v of each group of approximate eigenvectors along a great circle of the input sphere "
+         f"(solid) and its predicted limiting form (dashed), d = {forms['d']}, p = {forms['p']}.",
+         function_forms_figure(forms["circle"])),
+        ("fisher_ntk.png",
+         f"Top eigenvalues of the Monte Carlo FIM and of the NTK Gram K/n on the same {ntk['n']} "
+         f"inputs (d = {ntk['d']}, p = {ntk['p']}), computed independently.", fisher_ntk_figure(ntk)),
+        ("approximation_error.png",
+         "Relative L2 error of the degree-<=2 approximation formula over random v (points, "
+         "±2 standard errors) against 1 - F(d).", approximation_figure(fs["approximation"]["curve"])),
+        ("gradient_descent.png",
+         "Excess risk carried by each cluster during population gradient descent (solid) and the "
+         "predictions sum lambda_i c_i^2 (1 - eta lambda_i)^(2k) (dashed) and exp(-2 lambda_i t) "
+         "(dotted), log axes: the ‖x‖ part is learned first, then the linear part, then the "
+         "degree-2 part.",
+         dynamics_figure(gd["curves"], title=f"Population GD, target ‖x‖ + x_1 + x_1x_2/‖x‖ parts, "
+                                             f"d = {gd['d']}, p = {gd['p']}")),
+    ]
+
+
+#: How each section a reproduce run may hold is shown, by name (``summary["sections"][i]["name"]``), in the
+#: order its figures are drawn. A section of another name is listed as recorded.
+SECTION_REPORTS: dict[str, SectionReport] = {
+    "limit": SectionReport("Infinite width and other activations", _limit_blocks, _limit_figures),
+    "function_space": SectionReport("Function space, NTK and learning (the 2025 papers)", _function_space_blocks,
+                                    _function_space_figures),
+    "depth": SectionReport.of_module(depth_report),
+    "all-parameters": SectionReport.of_module(full_fisher_report),
+    "mdl": SectionReport.of_module(mdl_report),
+}
 
 
 def _section_blocks(i: int, name: str, sec: Mapping[str, Any], warnings: list[str]) -> list[Any]:
     summ = sec.get("summary")
-    build = _SECTION_BLOCKS.get(name)
-    if build is not None and isinstance(summ, Mapping):
+    section = SECTION_REPORTS.get(name)
+    if section is not None and isinstance(summ, Mapping):
         try:
-            return build(summ)
+            return section.blocks(summ)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             warnings.append(f"summary.json: section '{name}' lacks what its tables need ({type(exc).__name__}: "
                             f"{exc}); its values are listed as recorded.")
@@ -539,7 +540,8 @@ def reproduce_report(directory: str | Path, summary: Mapping[str, Any] | None = 
         name = str(sec.get("name") or f"Section {i + 1}")
         blocks = _section_blocks(i, name, sec, warnings)
         blocks += _figure_blocks(directory, placed.pop(name, []), warnings)
-        sections.append(Section(_SECTION_TITLES.get(name, name), blocks, id=f"section-{i + 1}"))
+        title = SECTION_REPORTS[name].title if name in SECTION_REPORTS else name
+        sections.append(Section(title, blocks, id=f"section-{i + 1}"))
     leftover = [f for group in placed.values() for f in group]  # figures of a section the summary does not hold
     if leftover:
         sections.append(Section("Other figures", _figure_blocks(directory, leftover, warnings), id="other-figures"))
