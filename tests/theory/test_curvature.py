@@ -28,6 +28,7 @@ from relufim.theory.curvature import (
     full_spectrum,
     kfac_factors,
     kfac_fisher,
+    largest_unit_cosine,
     measured_clusters,
     natural_gradient,
     teacher_gradient,
@@ -228,7 +229,10 @@ def test_full_spectrum_matrix_free_agrees_with_dense_and_measures_clusters():
     # residual r bounds the eigenvalue error by r (symmetric matrix)
     assert np.allclose(mf.eigenvalues[:k], lam[:k], rtol=0, atol=1e-10 * lam[0] * 2)
     assert mf.second_moment == pytest.approx(de.second_moment, rel=1e-12)
-    assert mf.null_space.rescaling_residual < 1e-14 and mf.null_space.dimension is None
+    # the null space: the theorem of theory §15.3 (hypotheses checked) against the dense numerical one
+    assert mf.null_space.rescaling_residual < 1e-14 and mf.null_space.method.startswith("theorem")
+    dense_null = full_spectrum(W, v, "all").null_space
+    assert mf.null_space.dimension == dense_null.dimension == p and dense_null.min_cosine > 1 - 1e-10
     sizes = [c.size for c in mf.clusters]
     assert sizes[:3] == [1, 5, 14]  # measured at d = 5 (ratios > 1.4 cut them), theory §15.5
     # the claim of theory §15.5: the k-th cluster's eigenspace lies within a few percent (5 %) in the span of the
@@ -237,7 +241,30 @@ def test_full_spectrum_matrix_free_agrees_with_dense_and_measures_clusters():
         assert c.captured[deg] > 0.95, (deg, c.captured)
         assert all(c.captured[low] < 0.05 for low in range(deg)), (deg, c.captured)
     d_ = mf.to_dict()
-    assert d_["params"] == "all" and d_["P"] == p * (d + 1) and d_["null_space_dimension"] is None
+    assert d_["params"] == "all" and d_["P"] == p * (d + 1) and d_["null_space_dimension"] == p
+
+
+def test_null_space_theorem_is_applied_only_where_its_hypotheses_hold():
+    """Without every eigenvalue the dimension comes from theory §15.3; a zero v_j (which adds d - 1 null directions,
+    as the dense eigenvalues show) or two antiparallel units leave it unknown instead of guessed."""
+    d, p = 4, 60
+    W, v = network(d, p, seed=3)
+    ok = full_spectrum(W, v, 10, method="matrix-free", tol=1e-8).null_space
+    assert ok.dimension == p and ok.max_unit_cosine == largest_unit_cosine(W)
+    G = (W / np.linalg.norm(W, axis=0)).T @ (W / np.linalg.norm(W, axis=0))
+    assert ok.max_unit_cosine == pytest.approx(np.abs(G - np.diag(np.diag(G))).max(), abs=1e-15)
+    v0 = v.copy()
+    v0[5] = 0.0
+    assert full_spectrum(W, v0, "all").null_space.dimension == p + d - 1  # the oracle: dense eigenvalues
+    none = full_spectrum(W, v0, 10, method="matrix-free", tol=1e-8).null_space
+    assert none.dimension is None and "not applied" in none.method
+    W2 = W.copy()
+    W2[:, 7] = -2.0 * W2[:, 3]
+    anti = full_spectrum(W2, v, 10, method="matrix-free", tol=1e-8).null_space
+    assert anti.dimension is None and "antiparallel" in anti.method and anti.max_unit_cosine >= 1 - 1e-12
+    # the dense top-k route (not every eigenvalue) uses the theorem too, with all p residuals
+    top = full_spectrum(W, v, 10, method="dense", tol=1e-8).null_space
+    assert top.dimension == p and "all 60" in top.method
 
 
 def test_measured_clusters_assume_no_sizes():

@@ -80,10 +80,14 @@ def format_full_spectrum_table(s: Mapping[str, Any]) -> str:
     if s.get("top_share") is not None:
         lines.append(f"top {len(s['eigenvalues'])} share           {s['top_share']:.4%}")
     ns = s["null_space"]
-    if ns["dimension"] is not None:
+    if ns["dimension"] is not None and ns["threshold"] is not None:  # from every eigenvalue
         lines.append(f"null space             dimension {ns['dimension']} (p = {ns['expected']} rescaling directions), "
                      f"cut at {ns['threshold']:.1e} lambda_max across a gap of {ns['gap']:.1e}; min cosine with "
                      f"span(z_j) {ns['min_cosine']:.10f}")
+    elif ns["dimension"] is not None:  # the theorem of theory §15.3, its hypotheses checked
+        lines.append(f"null space             dimension {ns['dimension']} (p = {ns['expected']} rescaling directions) "
+                     f"by theory §15.3: every v_j, w_j nonzero, largest |cos(w_i, w_j)| {ns['max_unit_cosine']:.6f} "
+                     f"< 1; F z_j / lambda_max <= {ns['rescaling_residual']:.1e}")
     else:
         lines.append(f"null space             F z_j / lambda_max <= {ns['rescaling_residual']:.1e} for the rescaling "
                      f"directions (p = {ns['expected']}); its dimension needs every eigenvalue (--all-eigenvalues)")

@@ -52,6 +52,7 @@ __all__ = [
     "FULL_DENSE_LIMIT",
     "MeasuredCluster",
     "NullSpace",
+    "largest_unit_cosine",
     "FullSpectrum",
     "full_spectrum",
     "measured_clusters",
@@ -154,12 +155,17 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
 class NullSpace:
     r"""What was found about the null space of ``F`` (theory §15.3).
 
-    ``dimension``: the numerical null space (eigenvalues below the widest gap among those under
-    ``1e-6`` of :math:`\lambda_{max}`; ``None`` unless the whole spectrum was computed), with
-    ``threshold`` (relative to :math:`\lambda_{max}`) and ``gap`` (the ratio across the cut);
-    ``min_cosine``: smallest principal cosine between that space and the span of the rescaling
-    directions :math:`z_j` (1 when they coincide); ``expected``: ``p``, the number of :math:`z_j`;
-    ``rescaling_residual``: :math:`\max_j\|Fz_j\|/(\lambda_{max}\|z_j\|)`, computed on every route.
+    ``dimension``: on the dense route (``method = "dense eigenvalues"``) the numerical null space
+    (eigenvalues below the widest gap among those under ``1e-6`` of :math:`\lambda_{max}`), with
+    ``threshold`` (relative to :math:`\lambda_{max}`), ``gap`` (the ratio across the cut) and
+    ``min_cosine`` (smallest principal cosine between that space and the span of the rescaling
+    directions :math:`z_j`; 1 when they coincide). On the matrix-free route the theorem of theory
+    §15.3 gives it: :math:`\ker F = \operatorname{span}\{z_j\}` exactly, of dimension ``p``, when every
+    :math:`v_j \ne 0`, every :math:`w_j \ne 0` and no two units are parallel or antiparallel. Those
+    hypotheses are checked (``max_unit_cosine``: the largest :math:`|\cos(w_i, w_j)|`, ``i != j``, below
+    ``1 - 1e-12``) and ``dimension`` is ``p`` when they hold, else ``None`` (the reason in ``method``).
+    ``expected``: ``p``; ``rescaling_residual``: :math:`\max_j\|Fz_j\|/(\lambda_{max}\|z_j\|)`, computed on
+    every route (on 8 sampled directions on the matrix-free one).
     """
 
     dimension: int | None
@@ -169,11 +175,69 @@ class NullSpace:
     expected: int
     rescaling_residual: float
     method: str
+    max_unit_cosine: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"dimension": self.dimension, "threshold": self.threshold, "gap": self.gap,
                 "min_cosine": self.min_cosine, "expected": self.expected,
-                "rescaling_residual": self.rescaling_residual, "method": self.method}
+                "rescaling_residual": self.rescaling_residual, "method": self.method,
+                "max_unit_cosine": self.max_unit_cosine}
+
+
+#: Above this many units the hypotheses of the null-space theorem (p^2/2 cosines) are not checked.
+NULL_THEOREM_MAX_UNITS = 100_000
+
+#: Units whose cosine is this close to +-1 count as (possibly) parallel: the theorem is not applied.
+PARALLEL_COSINE = 1.0 - 1e-12
+
+
+def largest_unit_cosine(W: np.ndarray, chunk: int = 1024) -> float:
+    r"""The largest :math:`|\cos(w_i, w_j)|` over pairs of distinct nonzero columns of ``W`` (0 for fewer than two).
+
+    The hypothesis "no two units parallel or antiparallel" of the null-space theorem (theory §15.3),
+    by chunks of columns: ``p^2`` cosines, ``chunk x p`` of them in memory at a time.
+
+    Examples
+    --------
+    >>> W = np.array([[1.0, 0.0, -2.0], [0.0, 1.0, 0.1]])
+    >>> round(largest_unit_cosine(W), 6)   # columns 0 and 2 are nearly antiparallel
+    0.998752
+    """
+    norms = np.linalg.norm(W, axis=0)
+    U = W[:, norms > 0] / norms[norms > 0]
+    p = U.shape[1]
+    best = 0.0
+    for s0 in range(0, p, chunk):
+        G = U[:, s0:s0 + chunk].T @ U
+        idx = np.arange(s0, min(s0 + chunk, p))
+        G[idx - s0, idx] = 0.0
+        best = max(best, float(np.abs(G).max(initial=0.0)))
+    return best
+
+
+def _null_space_by_theorem(W: np.ndarray, v: np.ndarray, residual: float, directions: str) -> NullSpace:
+    """Without every eigenvalue: dimension p from theory §15.3 when its hypotheses are checked to hold.
+
+    ``residual`` is the rescaling residual measured on ``directions`` (e.g. "all p", "8 sampled").
+    """
+    p = W.shape[1]
+    label = "theorem (theory §15.3): ker F = span{z_j}"
+    base = dict(threshold=None, gap=None, min_cosine=None, expected=p, rescaling_residual=residual)
+    if np.any(v == 0) or np.any(np.linalg.norm(W, axis=0) == 0):
+        return NullSpace(dimension=None, method=f"{label} needs every v_j != 0 and w_j != 0: not applied (a unit is "
+                                                 "zero); the dimension needs every eigenvalue", **base)
+    if p > NULL_THEOREM_MAX_UNITS:
+        return NullSpace(dimension=None, method=f"{label} not applied: checking that no two of p = {p} units are "
+                                                 f"parallel takes p^2/2 cosines (done up to p = "
+                                                 f"{NULL_THEOREM_MAX_UNITS})", **base)
+    cmax = largest_unit_cosine(W)
+    if cmax >= PARALLEL_COSINE:
+        return NullSpace(dimension=None, max_unit_cosine=cmax,
+                         method=f"{label} not applied: two units are parallel or antiparallel to round-off "
+                                f"(|cos| = {cmax:.16f})", **base)
+    return NullSpace(dimension=p, max_unit_cosine=cmax,
+                     method=f"{label}, hypotheses checked (every v_j, w_j nonzero; largest |cos(w_i, w_j)| = "
+                            f"{cmax:.6f} < 1); F z_j residual on {directions} directions", **base)
 
 
 def _numerical_null_space(lam: np.ndarray, U: np.ndarray, Z: np.ndarray) -> tuple[int, float, float, float]:
@@ -380,8 +444,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         else:
             r, res = top_pairs(F.__matmul__, "block")
             lmax = float(r.eigenvalues[0])
-            null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
-                             rescaling_residual=_rescaling_residual(F @ Z, Z, lmax), method="rescaling residual")
+            null = _null_space_by_theorem(W, v, _rescaling_residual(F @ Z, Z, lmax), f"all {p}")
     else:
         op = full_fisher_operator(W, v, block=block, progress=product_progress, client=client)
         trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
@@ -393,9 +456,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             res = replace(res, workers=tuple(op.throughput()))
         lmax = float(r.eigenvalues[0])
         Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
-        null = NullSpace(dimension=None, threshold=None, gap=None, min_cosine=None, expected=p,
-                         rescaling_residual=_rescaling_residual(op.matmat(Zs), Zs, lmax),
-                         method="rescaling residual (sampled directions)")
+        null = _null_space_by_theorem(W, v, _rescaling_residual(op.matmat(Zs), Zs, lmax), f"{Zs.shape[1]} sampled")
     J = readout_spectrum(W, k=min(p, kk if kk is not None else n_top(d) + extra), sigma=sigma)
     clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=H)
     return FullSpectrum(result=res, readout=J, d=d, p=p, P=P, sigma=sigma, trace=trace / sigma**2,
