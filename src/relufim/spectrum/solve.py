@@ -53,7 +53,7 @@ from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh
 from .result import SpectrumResult, n_top
 
-__all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "DENSE_LIMIT", "MATRIX_FREE_LIMIT"]
+__all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "auto_seed_degree", "DENSE_LIMIT", "MATRIX_FREE_LIMIT"]
 
 Progress = Callable[[int, int], None]
 
