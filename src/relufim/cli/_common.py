@@ -35,6 +35,7 @@ __all__ = [
     "peak_memory_bytes",
     "int_list",
     "positive_float_list",
+    "seed_degree_value",
     "parse_scale",
     "json_option",
     "quiet_option",

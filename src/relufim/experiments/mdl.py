@@ -21,7 +21,6 @@ import numpy as np
 from .._validation import check_positive_float, check_positive_int
 from ..fim.exact import fisher_matrix
 from ..model.weights import sample_weights
-from ..spectrum.solve import spectrum
 from ..theory.dynamics import default_target
 from ..theory.mdl import NODE_BUDGET, index_of_resolvability, simulate_mdl_risk, two_stage_code
 from ..theory.risk import estimator_risk, mixture_redundancy
@@ -118,8 +117,8 @@ def mdl_risk_curve(d: int = 5, p: int = 1000, n_values: Sequence[int] = (100, 10
     v_star = default_target(W)
     # one eigensolve: the largest n has the lowest coding threshold and needs the most eigenpairs
     top = two_stage_code(W, ns[-1], radius=radius, sigma=sigma, beta=beta, coding=coding)
-    eigenvalues_all = spectrum(W, k="all", vectors=False).eigenvalues if compare else None
     eigh = np.linalg.eigh(fisher_matrix(W)) if compare else None  # shared by both estimators at every n
+    eigenvalues_all = eigh[0][::-1].copy() if compare else None  # the same decomposition, descending
     total = len(ns) * reps
     rows = []
     for j, n in enumerate(ns):

@@ -44,6 +44,7 @@ from ..fim.full import (
     rescaling_directions,
     step_kernel_matrix,
 )
+from ..model.weights import column_norms, unit_columns
 from ..spectrum.eigensolver import block_eigsh
 from ..spectrum.result import SpectrumResult, n_top, principal_cosines
 from ..spectrum.solve import spectrum as readout_spectrum
@@ -195,7 +196,7 @@ def largest_unit_cosine(W: np.ndarray, chunk: int = 1024) -> float:
     r"""The largest :math:`|\cos(w_i, w_j)|` over pairs of distinct nonzero columns of ``W`` (0 for fewer than two).
 
     The hypothesis "no two units parallel or antiparallel" of the null-space theorem (theory §15.3),
-    by chunks of columns: ``p^2`` cosines, ``chunk x p`` of them in memory at a time.
+    by chunks of columns: the ``p^2/2`` cosines of distinct pairs, ``chunk x p`` of them in memory at a time.
 
     Examples
     --------
@@ -203,14 +204,13 @@ def largest_unit_cosine(W: np.ndarray, chunk: int = 1024) -> float:
     >>> round(largest_unit_cosine(W), 6)   # columns 0 and 2 are nearly antiparallel
     0.998752
     """
-    norms = np.linalg.norm(W, axis=0)
-    U = W[:, norms > 0] / norms[norms > 0]
+    U = unit_columns(W)  # a zero column stays zero: cosine 0 with every other
     p = U.shape[1]
     best = 0.0
     for s0 in range(0, p, chunk):
-        G = U[:, s0:s0 + chunk].T @ U
-        idx = np.arange(s0, min(s0 + chunk, p))
-        G[idx - s0, idx] = 0.0
+        G = U[:, s0:s0 + chunk].T @ U[:, s0:]  # pairs (i, j >= s0): each pair once
+        diag = np.arange(G.shape[0])
+        G[diag, diag] = 0.0
         best = max(best, float(np.abs(G).max(initial=0.0)))
     return best
 
@@ -223,7 +223,7 @@ def _null_space_by_theorem(W: np.ndarray, v: np.ndarray, residual: float, direct
     p = W.shape[1]
     label = "theorem (theory §15.3): ker F = span{z_j}"
     base = dict(threshold=None, gap=None, min_cosine=None, expected=p, rescaling_residual=residual)
-    if np.any(v == 0) or np.any(np.linalg.norm(W, axis=0) == 0):
+    if np.any(v == 0) or np.any(column_norms(W) == 0):
         return NullSpace(dimension=None, method=f"{label} needs every v_j != 0 and w_j != 0: not applied (a unit is "
                                                  "zero); the dimension needs every eigenvalue", **base)
     if p > NULL_THEOREM_MAX_UNITS:
