@@ -519,10 +519,10 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         Y4 = acc[1].reshape(b, p, d)
         # the alpha block (kc vectors x rows x n) stays in cache and in the thread's buffers
         cap, y_cap = min(_ALPHA_ENTRIES, bufs["alpha"].size), bufs["y4"].shape[0]
-        rows = max(1, min(m, cap // n, y_cap))
-        kchunk = max(1, min(b, cap // (rows * n), y_cap // rows))
-        for r0 in range(0, m, rows):
-            r1 = min(m, r0 + rows)
+        rstep = max(1, min(m, cap // n, y_cap))  # rows of the tile per alpha block
+        kchunk = max(1, min(b, cap // (rstep * n), y_cap // rstep))
+        for r0 in range(0, m, rstep):
+            r1 = min(m, r0 + rstep)
             mr, gi = r1 - r0, slice(ri.start + r0, ri.start + r1)
             for k0 in range(0, b, kchunk):
                 k1 = min(b, k0 + kchunk)

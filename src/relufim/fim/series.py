@@ -23,6 +23,7 @@ from scipy.linalg import blas
 from .._validation import available_memory_bytes, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.kernels import arccos_kernel_series_coefficients
 from ..model.weights import column_norms, unit_columns
+from .sampled import _symmetric_from_upper
 
 __all__ = ["SeriesFisher", "SeriesPreconditioner", "series_fisher", "series_features", "series_preconditioner",
            "series_degrees", "n_series_features"]
@@ -117,7 +118,7 @@ class _Features:
                 progress(s, total)
         if F is not None:
             G = blas.dsyrk(1.0, F.T, trans=1)  # F^T is Fortran-ordered: no copy
-        return np.triu(G) + np.triu(G, 1).T, F
+        return _symmetric_from_upper(G), F
 
 
 def series_features(W: np.ndarray, degree: int = 2) -> np.ndarray:

@@ -178,8 +178,7 @@ class SpectrumResult:
     def from_pairs(cls, eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, residuals: np.ndarray | None, *,
                    tol: float, d: int | None, p: int, method: str, fisher: str, trace: float | None = None,
                    sigma: float = 1.0, n: int | None = None, iterations: int = 0, matvecs: int = 0,
-                   converged: np.ndarray | None = None, low_matvecs: int = 0,
-                   workers: tuple[Any, ...] = ()) -> SpectrumResult:
+                   converged: np.ndarray | None = None, low_matvecs: int = 0) -> SpectrumResult:
         r"""The one constructor: eigenpairs of :math:`J` (not yet divided by :math:`\sigma^2`) and their residuals.
 
         ``converged`` defaults to ``residual <= tol * |lambda_1|``; without residuals (eigenvalues
@@ -198,7 +197,7 @@ class SpectrumResult:
         return cls(eigenvalues=w, eigenvectors=eigenvectors, residuals=res / s2, converged=conv,
                    clusters=_build_clusters(w, d), trace=None if trace is None else trace / s2, d=d, p=p,
                    method=method, fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n,
-                   low_matvecs=low_matvecs, workers=tuple(workers))
+                   low_matvecs=low_matvecs)
 
     @property
     def ok(self) -> bool:
