@@ -485,6 +485,8 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
     CT = np.ascontiguousarray(C.transpose(2, 1, 0))  # (b, d, p): one (d, n) block per vector
     chunk = max(1, min(b, _ALPHA_ENTRIES // (tile * tile)))
+    s0, e0 = (0, p) if rows is None else rows  # the accumulators hold units s0..e0-1 only
+    q = e0 - s0
     local = threading.local()
 
     def buffers() -> dict[str, np.ndarray]:
@@ -506,7 +508,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         :math:`\sum_jA_{ij}\alpha_{ij}e_j` terms in the order their GEMM writes them.
         """
         m, n = ri.stop - ri.start, rj.stop - rj.start
-        Y = acc[0, ri]  # (m, d b)
+        Y = acc[0, ri.start - s0:ri.stop - s0]  # (m, d b)
         G, Z, z = bufs["G"][:m], bufs["Z"][:m], bufs["z"][:m]
         np.matmul(K0, C2[rj], out=G)
         Y += G
@@ -516,7 +518,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         np.matmul(A, beta[rj], out=z)
         z -= np.einsum("ilk,il->ik", Z.reshape(m, d, b), ET[ri])  # A beta - e_i . (B c)
         Y.reshape(m, d, b)[...] += ET[ri][:, :, None] * z[:, None, :]
-        Y4 = acc[1].reshape(b, p, d)
+        Y4 = acc[1].reshape(b, q, d)
         # the alpha block (kc vectors x rows x n) stays in cache and in the thread's buffers
         cap, y_cap = min(_ALPHA_ENTRIES, bufs["alpha"].size), bufs["y4"].shape[0]
         rstep = max(1, min(m, cap // n, y_cap))  # rows of the tile per alpha block
@@ -524,6 +526,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         for r0 in range(0, m, rstep):
             r1 = min(m, r0 + rstep)
             mr, gi = r1 - r0, slice(ri.start + r0, ri.start + r1)
+            li = slice(gi.start - s0, gi.stop - s0)
             for k0 in range(0, b, kchunk):
                 k1 = min(b, k0 + kchunk)
                 kc = k1 - k0
@@ -532,7 +535,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
                 alpha *= A[r0:r1]
                 y4 = bufs["y4"][:kc * mr]
                 np.matmul(alpha.reshape(kc * mr, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
-                Y4[k0:k1, gi] += y4.reshape(kc, mr, d)
+                Y4[k0:k1, li] += y4.reshape(kc, mr, d)
 
     mirrored = rows is None
 
@@ -550,23 +553,20 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             AT[...] = A.T
             one_side(acc, K0.T, AT, B.T, rj, ri, bufs)
         if near is not None:
-            Y3 = acc[0].reshape(p, d, b)
+            Y3 = acc[0].reshape(q, d, b)
             gi, gj = near.gi, near.gj
             Gn = near.G.astype(dtype)
-            np.add.at(Y3, gi, np.matmul(Gn, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
+            np.add.at(Y3, gi - s0, np.matmul(Gn, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
             if mirrored and not diag:
                 np.add.at(Y3, gj, np.matmul(Gn, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
 
-    tiles = _tiles(p, tile, rows)
-    s, e = (0, p) if rows is None else rows
-    acc = run_tiles(tiles, work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, p, d * b),
+    acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, q, d * b),
                     threads=threads, n_buffers=0, progress=progress)
-    Y = acc[0].reshape(p, d, b)[s:e]
-    Y += acc[1].reshape(b, p, d)[:, s:e].transpose(1, 2, 0)
-    q = e - s
+    Y = acc[0].reshape(q, d, b)
+    Y += acc[1].reshape(b, q, d).transpose(1, 2, 0)
     out = np.empty((q * (d + 1), b))
-    out[:q] = np.einsum("jlk,jl->jk", Y, units.W.T[s:e])
-    out[q:] = (Y * units.v[s:e, None, None]).reshape(q * d, b)
+    out[:q] = np.einsum("jlk,jl->jk", Y, units.W.T[s0:e0])
+    out[q:] = (Y * units.v[s0:e0, None, None]).reshape(q * d, b)
     return out
 
 
