@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,16 +31,15 @@ __all__ = ["SeriesFisher", "SeriesPreconditioner", "series_fisher", "series_feat
 
 Progress = Callable[[int, int], None]
 
-def _monomials(d: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index tuples (n, k) of the degree-k monomials in d variables and sqrt of their multinomial weights."""
-    if k == 0:
-        return np.zeros((1, 0), dtype=np.intp), np.ones(1)
-    combos = np.array(list(itertools.combinations_with_replacement(range(d), k)), dtype=np.intp)
-    weights = np.empty(combos.shape[0])
-    for r, c in enumerate(combos):
-        counts = np.bincount(c, minlength=d)
-        weights[r] = math.sqrt(math.factorial(k) / math.prod(math.factorial(int(x)) for x in counts))
-    return combos, weights
+def _monomial_weights(d: int, k: int) -> np.ndarray:
+    r"""Square roots :math:`\sqrt{k!/\prod_i c_i!}` of the multinomial weights of the degree-``k`` monomials.
+
+    One per monomial :math:`u_{i_1}\cdots u_{i_k}` in ``d`` variables, :math:`i_1\le\dots\le i_k` in lexicographic order
+    (the rows of :func:`_series_features`), :math:`c_i` the multiplicity of index ``i``; shape
+    :math:`\binom{d+k-1}{k}`.
+    """
+    return np.array([math.sqrt(math.factorial(k) / math.prod(math.factorial(c) for c in Counter(combo).values()))
+                     for combo in itertools.combinations_with_replacement(range(d), k)])
 
 
 def series_degrees(K: int) -> list[int]:
@@ -53,19 +53,20 @@ def n_series_features(d: int, K: int) -> int:
 
 
 def _series_features(U: np.ndarray, norms: np.ndarray, K: int, coeffs: np.ndarray,
-                     monos: list[tuple[np.ndarray, np.ndarray]], out: np.ndarray | None = None) -> np.ndarray:
+                     weights: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     r"""Rows of :math:`F` for a chunk of columns: :math:`\sqrt{a_k}\|w\|u^{\otimes k}` (symmetrised), (N, m).
 
-    The degree-``k`` monomials (indices ``i_1 <= ... <= i_k``, lexicographic as in ``_monomials``)
+    The degree-``k`` monomials (indices ``i_1 <= ... <= i_k``, lexicographic as in ``_monomial_weights``)
     extend those of degree ``k - 1`` by every index ``m >= i_{k-1}``: one broadcast product per row
     of the degree below, written straight into ``F`` (or into a scratch block for the degrees
     whose Taylor coefficient is 0), so ``F`` costs :math:`O(Np)` and no gathered copies of ``U``.
+    ``weights`` holds :func:`_monomial_weights` of each degree in :func:`series_degrees`.
     Written into ``out`` (a view of a larger array) when given.
     """
     d, n = U.shape
     degs = series_degrees(K)
-    F = np.empty((sum(w.size for _, w in monos), n)) if out is None else out
-    offsets = dict(zip(degs, np.cumsum([0] + [w.size for _, w in monos])))
+    F = np.empty((sum(w.size for w in weights), n)) if out is None else out
+    offsets = dict(zip(degs, np.cumsum([0] + [w.size for w in weights])))
     rows, last = U, np.arange(d)  # the degree-1 monomials and the last index of each
     for k in range(2, K + 1):
         size = int(np.sum(d - last))
@@ -79,8 +80,8 @@ def _series_features(U: np.ndarray, norms: np.ndarray, K: int, coeffs: np.ndarra
         F[offsets[1]:offsets[1] + d] = U
     if 0 in offsets:
         F[0] = 1.0
-    for k, (_, weights) in zip(degs, monos):  # scaled only now: each degree was built from the raw one below
-        F[offsets[k]:offsets[k] + weights.size] *= (weights * math.sqrt(coeffs[k]))[:, None]
+    for k, w in zip(degs, weights):  # scaled only now: each degree was built from the raw one below
+        F[offsets[k]:offsets[k] + w.size] *= (w * math.sqrt(coeffs[k]))[:, None]
     F *= norms[None, :]
     return F
 
@@ -94,14 +95,14 @@ class _Features:
         self.U = unit_columns(W, self.norms)
         self.degree, self.chunk = degree, chunk
         self.coeffs = arccos_kernel_series_coefficients(degree + 1)
-        self.monos = [_monomials(d, kk) for kk in series_degrees(degree)]
+        self.weights = [_monomial_weights(d, kk) for kk in series_degrees(degree)]
         self.n = n_series_features(d, degree)
         self.starts = range(0, self.p, chunk)
 
     def columns(self, c0: int, out: np.ndarray | None = None) -> np.ndarray:
         """Columns ``c0 : c0 + chunk`` of ``F``, (N, chunk)."""
         cols = slice(c0, c0 + self.chunk)
-        return _series_features(self.U[:, cols], self.norms[cols], self.degree, self.coeffs, self.monos, out)
+        return _series_features(self.U[:, cols], self.norms[cols], self.degree, self.coeffs, self.weights, out)
 
     def gram(self, keep: bool, progress: Progress | None = None,
              total: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -119,6 +120,24 @@ class _Features:
         if F is not None:
             G = blas.dsyrk(1.0, F.T, trans=1)  # F^T is Fortran-ordered: no copy
         return _symmetric_from_upper(G), F
+
+
+def _gram_eigh(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Eigenpairs of the Gram :math:`FF^\top` (N, N), descending: ``(evals (N,), S (N, N))``.
+
+    The nonzero eigenvalues of :math:`J_K = F^\top F` are those of :math:`FF^\top` (theory §9).
+    """
+    evals, S = np.linalg.eigh(G)
+    return evals[::-1], S[:, ::-1]
+
+
+def _feature_rotation(S: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    r"""The rotation :math:`S\Lambda^{-1/2}` (N, m): :math:`F^\top S\Lambda^{-1/2}` are eigenvectors of :math:`J_K`.
+
+    :math:`u_j = F^\top s_j/\sqrt{\lambda_j}` for the Gram eigenpairs ``(lam, S)`` (m,), (N, m);
+    columns with :math:`\lambda_j \le 0` (outside the range of :math:`J_K`) are 0.
+    """
+    return S / np.sqrt(np.where(lam > 0, lam, np.inf))
 
 
 def series_features(W: np.ndarray, degree: int = 2) -> np.ndarray:
@@ -139,11 +158,7 @@ def series_features(W: np.ndarray, degree: int = 2) -> np.ndarray:
     """
     W = check_weights(W)
     degree = check_positive_int(degree, "degree", minimum=0)
-    d = W.shape[0]
-    norms = column_norms(W)
-    coeffs = arccos_kernel_series_coefficients(degree + 1)
-    monos = [_monomials(d, kk) for kk in series_degrees(degree)]
-    return np.ascontiguousarray(_series_features(unit_columns(W, norms), norms, degree, coeffs, monos).T)
+    return np.ascontiguousarray(_Features(W, degree, W.shape[1]).columns(0).T)  # one chunk: every column
 
 
 @dataclass(frozen=True)
@@ -231,8 +246,7 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
     keep = vectors and 8.0 * N * p < 0.1 * available_memory_bytes()  # one pass: keep the features
     passes = 2 if vectors and not keep else 1
     G, F = feats.gram(keep, progress, passes * len(feats.starts))
-    evals, S = np.linalg.eigh(G)
-    evals, S = evals[::-1], S[:, ::-1]
+    evals, S = _gram_eigh(G)
     # lambda_max of D T^{oK} D = lambda_max of the degree-K diagonal block of G divided by a_K
     tail = float("nan")
     if bound:
@@ -242,8 +256,7 @@ def series_fisher(W: np.ndarray, k: int, *, degree: int = 4, sigma: float = 1.0,
     lam = np.clip(evals[:k], 0.0, None)
     V = None
     if vectors:
-        scale = np.where(lam > 0, 1.0 / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
-        Sk = S[:, :k] * scale
+        Sk = _feature_rotation(S[:, :k], lam)
         if F is not None:
             V = F.T @ Sk
         else:
@@ -326,7 +339,6 @@ def series_preconditioner(W: np.ndarray, degree: int = 4, *, chunk: int = 16384,
     check_memory(8.0 * (p * N + 3 * N * N), f"the degree-{degree} t-series preconditioner ({N} features of length {p})",
                  "use seed_degree=2 (the theory's vectors, no eigenproblem)")
     G, F = _Features(W, degree, chunk).gram(keep=True, progress=progress)
-    evals, S = np.linalg.eigh(G)
-    evals, S = evals[::-1], S[:, ::-1]
+    evals, S = _gram_eigh(G)
     m = int(np.count_nonzero(evals > 1e-14 * max(float(evals[0]), 1e-300)))  # descending: a prefix
-    return SeriesPreconditioner(evals[:m].copy(), F, S[:, :m] / np.sqrt(evals[:m]), degree)
+    return SeriesPreconditioner(evals[:m].copy(), F, _feature_rotation(S[:, :m], evals[:m]), degree)
