@@ -102,8 +102,8 @@ def deep_features(weights: list[np.ndarray], x: np.ndarray, *, activation: str |
     check_memory(8.0 * n * p, f"the {n} x {p} array of features", "pass fewer inputs at a time")
     forward = _Forward(weights, act, min(n, INPUT_CHUNK))
     out = np.empty((n, p))
-    for i in range(0, n, INPUT_CHUNK):
-        out[i:i + INPUT_CHUNK] = forward(x[i:i + INPUT_CHUNK])
+    for s, chunk in enumerate(input_chunks(x)):
+        out[s * INPUT_CHUNK:s * INPUT_CHUNK + chunk.shape[0]] = forward(chunk)
     return out
 
 
