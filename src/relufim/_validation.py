@@ -19,6 +19,7 @@ __all__ = [
     "check_vector",
     "check_eigenvalues",
     "check_square_matrix",
+    "check_sphere_dimension",
     "check_choice",
     "check_fraction",
     "check_positive_int",
@@ -152,16 +153,30 @@ def check_eigenvalues(values: Any, name: str = "eigenvalues") -> np.ndarray:
     return np.sort(arr)[::-1]
 
 
-def check_square_matrix(A: Any, name: str = "A") -> np.ndarray:
+def check_square_matrix(A: Any, name: str = "A", *, size: int | None = None, symbol: str = "p",
+                        what: str = "") -> np.ndarray:
     """Validate a finite real square matrix (``(p, p)``, ``p >= 1``); returns a C-contiguous float64 array.
 
     A non-square 2-D array is refused with the fix (hidden weights go to ``relufim.spectrum``).
+    With ``size`` the shape must be ``(size, size)``, checked before finiteness; the message names
+    the size as ``symbol`` and says what it comes from (``what``, e.g. ``"the input dimension"``).
+
+    Examples
+    --------
+    >>> check_square_matrix(np.eye(2), "S", size=3, symbol="d", what="the input dimension")
+    Traceback (most recent call last):
+    ...
+    ValueError: S must have shape (d, d) = (3, 3) to match the input dimension, got shape (2, 2).
     """
     if isinstance(A, (str, bytes)) or A is None:
         raise TypeError(f"{name} must be a square matrix (p, p), got {type(A).__name__}.")
     M = np.asarray(A)
     if M.dtype == object or not np.issubdtype(M.dtype, np.number) or np.iscomplexobj(M):
         raise TypeError(f"{name} must hold real numbers, got dtype {M.dtype}.")
+    if size is not None and M.shape != (size, size):
+        raise ValueError(f"{name} must have shape ({symbol}, {symbol}) = ({size}, {size})"
+                         + (f" to match {what}" if what else "") + f", got shape {M.shape}"
+                         + (" (a vector: for a diagonal matrix pass np.diag(v))" if M.ndim == 1 else "") + ".")
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 1:
         hint = (" For hidden weights W of shape (d, p) use relufim.spectrum(W)." if M.ndim == 2 else
                 " For eigenvalues use the spectral functionals directly." if M.ndim == 1 else "")
@@ -170,6 +185,25 @@ def check_square_matrix(A: Any, name: str = "A") -> np.ndarray:
     if not np.all(np.isfinite(M)):
         raise ValueError(f"{name} contains non-finite values (nan or inf).")
     return M
+
+
+def check_sphere_dimension(d: Any, name: str = "d") -> int:
+    """An input dimension ``>= 2``, for a spectrum by harmonic degree on :math:`S^{d-1}` (theory §6).
+
+    Examples
+    --------
+    >>> check_sphere_dimension(3)
+    3
+    >>> check_sphere_dimension(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: d must be >= 2 for the limit spectrum by harmonic degree on S^(d-1), got d = 1 (at d = 1 ...
+    """
+    d = check_positive_int(d, name)
+    if d < 2:
+        raise ValueError(f"{name} must be >= 2 for the limit spectrum by harmonic degree on S^({name}-1), got "
+                         f"{name} = {d} (at {name} = 1 the sphere is two points: theory §6).")
+    return d
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

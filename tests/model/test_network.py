@@ -161,6 +161,18 @@ def test_check_covariance_errors():
         check_covariance(np.zeros((2, 2)), 2)
 
 
+def test_check_covariance_checks_the_shape_before_finiteness():
+    """A wrong shape is named (with the fix) even when the entries are not finite; the generic hints of
+    ``check_square_matrix`` (hidden weights, eigenvalues) do not apply to a covariance."""
+    with pytest.raises(ValueError, match=r"shape \(d, d\) = \(2, 2\) to match the input dimension, got shape "
+                                         r"\(3, 3\)\.$"):
+        check_covariance(np.full((3, 3), np.nan), 2)
+    with pytest.raises(ValueError, match=r"got shape \(2,\) \(a vector: .*np\.diag\(v\)\)\.$"):
+        check_covariance([1.0, np.inf], 2)
+    with pytest.raises(TypeError, match="real numbers"):
+        check_covariance(np.ones((3, 2), dtype=complex), 2)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 6), st.integers(0, 10_000))
 def test_covariance_root_squares_back(d, seed):

@@ -186,3 +186,21 @@ def test_degree_share_is_its_part_of_the_trace(activation, scale, p):
     assert np.allclose(shares, direct, rtol=0, atol=1e-14)
     assert np.allclose(np.cumsum(shares), [row.cumulative_fraction for row in lim.degrees], rtol=0, atol=1e-14)
     assert lim.degrees[0].share == lim.degrees[0].cumulative_fraction
+
+
+def test_one_degree_row_for_both_limits_and_its_json_keys():
+    """One row class for the one- and many-layer limits: every row's JSON carries ``share`` and the
+    cumulative share under both names, against ``N(4,k) mu_k / kappa(1)`` with ``N(4,k) = (k+1)^2``, mu_k by
+    mpmath quadrature of the arc-cosine kernel and ``kappa(1) = 1/2`` (ReLU, d = 4)."""
+    from relufim.theory import DepthDegree, LimitDegree
+
+    assert DepthDegree is LimitDegree
+    shares = np.array([(k + 1) ** 2 * float(mu_mpmath(4, k, kappa_mp, 30)) / 0.5 for k in range(3)])
+    for res in (rf.limit_spectrum(d=4, kmax=2), rf.depth_limit_spectrum(d=4, depth=1, kmax=2)):
+        rows = json.loads(json.dumps(res.to_dict()))["degrees"]
+        assert all(isinstance(row, LimitDegree) for row in res.degrees)
+        # float64 closed forms against 30-digit quadrature, summed over at most 3 terms of size <= 1
+        assert np.allclose([row["share"] for row in rows], shares, rtol=0, atol=1e-14)
+        assert np.allclose([row["cumulative_share"] for row in rows], np.cumsum(shares), rtol=0, atol=1e-14)
+        assert all(row["cumulative_fraction"] == row["cumulative_share"] for row in rows)
+        assert all(row.cumulative_fraction == row.cumulative_share for row in res.degrees)

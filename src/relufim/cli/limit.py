@@ -42,9 +42,6 @@ def limit_command(d: int, kmax: int, depth: int, activation: str, scale: str, p:
         res = limit_spectrum(d=d, kmax=kmax, activation=activation, scale=parse_scale(scale), p=p)
         if as_json:
             out = res.to_dict()
-            for row, degree in zip(out["degrees"], res.degrees, strict=True):
-                row["share"] = degree.share
-                row["cumulative_share"] = degree.cumulative_fraction
             out["depth"] = 1
             emit_json(out)
         else:

@@ -337,17 +337,8 @@ def check_covariance(cov: Any, d: int, name: str = "input_cov") -> np.ndarray:
     d = check_positive_int(d, "d")
     if isinstance(cov, (str, bytes)) or cov is None:
         raise TypeError(f"{name} must be a ({d}, {d}) covariance matrix, got {type(cov).__name__}.")
-    try:  # real entries (else TypeError), square and finite (else ValueError), as float64
-        S = check_square_matrix(cov, name)
-        shape = S.shape
-    except ValueError:
-        shape = np.shape(cov)
-        if shape == (d, d):
-            raise  # the right shape with non-finite entries
-    if shape != (d, d):  # checked before finiteness, with a covariance's fix, in place of the generic message
-        raise ValueError(f"{name} must have shape (d, d) = ({d}, {d}) to match the input dimension, got shape "
-                         f"{shape}" + (" (a vector: for a diagonal covariance pass np.diag(v))" if len(shape) == 1
-                                       else "") + ".")
+    # real entries (else TypeError), shape (d, d) checked before finiteness (else ValueError), as float64
+    S = check_square_matrix(cov, name, size=d, symbol="d", what="the input dimension")
     scale = float(np.abs(S).max())
     if scale == 0.0:
         raise ValueError(f"{name} is zero; a covariance must be positive definite.")

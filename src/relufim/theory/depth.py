@@ -43,12 +43,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_sphere_dimension
 from ..fim.deep import Progress, feature_moments
 from ..model.activations import (
     MEHLER_MAX_TERMS,
@@ -63,7 +63,7 @@ from ..model.harmonics import check_degree, funk_hecke_coefficients, funk_hecke_
 from ..model.network import Network, check_layer_weights, check_widths, layer_variances, network, whitened_weights
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes, principal_cosines
 from .functions import predicted_eigenfunctions
-from .limit import _check_d, limit_spectrum, radial_rule
+from .limit import LimitDegree, limit_spectrum, radial_rule
 
 __all__ = [
     "DepthDegree",
@@ -88,30 +88,9 @@ DROPPABLE_MASS = 1e-12
 
 # ----------------------------------------------------------------------------- results
 
-@dataclass(frozen=True)
-class DepthDegree:
-    """One harmonic degree of the depth-``L`` limit spectrum."""
-
-    k: int
-    multiplicity: int
-    eigenvalue: float
-    """The degree-k eigenvalue of J (the largest of this degree for non-homogeneous activations)."""
-    mu: float
-    """``eigenvalue / trace``: the Funk–Hecke coefficient of the normalized composed kernel K_L (homogeneous)."""
-    share: float
-    """Share of the limit trace in this degree's cluster: ``multiplicity * eigenvalue / trace``."""
-    cumulative_share: float
-    """Share of the limit trace in the clusters of degrees <= k."""
-    radial_eigenvalues: tuple[float, ...] = ()
-    """Further eigenvalues of this degree (non-homogeneous activations; each with multiplicity N(d, k))."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"k": self.k, "multiplicity": self.multiplicity, "eigenvalue": self.eigenvalue, "share": self.share,
-               "cumulative_share": self.cumulative_share, "cumulative_fraction": self.cumulative_share,
-               "mu": self.mu}
-        if self.radial_eigenvalues:
-            out["radial_eigenvalues"] = list(self.radial_eigenvalues)
-        return out
+#: One harmonic degree of the depth-``L`` limit spectrum: the one row class of every limit spectrum
+#: (``mu = eigenvalue / trace`` here, the Funk–Hecke coefficient of the normalized composed kernel K_L).
+DepthDegree = LimitDegree
 
 
 @dataclass(frozen=True)
@@ -127,7 +106,7 @@ class DepthLimit:
     scale : str or None
         The weight convention (None for explicit variances).
     variances : tuple of float or None
-    degrees : tuple of DepthDegree
+    degrees : tuple of LimitDegree (``DepthDegree``)
     top_fraction : float
         :math:`F_L(d)`: share of the limit trace in degrees <= 2.
     trace : float
@@ -144,7 +123,7 @@ class DepthLimit:
     activation: str
     scale: str | None
     variances: tuple[float, ...] | None
-    degrees: tuple[DepthDegree, ...]
+    degrees: tuple[LimitDegree, ...]
     top_fraction: float
     trace: float
     method: str
@@ -310,10 +289,7 @@ def _from_limit_spectrum(net: Network | None, d: int, kmax: int, act: Activation
     else:
         lim = limit_spectrum(d, kmax, act, s, None if widths is None else widths[0])
     trace = float(lim.trace)
-    rows = tuple(DepthDegree(k=row.k, multiplicity=row.multiplicity, eigenvalue=row.eigenvalue,
-                             mu=row.eigenvalue / trace, share=row.share,
-                             cumulative_share=row.cumulative_fraction, radial_eigenvalues=row.radial_eigenvalues)
-                 for row in lim.degrees)
+    rows = tuple(replace(row, mu=row.eigenvalue / trace) for row in lim.degrees)  # mu normalized by the trace
     return DepthLimit(d=d, depth=1, widths=widths, activation=act.name,
                       scale=scale if isinstance(scale, str) else None,
                       variances=None if net is None else net.variances, degrees=rows, top_fraction=lim.top_fraction,
@@ -368,7 +344,7 @@ def depth_limit_spectrum(d: int = 10, depth: int = 1, kmax: int = 12, activation
     ...     __import__("relufim").limit_spectrum(d=10, kmax=4).eigenvalues.tolist()
     True
     """
-    d = _check_d(d)
+    d = check_sphere_dimension(d)
     depth = check_positive_int(depth, "depth")
     if widths is None:
         return _limit(None, d, depth, kmax, get_activation(activation), scale, None)
@@ -393,7 +369,7 @@ def network_limit_spectrum(net: Network, kmax: int = 12) -> DepthLimit:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a Network (relufim.model.network.network(d, widths)), got {type(net).__name__}.")
     scale = net.scale if net.scale is not None else list(net.variances)
-    return _limit(net, _check_d(net.d), net.depth, kmax, net.activation, scale, net.widths)
+    return _limit(net, check_sphere_dimension(net.d), net.depth, kmax, net.activation, scale, net.widths)
 
 
 def _limit(net: Network | None, d: int, depth: int, kmax: int, act: Activation, scale: Any,
@@ -433,7 +409,7 @@ def _limit(net: Network | None, d: int, depth: int, kmax: int, act: Activation, 
         method = (f"top eigenvalue of each degree's radial operator: layer recursion on {RADIAL_NODES} Gauss-Laguerre "
                   "radii x the Funk-Hecke angle nodes, Mehler's series per layer")
     cum = np.cumsum(shares)
-    rows = tuple(DepthDegree(k=k, multiplicity=int(mult[k]), eigenvalue=float(eig[k]), mu=float(mu[k]),
+    rows = tuple(LimitDegree(k=k, multiplicity=int(mult[k]), eigenvalue=float(eig[k]), mu=float(mu[k]),
                              share=float(shares[k]), cumulative_share=float(cum[k]), radial_eigenvalues=radial[k])
                  for k in range(kmax_out + 1))
     return DepthLimit(d=d, depth=depth, widths=widths, activation=act.name,

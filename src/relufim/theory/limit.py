@@ -36,11 +36,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_sphere_dimension
 from ..model.activations import Activation, get_activation, mehler_truncation
 from ..model.harmonics import (
     check_degree,
-    check_dimension,
     funk_hecke_coefficients,
     harmonic_multiplicity,
     monomial_funk_hecke,
@@ -57,37 +56,46 @@ __all__ = [
 ]
 
 
-def _check_d(d: Any) -> int:
-    d = check_dimension(d)
-    if d < 2:
-        raise ValueError(f"d must be >= 2 for the limit spectrum by harmonic degree on S^(d-1), got d = {d} "
-                         "(at d = 1 the sphere is two points: theory §6).")
-    return d
-
-
 # ----------------------------------------------------------------------------- results
 
 @dataclass(frozen=True)
 class LimitDegree:
-    """One harmonic degree of the limit spectrum."""
+    """One harmonic degree of a limit spectrum, at one hidden layer or at depth ``L`` (theory §7–8, §14.3).
+
+    The row of :class:`LimitSpectrum` and of :class:`relufim.theory.depth.DepthLimit` (whose
+    ``DepthDegree`` is this class).
+    """
 
     k: int
     eigenvalue: float
     """The degree-k eigenvalue of J (the largest one of this degree for non-homogeneous activations)."""
     multiplicity: int
     mu: float
-    """``eigenvalue / (p E||w||^2)`` (the Funk–Hecke coefficient for homogeneous activations)."""
-    cumulative_fraction: float
-    """Share of tr J in the degree-<=k cluster eigenvalues (with multiplicity)."""
+    """The eigenvalue normalized as its spectrum says. In :class:`LimitSpectrum`: ``eigenvalue / (p E||w||^2)``
+    (the Funk–Hecke coefficient of the unit dual for homogeneous activations). In ``DepthLimit``:
+    ``eigenvalue / trace`` (the Funk–Hecke coefficient of the normalized composed kernel K_L)."""
+    cumulative_share: float
+    """Share of tr J in the degree-<=k cluster eigenvalues (with multiplicity); also read as ``cumulative_fraction``."""
     share: float
-    """Share of tr J in this degree's cluster, ``N(d, k) * eigenvalue / tr J`` up to rounding: the step
-    of ``cumulative_fraction`` from degree ``k - 1``, so that the shares add up to it."""
+    """Share of tr J in this degree's cluster, ``N(d, k) * eigenvalue / tr J`` up to rounding, so that the
+    shares of degrees ``0..k`` add up to ``cumulative_share``."""
     radial_eigenvalues: tuple[float, ...] = ()
     """Further eigenvalues of this degree (non-homogeneous activations; each with multiplicity N(d, k))."""
 
+    @property
+    def cumulative_fraction(self) -> float:
+        """``cumulative_share``, under the name :class:`LimitSpectrum` has always used."""
+        return self.cumulative_share
+
     def to_dict(self) -> dict[str, Any]:
-        out = {"k": self.k, "eigenvalue": self.eigenvalue, "multiplicity": self.multiplicity,
-               "cumulative_fraction": self.cumulative_fraction, "mu": self.mu}
+        """JSON-ready record.
+
+        Keys ``k, multiplicity, eigenvalue, share, cumulative_share, cumulative_fraction, mu`` (the
+        cumulative share under both names), plus ``radial_eigenvalues`` where there are any.
+        """
+        out = {"k": self.k, "multiplicity": self.multiplicity, "eigenvalue": self.eigenvalue, "share": self.share,
+               "cumulative_share": self.cumulative_share, "cumulative_fraction": self.cumulative_share,
+               "mu": self.mu}
         if self.radial_eigenvalues:
             out["radial_eigenvalues"] = list(self.radial_eigenvalues)
         return out
@@ -142,8 +150,8 @@ class LimitSpectrum:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record.
 
-        Keys ``d, activation, scale, p, degrees [{k, eigenvalue, multiplicity, cumulative_fraction, mu}],
-        top_fraction, total, trace, method``.
+        Keys ``d, activation, scale, p, degrees [{k, multiplicity, eigenvalue, share, cumulative_share,
+        cumulative_fraction, mu}], top_fraction, total, trace, method``.
         """
         return {"d": self.d, "activation": self.activation, "scale": self.scale, "p": self.p,
                 "degrees": [row.to_dict() for row in self.degrees], "top_fraction": self.top_fraction,
@@ -215,7 +223,7 @@ def limit_spectrum(d: int = 10, kmax: int = 12, activation: str | Activation = "
     -------
     LimitSpectrum
         One :class:`LimitDegree` per degree: ``k``, ``eigenvalue`` :math:`\lambda_k`,
-        ``multiplicity`` :math:`N(d,k)`, ``mu``, ``cumulative_fraction``, ``share``; plus
+        ``multiplicity`` :math:`N(d,k)`, ``mu``, ``cumulative_share`` (also ``cumulative_fraction``), ``share``; plus
         ``top_fraction`` :math:`F(d)` and ``total`` (:math:`\kappa(1) = 1/2` for ReLU).
 
     Examples
@@ -229,7 +237,7 @@ def limit_spectrum(d: int = 10, kmax: int = 12, activation: str | Activation = "
     >>> round(res.top_fraction, 6), res.total
     (0.983929, 0.5)
     """
-    d = _check_d(d)
+    d = check_sphere_dimension(d)
     kmax_out = check_degree(kmax)
     kmax = max(kmax_out, 2)  # degrees <= 2 are always computed, for F(d)
     act = get_activation(activation)
@@ -276,7 +284,7 @@ def limit_spectrum(d: int = 10, kmax: int = 12, activation: str | Activation = "
     step = np.diff(cum, prepend=0.0)
     top_fraction = float(cum[2])
     rows = tuple(LimitDegree(k=k, eigenvalue=float(eig[k]), multiplicity=int(mult[k]), mu=float(mu[k]),
-                             cumulative_fraction=float(cum[k]), share=float(step[k]), radial_eigenvalues=radial[k])
+                             cumulative_share=float(cum[k]), share=float(step[k]), radial_eigenvalues=radial[k])
                  for k in range(kmax_out + 1))
     return LimitSpectrum(d=d, activation=act.name, scale=scale, p=p_used, degrees=rows, top_fraction=top_fraction,
                          total=float(total), trace=float(trace), method=method)
