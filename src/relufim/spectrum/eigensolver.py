@@ -155,6 +155,21 @@ class _Space:
         self.append(X, AX)
 
 
+def _float64_ritz_block(matmat: MatMat, X: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave the low precision (:func:`block_eigsh`, Notes): Rayleigh–Ritz on the float64 images of ``X``.
+
+    The Ritz block ``X`` is orthonormalised (which may drop dependent columns) and multiplied by
+    ``A`` in float64, one ``matmat`` product. Returns the new Ritz vectors, their float64 images
+    and the Ritz values (descending): the space the iteration restarts from.
+    """
+    X = orthonormalize(X)
+    AX = np.asarray(matmat(X), dtype=np.float64).reshape(p, -1)
+    evals, S = np.linalg.eigh(0.5 * (X.T @ AX + AX.T @ X))
+    order = np.argsort(evals)[::-1]
+    theta, S = evals[order], S[:, order]
+    return X @ S, AX @ S, theta
+
+
 def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None, block: int | None = None,
                 krylov_blocks: int = 6, tol: float = 1e-10, maxiter: int = 100,
                 seed: int | None = 0, progress: Callable[[int, int], None] | None = None,
@@ -219,7 +234,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
 
     *Mixed precision.* With ``matmat_low`` the iteration starts with it. Its residuals are
     only used to steer the iteration, never reported: once every required residual is below
-    ``switch_tol`` (or a low-precision product stops improving them), one ``matmat`` product
+    ``switch_tol`` (or a low-precision product no longer halves the largest of them, or
+    ``maxiter`` is reached), one ``matmat`` product
     recomputes the images of the current Ritz block in float64, the search space restarts from
     it, and every later product is ``matmat``. So the returned residuals are computed from
     float64 images only and every pair flagged as converged meets ``tol`` in float64.
@@ -279,19 +295,12 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         R = AX - X * theta
         res = np.linalg.norm(R, axis=0)
         scale = max(abs(theta[0]), np.finfo(float).tiny)
-        if low:
+        if low:  # the mixed-precision rule (Notes)
             worst = float(res[:required].max())
             if worst <= switch_tol * scale or worst >= 0.5 * best_low or it == maxiter:
-                # leave the low precision: float64 images of the current Ritz block, and restart from it
                 low = False
-                X = orthonormalize(X)
-                AX = np.asarray(matmat(X), dtype=np.float64).reshape(p, -1)
+                X, AX, theta = _float64_ritz_block(matmat, X, p)
                 matvecs += X.shape[1]
-                H = 0.5 * (X.T @ AX + AX.T @ X)
-                evals, S = np.linalg.eigh(H)
-                order = np.argsort(evals)[::-1]
-                theta, S = evals[order], S[:, order]
-                X, AX = X @ S, AX @ S
                 space.reset(X, AX)
                 H = np.diag(theta)
                 R = AX - X * theta
