@@ -115,6 +115,10 @@ def test_empirical_spectrum_and_sigma():
     (dict(fisher="monte-carlo"), "needs the number of samples n"),
     (dict(fisher="empirical"), "needs the inputs x"),
     (dict(tol=2.0), "tol must be"),
+    (dict(required=0), "required must be >= 1"),
+    (dict(required=1.5), "required must be an integer"),
+    (dict(k=5, required=6), r"required = 6 exceeds .* k = 5"),
+    (dict(k="all", required=51), r"required = 51 exceeds .* k = 50"),
 ])
 def test_bad_arguments(kwargs, words):
     W = rf.sample_weights(3, 50, seed=0)
@@ -170,6 +174,21 @@ def test_cluster_convergence_is_judged_separately_from_the_extras(problem):
     V = res.eigenvectors[:, :m]
     true = np.linalg.norm(J @ V - V * res.eigenvalues[:m], axis=0).max()
     assert res.max_cluster_residual == pytest.approx(true, rel=1e-3, abs=1e-14 * w[0])
+
+
+def test_required_converges_every_asked_pair_on_the_matrix_free_route(problem):
+    """required=k makes the matrix-free route (which by default requires only the clusters) converge the
+    pairs beyond them too: eigenvalues against dense eigh, residuals against the dense J."""
+    d, W, J, w, _ = problem
+    k, tol = n_top(d) + 10, 1e-10
+    res = rf.spectrum(W, k=k, method="matrix-free", tol=tol, required=k)
+    assert res.method == "matrix-free" and res.converged.all()
+    # a residual r puts the Ritz value within r of an eigenvalue: 1e-10 lambda_max, the tolerance
+    np.testing.assert_allclose(res.eigenvalues, w[:k], rtol=0, atol=1e-10 * w[0])
+    V = res.eigenvectors
+    true = np.linalg.norm(J @ V - V * res.eigenvalues, axis=0)
+    assert true.max() <= tol * w[0]
+    np.testing.assert_allclose(res.residuals, true, rtol=1e-3, atol=1e-14 * w[0])
 
 
 def test_requests_that_cannot_fit_are_refused_before_allocating(monkeypatch):

@@ -162,6 +162,23 @@ def test_code_from_given_eigenpairs_and_explicit_directions(small):
     assert np.allclose(d.steps, a.steps, rtol=1e-10)
 
 
+def test_design_on_the_matrix_free_route_converges_every_pair_it_uses(monkeypatch):
+    """Where relufim.spectrum goes matrix-free (which by default converges only the clusters), the code's
+    eigensolve still requires every pair, the ones beyond the clusters included: against dense eigh."""
+    import sys
+
+    monkeypatch.setattr(sys.modules["relufim.spectrum.solve"], "MATRIX_FREE_LIMIT", 500)
+    d, p, n, R = 3, 600, 10**5, 2.0  # 49 directions coded: the count of pairs doubles once (25, then 50)
+    W = rf.sample_weights(d, p, seed=2)
+    lam = np.linalg.eigvalsh(rf.fisher_matrix(W))[::-1]
+    code = two_stage_code(W, n, radius=R, coding="threshold")
+    res = code.eigenpairs
+    assert res.method == "matrix-free" and res.converged.all() and res.eigenvalues.size > n_top(d)
+    # the design's residual tolerance, 1e-8 of lambda_max, bounds each eigenvalue's error
+    np.testing.assert_allclose(res.eigenvalues, lam[:res.eigenvalues.size], rtol=0, atol=1e-8 * lam[0])
+    assert code.coded == int(np.sum(n * lam * R**2 / (2.0 * 1.0) > CODING_THRESHOLD)) > n_top(d)
+
+
 def test_length_by_cluster_and_the_leading_term():
     d = 3
     W = rf.sample_weights(d, 200, seed=1)

@@ -151,3 +151,26 @@ def test_estimator_risk_reuses_a_given_eigendecomposition():
         assert rf.estimator_risk(W, 400, sims=3, **kwargs) == rf.estimator_risk(W, 400, sims=3, eigh=eig, **kwargs)
     with pytest.raises(ValueError, match="eigh must be numpy.linalg.eigh"):
         rf.estimator_risk(W, 400, lam=1e-3, eigh=(eig[0][:5], eig[1][:5, :5]))
+
+
+def test_estimator_risk_reuses_a_given_fim():
+    """``fim=`` skips building J and changes nothing; a matrix that cannot be this W's FIM is refused, naming fim."""
+    W = rf.sample_weights(3, 120, seed=5)
+    J = rf.fisher_matrix(W)
+    # an independent J: the matrix-free tiled product with the identity, equal to fisher_matrix to round-off
+    J_op = rf.fisher_operator(W) @ np.eye(120)
+    for kwargs in (dict(estimator="ridge", lam=1e-3), dict(estimator="least-squares")):
+        ref = rf.estimator_risk(W, 400, sims=3, **kwargs)
+        assert rf.estimator_risk(W, 400, sims=3, fim=J, **kwargs) == ref
+        got = rf.estimator_risk(W, 400, sims=3, fim=J_op, **kwargs).to_dict()
+        # J_op - J is ~1e-16 of J's largest entry; it moves e^T J e by at most ||J_op - J|| ||e||^2, which for
+        # least squares (e large along J's small eigenvalues) is ~1e-12 of the risk: 1e-9 is that with margin
+        for key, value in ref.to_dict().items():
+            exact = value is None or isinstance(value, str)
+            assert got[key] == (value if exact else pytest.approx(value, rel=1e-9, abs=1e-15)), key
+    for bad, words in ((J[:5, :5], r"fim must have shape \(p, p\) = \(120, 120\) to match relufim.fisher_matrix\(W\)"),
+                       (J + np.triu(J, 1), "fim must be symmetric"),
+                       (np.full((120, 120), np.nan), "fim contains non-finite"),
+                       (J[:, :5], r"fim must have shape \(p, p\) = \(120, 120\)")):
+        with pytest.raises(ValueError, match=words):
+            rf.estimator_risk(W, 400, lam=1e-3, fim=bad)

@@ -117,7 +117,8 @@ def mdl_risk_curve(d: int = 5, p: int = 1000, n_values: Sequence[int] = (100, 10
     v_star = default_target(W)
     # one eigensolve: the largest n has the lowest coding threshold and needs the most eigenpairs
     top = two_stage_code(W, ns[-1], radius=radius, sigma=sigma, beta=beta, coding=coding)
-    eigh = np.linalg.eigh(fisher_matrix(W)) if compare else None  # shared by both estimators at every n
+    J = fisher_matrix(W) if compare else None  # J and its eigh: shared by both estimators at every n
+    eigh = np.linalg.eigh(J) if compare else None
     eigenvalues_all = eigh[0][::-1].copy() if compare else None  # the same decomposition, descending
     total = len(ns) * reps
     rows = []
@@ -136,9 +137,9 @@ def mdl_risk_curve(d: int = 5, p: int = 1000, n_values: Sequence[int] = (100, 10
         if compare:
             lam = ridge_penalty(n, sigma, radius)
             ridge = estimator_risk(W, n, sigma=sigma, estimator="ridge", lam=lam, sims=compare_reps,
-                                   seed=seed + 101 + j, v_star=v_star, eigh=eigh)
+                                   seed=seed + 101 + j, v_star=v_star, eigh=eigh, fim=J)
             ls = estimator_risk(W, n, sigma=sigma, estimator="least-squares", sims=compare_reps, seed=seed + 201 + j,
-                                v_star=v_star, eigh=eigh)
+                                v_star=v_star, eigh=eigh, fim=J)
             s2 = 2 * sigma**2
             row.update({"ridge_penalty": lam, "ridge_kl_mean": ridge.simulated / s2,
                         "ridge_kl_se": ridge.simulated_stderr / s2, "least_squares_kl_mean": ls.simulated / s2,

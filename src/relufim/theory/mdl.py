@@ -53,9 +53,8 @@ from .._validation import (
 )
 from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
-from ..fim.series import series_features
 from ..spectrum.result import SpectrumResult, n_top, predicted_cluster_sizes
-from ..spectrum.solve import MATRIX_FREE_LIMIT, matrix_spectrum, spectrum
+from ..spectrum.solve import spectrum
 
 __all__ = [
     "CODING_THRESHOLD",
@@ -340,19 +339,13 @@ def _eigenpairs(W: np.ndarray, eigenpairs: SpectrumResult | None, count: int,
 
     The code needs every pair it uses converged, the ones beyond the three clusters included (their
     eigenvalues set the steps and the bound's uncoded term; a Ritz value short of convergence lies
-    below the eigenvalue). :func:`relufim.spectrum` converges only the clusters on its matrix-free
-    route (``p > 3000``), so there the same solver runs on :func:`relufim.fisher_operator` through
-    :func:`relufim.matrix_spectrum`, from the same t-series seeds, with every pair required.
+    below the eigenvalue): :func:`relufim.spectrum` with every pair required (its matrix-free route,
+    ``p > 3000``, would otherwise converge only the clusters).
     """
     if eigenpairs is not None:
         return (eigenpairs.eigenvalues[:count] * eigenpairs.sigma**2, eigenpairs.eigenvectors[:, :count],
                 eigenpairs)
-    d, p = W.shape
-    if p > MATRIX_FREE_LIMIT and count <= p // 4:
-        res = matrix_spectrum(fisher_operator(W), k=count, d=d, X0=series_features(W, 2), tol=EIGEN_TOL,
-                              progress=progress)
-    else:
-        res = spectrum(W, k=count, tol=EIGEN_TOL, progress=progress)
+    res = spectrum(W, k=count, tol=EIGEN_TOL, required=count, progress=progress)
     return res.eigenvalues[:count], res.eigenvectors[:, :count], res
 
 

@@ -24,6 +24,8 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
     check_sigma,
+    check_square_matrix,
+    check_symmetric,
     check_vector,
     check_weights,
 )
@@ -209,10 +211,18 @@ class EstimatorRisk:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()} | {"risk": self.risk}
 
 
+def _check_fim(fim: Any, p: int) -> np.ndarray:
+    """The caller's dense FIM of ``W``: a finite symmetric ``p x p`` matrix."""
+    J = check_square_matrix(fim, "fim", size=p, what="relufim.fisher_matrix(W) for this W")
+    check_symmetric(J, "fim", "it must be relufim.fisher_matrix(W).")
+    return J
+
+
 def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
                    estimator: Literal["least-squares", "ridge"] = "ridge", lam: float | None = None,
                    sims: int = 20, seed: int | None = 0, v_star: np.ndarray | None = None, *,
-                   eigh: tuple[np.ndarray, np.ndarray] | None = None) -> EstimatorRisk:
+                   eigh: tuple[np.ndarray, np.ndarray] | None = None,
+                   fim: np.ndarray | None = None) -> EstimatorRisk:
     r"""Expected excess risk of least squares or ridge from ``n`` samples, by cluster, with a simulation check.
 
     Data: :math:`y = X(x)\cdot v^* + \sigma\varepsilon` with Gaussian ``x``. Least squares is
@@ -238,6 +248,9 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
     eigh : (eigenvalues, eigenvectors), optional
         ``numpy.linalg.eigh(relufim.fisher_matrix(W))`` when the caller already has it (several
         estimators or sample sizes on one ``W``: the O(p^3) step); otherwise computed here.
+    fim : array (p, p), optional
+        ``relufim.fisher_matrix(W)`` when the caller already has it (checked: square, of size
+        ``p``, finite and symmetric); otherwise built here.
 
     Returns
     -------
@@ -266,7 +279,7 @@ def estimator_risk(W: np.ndarray, n: int, sigma: float = 1.0,
     check_dense_fits(p, what=f"the dense {p} x {p} FIM", copies=2.0)
     vs = default_target(W) if v_star is None else check_vector(v_star, p, "v_star")
 
-    J = fisher_matrix(W)
+    J = fisher_matrix(W) if fim is None else _check_fim(fim, p)
     evals, evecs = np.linalg.eigh(J) if eigh is None else eigh
     if np.shape(evals) != (p,) or np.shape(evecs) != (p, p):
         raise ValueError(f"eigh must be numpy.linalg.eigh of the {p} x {p} FIM of W: eigenvalues (p,) and eigenvectors "
