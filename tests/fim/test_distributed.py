@@ -178,3 +178,38 @@ def test_full_spectrum_on_the_cluster_matches_dense(client):
         rf.full_fisher_operator(W, v, client=client, dtype="float32")
     with pytest.raises(TypeError, match="dask.distributed.Client"):
         rf.full_fisher_operator(W, v, client="tcp://127.0.0.1:1")
+
+
+def test_worker_memory_check_charges_one_row_block_and_asks_the_scheduler_once(client, monkeypatch):
+    """A task of the FIM of all parameters holds (2, q, d b) accumulators per thread, so the per-worker check
+    charges its q units (the allocations themselves are measured in tests/fim/test_full.py): a worker with room
+    for a row block but not for a whole product is accepted, one without room for a row block refused with the
+    per-worker message. Both operators ask the scheduler for its workers once."""
+    from relufim.fim.distributed import check_workers_fit
+    from relufim.fim.full import _product_memory
+
+    d, p, q, tile, threads = 6, 3000, 100, 32, 8  # small tiles, many threads: the accumulators dominate
+    W, v = _network(d, p, seed=11)
+    row = _product_memory(p, d, 1, tile, threads, row_block=q)
+    whole = _product_memory(p, d, 1, tile, threads)
+    assert 2 * row < whole
+    calls = []
+
+    def workers_with(limit):
+        def scheduler_info(*args, **kwargs):
+            calls.append(limit)
+            return {"workers": {"tcp://127.0.0.1:1": {"memory_limit": limit, "nthreads": threads}}}
+        monkeypatch.setattr(client, "scheduler_info", scheduler_info)
+
+    workers_with(int(whole / 0.8) - 1)  # too small for a whole product, enough for a row block
+    op = rf.full_fisher_operator(W, v, client=client, block=tile, row_block=q)
+    assert op.row_block == q and op.threads == threads and len(calls) == 1
+    workers_with(int(row / 0.8) - 1)
+    with pytest.raises(ValueError, match=r"one block of the distributed product needs .* per worker \(p = 3000"):
+        rf.full_fisher_operator(W, v, client=client, block=tile, row_block=q)
+    assert len(calls) == 2
+    workers_with(10**9)
+    rf.fisher_operator(W, client=client)
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="the Dask cluster has no workers"):
+        check_workers_fit({}, 1.0, "one vector")

@@ -8,6 +8,7 @@ digits near theta = 0 and pi, dense LAPACK, and the identities the symmetry give
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import mpmath
 import numpy as np
@@ -19,6 +20,11 @@ from scipy import integrate
 import relufim as rf
 from relufim import _validation
 from relufim.fim.full import (
+    NEAR_THRESHOLD,
+    _full_product,
+    _product_memory,
+    _Units,
+    distributed_full_block,
     full_empirical_fisher,
     full_fisher_matrix,
     full_fisher_operator,
@@ -404,3 +410,42 @@ def test_dense_request_that_cannot_fit_is_refused_up_front(monkeypatch):
     with pytest.raises(ValueError, match=message):
         full_fisher_matrix(W, v)
     assert full_fisher_operator(W, v).shape == (22000, 22000)  # the alternative needs a few MB
+
+
+def _traced_peak(fn) -> int:
+    """Bytes allocated at the peak of ``fn()`` above those allocated before (NumPy reports arrays to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_row_block_memory_estimate_is_smaller_and_bounds_what_a_task_allocates():
+    """A row block of q units accumulates (2, q, d b) per thread, not (2, p, d b): its estimate charges q rows.
+
+    Oracle: the peak of the allocations tracemalloc sees while the task (or the whole product) runs, plus
+    the input the estimates also charge. The case has no near pairs (checked here with dense cosines),
+    whose arrays the estimate leaves out, and accumulators that dominate (8 threads): the whole product
+    really needs more than the row block's estimate, so charging q rows is not a loosening.
+    """
+    d, p, b, tile, threads, q = 8, 1200, 16, 64, 8, 100
+    W, v = network(d, p, seed=16)
+    E = W / np.linalg.norm(W, axis=0)
+    cos = E.T @ E
+    np.fill_diagonal(cos, 0.0)
+    assert np.abs(cos).max() < NEAR_THRESHOLD
+    U = np.random.default_rng(17).standard_normal((p * (d + 1), b))
+    static = np.vstack([W, v[None, :]])
+    distributed_full_block(static, 0, 1, U[:, :1], tile, 1)  # the first call imports what worker_address needs
+    row_estimate = _product_memory(p, d, b, tile, threads, row_block=q)
+    whole_estimate = _product_memory(p, d, b, tile, threads)
+    assert row_estimate < whole_estimate
+    row_peak = _traced_peak(lambda: distributed_full_block(static, 500, 500 + q, U, tile, threads)) + U.nbytes
+    whole_peak = _traced_peak(lambda: _full_product(_Units.of(W, v), U, tile, threads, None)) + U.nbytes
+    assert row_peak <= row_estimate
+    assert whole_peak <= whole_estimate
+    assert whole_peak > row_estimate

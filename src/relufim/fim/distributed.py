@@ -26,11 +26,10 @@ import numpy as np
 from .._validation import format_bytes
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
-from .tiles import SymmetricProductOperator, make_tile_kernel, rows_product
+from .tiles import FisherFacts, SymmetricProductOperator, make_tile_kernel, rows_product
 
 __all__ = [
     "DistributedFisherOperator",
-    "FisherFacts",
     "RowBlockOperator",
     "WorkerThroughput",
     "check_client",
@@ -64,27 +63,6 @@ def worker_address() -> str:
         return get_worker().address
     except (ImportError, ValueError):  # pragma: no cover - called outside a worker
         return "local"
-
-
-class FisherFacts:
-    r"""What the in-process and the distributed FIM operator know without a product: the exact diagonal and trace.
-
-    Subclasses set ``sigma`` and ``_kernel_diagonal``, the exact diagonal :math:`J_{ii}` before
-    :math:`\sigma^2` (:attr:`~relufim.fim.tiles.TileKernel.diagonal`). It lives here, below
-    :mod:`relufim.fim.operator`, so that both :class:`~relufim.fim.operator.FisherOperator` and
-    :class:`DistributedFisherOperator` take it from one place.
-    """
-
-    sigma: float
-    _kernel_diagonal: np.ndarray
-
-    def diagonal(self) -> np.ndarray:
-        r"""Exact diagonal :math:`J_{ii}/\sigma^2` (:math:`\|w_i\|^2/(2\sigma^2)` for ReLU)."""
-        return self._kernel_diagonal / self.sigma**2
-
-    def trace(self) -> float:
-        r"""Exact trace (:math:`\|W\|_F^2/(2\sigma^2)` for ReLU)."""
-        return float(np.sum(self._kernel_diagonal) / self.sigma**2)
 
 
 @dataclass(frozen=True)
@@ -223,13 +201,13 @@ def check_client(client: Any) -> dict[str, Any]:
     return client.scheduler_info().get("workers", {})
 
 
-def plan_row_blocks(client: Any, n_units: int, block: int, row_block: int | None,
+def plan_row_blocks(workers: dict[str, Any], n_units: int, block: int, row_block: int | None,
                     threads: int | None) -> tuple[int, int]:
-    """``(row_block, threads)``: a few blocks per worker (a lost worker costs little, the load balances).
+    """``(row_block, threads)`` for the ``workers`` of :func:`check_client`: a few blocks per worker.
 
-    ``threads`` defaults to the smallest worker's thread count.
+    A lost worker costs little and the load balances; ``threads`` defaults to the smallest
+    worker's thread count.
     """
-    workers = check_client(client)
     n_workers = max(1, len(workers))
     if threads is None:
         threads = max(1, min(int(w.get("nthreads", 1)) for w in workers.values())) if workers else 1
@@ -238,9 +216,12 @@ def plan_row_blocks(client: Any, n_units: int, block: int, row_block: int | None
     return row_block, threads
 
 
-def check_workers_fit(client: Any, need: float, what: str) -> None:
-    """Refuse up front when one task (``need`` bytes) would not fit in a worker's memory limit."""
-    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+def check_workers_fit(workers: dict[str, Any], need: float, what: str) -> None:
+    """Refuse up front when one task (``need`` bytes) would not fit in the memory limit of one of ``workers``.
+
+    ``workers`` is the scheduler's view that :func:`check_client` returned (the cluster is asked once).
+    """
+    limits = [w.get("memory_limit") or 0 for w in workers.values()]
     if not limits:
         raise ValueError("the Dask cluster has no workers; start some (dask worker ADDRESS) before a product.")
     smallest = min(limits)
@@ -257,9 +238,10 @@ def make_distributed_operator(W: np.ndarray, client: Any, *, activation: str | A
     """Build the distributed operator after checking the client and the workers' memory."""
     act = get_activation(activation)
     p = W.shape[1]
-    row_block, threads = plan_row_blocks(client, p, block, row_block, threads)
+    workers = check_client(client)
+    row_block, threads = plan_row_blocks(workers, p, block, row_block, threads)
     need = 8.0 * (p * 2 + threads * (row_block + 3 * block * block) + 10 * p)  # one vector
-    check_workers_fit(client, need, f"p = {p}, one vector")
+    check_workers_fit(workers, need, f"p = {p}, one vector")
     return DistributedFisherOperator(W, act, client=client, sigma=sigma, block=block, row_block=row_block,
                                      threads=threads, retries=retries, progress=progress,
                                      truncation={"min_degree": min_degree, "taylor_from": taylor_from})

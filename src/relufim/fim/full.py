@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from .._validation import (
 )
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
-from .distributed import RowBlockOperator, check_workers_fit, plan_row_blocks, worker_address
+from .distributed import RowBlockOperator, check_client, check_workers_fit, plan_row_blocks, worker_address
 from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks, input_chunks
 from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles
 
@@ -348,15 +347,7 @@ def _mirror(F: np.ndarray, rows: slice, cols: slice, X: np.ndarray) -> None:
 def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Progress | None) -> None:
     d, p = u.d, u.p
     r, v, E, ET = u.r, u.v, u.E, u.ET
-    local = threading.local()
     eye = np.eye(d)
-
-    def buffers(m: int, n: int) -> dict[str, np.ndarray]:
-        bufs = getattr(local, "bufs", None)
-        if bufs is None:
-            bufs = local.bufs = {name: np.empty((tile, tile)) for name in ("T", "K0", "S", "A", "B", "KA", "S2")}
-            bufs["X"] = np.empty((tile * d, tile * d))
-        return {name: (b[:m, :n] if name != "X" else b[:m * d, :n * d]) for name, b in bufs.items()}
 
     def vw_block(K0: np.ndarray, S: np.ndarray, Ea: np.ndarray, Eb: np.ndarray, ra: np.ndarray,
                  vb: np.ndarray) -> np.ndarray:
@@ -366,12 +357,12 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         X *= (ra[:, None] * vb[None, :])[:, :, None]
         return X.reshape(K0.shape[0], -1)
 
-    def work(i0: int, j0: int, _bufs: tuple, _acc: Any) -> None:
+    def work(i0: int, j0: int, bufs: tuple, _acc: Any) -> None:
         ri, rj = slice(i0, min(i0 + tile, p)), slice(j0, min(j0 + tile, p))
         m, n = ri.stop - ri.start, rj.stop - rj.start
         diag = i0 == j0
-        b = buffers(m, n)
-        T, K0, S, A, B, KA, S2 = b["T"], b["K0"], b["S"], b["A"], b["B"], b["KA"], b["S2"]
+        T, K0, S, A, B, KA, S2 = (x[:m, :n] for x in bufs[:7])
+        X2 = bufs[7][:m * d, :n * d]  # the w-w block
         np.matmul(ET[ri], E[:, rj], out=T)
         if diag:  # its GEMM need not be exactly symmetric: use the upper half for both
             T[...] = np.triu(T) + np.triu(T, 1).T
@@ -403,14 +394,13 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         Ei, Ej = ET[ri], ET[rj]
         U1 = A[:, :, None] * Ej[None, :, :] - B[:, :, None] * Ei[:, None, :]  # (m, n, d) -> multiplies e_ik
         U2 = A[:, :, None] * Ei[:, None, :] - B[:, :, None] * Ej[None, :, :]  # multiplies e_jk
-        X4 = b["X"].reshape(m, d, n, d)
+        X4 = X2.reshape(m, d, n, d)
         np.multiply(Ei[:, :, None, None], U1[:, None, :, :], out=X4)
         X4 += E[:, rj][None, :, :, None] * U2[:, None, :, :]
         X4 += K0[:, None, :, None] * eye[None, :, None, :]
         if near is not None:
             X4[near.ii, :, near.jj, :] = (near.k0 * v[near.gi] * v[near.gj])[:, None, None] * eye \
                 + near.G * (v[near.gi] * v[near.gj])[:, None, None]
-        X2 = b["X"]
         wr, wc = slice(p + ri.start * d, p + ri.stop * d), slice(p + rj.start * d, p + rj.stop * d)
         if diag:
             X2[...] = np.triu(X2) + np.triu(X2, 1).T
@@ -418,21 +408,33 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         else:
             _mirror(F, wr, wc, X2)
 
-    tiles = upper_tiles(p, tile)
-    run_tiles(tiles, work, backend=NumpyBackend(), tile=1, out_shape=(1, 1), threads=threads, n_buffers=0,
-              progress=progress)
+    run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1), threads=threads,
+              n_buffers=7, extra_buffers=((tile * d, tile * d),), progress=progress)
 
 
 # ----------------------------------------------------------------------------- products
 
-def _product_memory(p: int, d: int, b: int, tile: int, threads: int) -> int:
-    r"""Working memory of one product with ``b`` vectors.
+def _alpha_vectors(b: int, tile: int) -> int:
+    r"""Vectors per block of the :math:`\alpha_{ij} = e_i\cdot c_j` scratch (``_ALPHA_ENTRIES``, a tile at least)."""
+    return max(1, min(b, _ALPHA_ENTRIES // (tile * tile)))
 
-    Per thread six tiles, the scratch of :math:`e_i\cdot c_j`, two blocks of ``tile d b`` and two
-    accumulators of ``p d b``; the copies of the input and output.
+
+def _product_memory(p: int, d: int, b: int, tile: int, threads: int, row_block: int | None = None) -> int:
+    r"""Working memory of one product with ``b`` vectors, or of one row block of it (``row_block`` units).
+
+    A pass computes the rows of ``q`` units: ``q = p`` for the whole product in this process,
+    ``q = row_block`` for one task of a distributed product (:func:`distributed_full_block`), whose
+    accumulators hold its own units only. In float64 numbers, per thread: eight tiles (the six
+    coefficient tiles, :math:`|t|` and its mask), the :math:`\alpha` block and its GEMM's output,
+    three blocks of ``tile d b`` and one of ``tile b``, and the two accumulators of ``q d b``; over
+    all ``p`` units, ``c`` and its companions (``6 p d b``), the weights and unit columns
+    (``3 p (d + 1)``) and the input ``(p (d + 1), b)``; the output ``(q (d + 1), b)``. Near pairs
+    (theory §15.2) add ``O(d (b + d))`` per pair, nothing for weights without them.
     """
-    per_thread = 6 * tile * tile + max(_ALPHA_ENTRIES, tile * tile) + tile * d * b * 2 + 2 * p * d * b
-    return int(8 * (threads * per_thread + 6 * p * d * b + 2 * p * (d + 1) * b))
+    q = p if row_block is None else min(row_block, p)
+    chunk = _alpha_vectors(b, tile)
+    per_thread = 8 * tile * tile + chunk * tile * (tile + d) + tile * b * (3 * d + 1) + 2 * q * d * b
+    return int(8 * (threads * per_thread + 6 * p * d * b + 3 * p * (d + 1) + (p + q) * (d + 1) * b))
 
 
 def _tiles(p: int, tile: int, rows: tuple[int, int] | None) -> list[tuple[slice, slice]]:
@@ -476,40 +478,31 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     """
     d, p = units.d, units.p
     b = U.shape[1]
-    v, E, ET = units.v.astype(dtype), units.E.astype(dtype), units.ET.astype(dtype)
-    a = U[:p].astype(dtype)
-    C = (U[p:].astype(dtype).reshape(p, d, b) * v[:, None, None]
-         + units.W.T.astype(dtype)[:, :, None] * a[:, None, :])  # (p, d, b)
+    # read only: views in float64, copies in float32
+    v, E, ET, WT = (x.astype(dtype, copy=False) for x in (units.v, units.E, units.ET, units.W.T))
+    a = U[:p].astype(dtype, copy=False)
+    C = U[p:].astype(dtype, copy=False).reshape(p, d, b) * v[:, None, None]  # c_j = v_j b_j + a_j w_j, (p, d, b)
+    C += WT[:, :, None] * a[:, None, :]
     beta = np.einsum("jlk,jl->jk", C, ET)  # (p, b)
     Q = ET[:, :, None] * beta[:, None, :]  # beta_j e_j, (p, d, b)
     C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
     CT = np.ascontiguousarray(C.transpose(2, 1, 0))  # (b, d, p): one (d, n) block per vector
-    chunk = max(1, min(b, _ALPHA_ENTRIES // (tile * tile)))
+    chunk = _alpha_vectors(b, tile)
     s0, e0 = (0, p) if rows is None else rows  # the accumulators hold units s0..e0-1 only
     q = e0 - s0
-    local = threading.local()
-
-    def buffers() -> dict[str, np.ndarray]:
-        bufs = getattr(local, "bufs", None)
-        if bufs is None:
-            bufs = local.bufs = {name: np.empty((tile, tile), dtype) for name in ("T", "K0", "S", "A", "B", "AT")}
-            bufs["G"] = np.empty((tile, d * b), dtype)
-            bufs["Z"] = np.empty((tile, d * b), dtype)
-            bufs["z"] = np.empty((tile, b), dtype)
-            bufs["alpha"] = np.empty(chunk * tile * tile, dtype)
-            bufs["y4"] = np.empty((chunk * tile, d))
-        return bufs
 
     def one_side(acc: np.ndarray, K0: np.ndarray, A: np.ndarray, B: np.ndarray, ri: slice, rj: slice,
-                 bufs: dict[str, np.ndarray]) -> None:
+                 scratch: tuple) -> None:
         r"""``y[ri] += (M tile) c[rj]`` for coefficient tiles of shape (|ri|, |rj|) (``A`` contiguous).
 
-        ``acc[0]`` is ``y`` as ``(p, d b)``; ``acc[1]``, read as ``(b, p, d)``, collects the
-        :math:`\sum_jA_{ij}\alpha_{ij}e_j` terms in the order their GEMM writes them.
+        ``acc[0]`` is ``y`` as ``(q, d b)``; ``acc[1]``, read as ``(b, q, d)``, collects the
+        :math:`\sum_jA_{ij}\alpha_{ij}e_j` terms in the order their GEMM writes them. ``scratch`` is
+        the thread's ``(G, Z, z, alpha, y4)``.
         """
         m, n = ri.stop - ri.start, rj.stop - rj.start
         Y = acc[0, ri.start - s0:ri.stop - s0]  # (m, d b)
-        G, Z, z = bufs["G"][:m], bufs["Z"][:m], bufs["z"][:m]
+        G, Z, z, alpha_buf, y4_buf = scratch
+        G, Z, z = G[:m], Z[:m], z[:m]
         np.matmul(K0, C2[rj], out=G)
         Y += G
         np.matmul(B, Q2[rj], out=G)
@@ -520,7 +513,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         Y.reshape(m, d, b)[...] += ET[ri][:, :, None] * z[:, None, :]
         Y4 = acc[1].reshape(b, q, d)
         # the alpha block (kc vectors x rows x n) stays in cache and in the thread's buffers
-        cap, y_cap = min(_ALPHA_ENTRIES, bufs["alpha"].size), bufs["y4"].shape[0]
+        cap, y_cap = min(_ALPHA_ENTRIES, alpha_buf.size), y4_buf.shape[0]
         rstep = max(1, min(m, cap // n, y_cap))  # rows of the tile per alpha block
         kchunk = max(1, min(b, cap // (rstep * n), y_cap // rstep))
         for r0 in range(0, m, rstep):
@@ -530,28 +523,28 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             for k0 in range(0, b, kchunk):
                 k1 = min(b, k0 + kchunk)
                 kc = k1 - k0
-                alpha = bufs["alpha"][:kc * mr * n].reshape(kc, mr, n)
+                alpha = alpha_buf[:kc * mr * n].reshape(kc, mr, n)
                 np.matmul(ET[gi], CT[k0:k1, :, rj], out=alpha)  # alpha_ij = e_i . c_j for each vector
                 alpha *= A[r0:r1]
-                y4 = bufs["y4"][:kc * mr]
+                y4 = y4_buf[:kc * mr]
                 np.matmul(alpha.reshape(kc * mr, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
                 Y4[k0:k1, li] += y4.reshape(kc, mr, d)
 
     mirrored = rows is None
 
-    def work(ri: slice, rj: slice, _bufs: tuple, acc: np.ndarray) -> None:
+    def work(ri: slice, rj: slice, bufs: tuple, acc: np.ndarray) -> None:
         m, n = ri.stop - ri.start, rj.stop - rj.start
         diag = ri == rj
-        bufs = buffers()
-        T, K0, S, A, B = (bufs[k][:m, :n] for k in ("T", "K0", "S", "A", "B"))
+        T, K0, S, A, B = (x[:m, :n] for x in bufs[:5])
+        scratch = bufs[6:]
         np.matmul(ET[ri], E[:, rj], out=T)
         near = _angle_tile(T, K0, S, ri, rj, units, diag)
         _rank_two_coefficients(T, S, A, B, near, diag)
-        one_side(acc, K0, A, B, ri, rj, bufs)
+        one_side(acc, K0, A, B, ri, rj, scratch)
         if mirrored and not diag:
-            AT = bufs["AT"][:n, :m]
+            AT = bufs[5][:n, :m]
             AT[...] = A.T
-            one_side(acc, K0.T, AT, B.T, rj, ri, bufs)
+            one_side(acc, K0.T, AT, B.T, rj, ri, scratch)
         if near is not None:
             Y3 = acc[0].reshape(q, d, b)
             gi, gj = near.gi, near.gj
@@ -560,8 +553,11 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             if mirrored and not diag:
                 np.add.at(Y3, gj, np.matmul(Gn, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
 
-    acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=1, out_shape=(2, q, d * b),
-                    threads=threads, n_buffers=0, progress=progress)
+    # per thread: the tiles T, K0, S, A, B, A^T, then G, Z, z, the alpha block and its GEMM's output y4
+    acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=tile, out_shape=(2, q, d * b),
+                    threads=threads, n_buffers=6,
+                    extra_buffers=((tile, d * b), (tile, d * b), (tile, b), (chunk * tile * tile,), (chunk * tile, d)),
+                    progress=progress)
     Y = acc[0].reshape(q, d, b)
     Y += acc[1].reshape(b, q, d).transpose(1, 2, 0)
     out = np.empty((q * (d + 1), b))
@@ -692,7 +688,8 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
     -----
     A product with ``b`` vectors costs :math:`(10d + 2)p^2b` flops in GEMMs whose inner or outer
     dimension is ``d`` or the tile edge (theory §15.4), against :math:`2P^2b = 2(d+1)^2p^2b` for a
-    dense ``F``; per thread it needs five tiles, a few MB of scratch and a ``p d b`` accumulator.
+    dense ``F``; per thread it needs six tiles, a few MB of scratch and two ``p d b`` accumulators
+    (``q d b`` for a task of ``q`` units on a worker, which is what each worker's memory is checked for).
 
     Examples
     --------
@@ -716,9 +713,11 @@ def full_fisher_operator(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bl
             raise ValueError("the distributed operator runs in float64; leave out dtype or drop client.")
         retries = check_positive_int(retries, "retries", minimum=0)
         row_block = None if row_block is None else check_positive_int(row_block, "row_block")
-        row_block, threads = plan_row_blocks(client, p, block, row_block,
+        workers = check_client(client)
+        row_block, threads = plan_row_blocks(workers, p, block, row_block,
                                              None if threads_given is None else threads)
-        check_workers_fit(client, _product_memory(p, d, 1, min(block, p), threads), f"p = {p}, d = {d}, one vector")
+        check_workers_fit(workers, _product_memory(p, d, 1, min(block, p), threads, row_block),
+                          f"p = {p}, d = {d}, one vector")
         return DistributedFullFisherOperator(W, v, client=client, sigma=sigma, block=block, row_block=row_block,
                                              threads=threads, retries=retries, progress=progress)
     check_memory(_product_memory(p, d, 1, min(block, p), threads), f"full_fisher_operator tiles of {block}",

@@ -17,8 +17,9 @@ import numpy as np
 from .._validation import check_float_dtype, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
 from ..model.weights import column_norms, unit_columns
-from .distributed import DistributedFisherOperator, FisherFacts, make_distributed_operator
+from .distributed import DistributedFisherOperator, make_distributed_operator
 from .tiles import (
+    FisherFacts,
     NumpyBackend,
     SymmetricProductOperator,
     TileKernel,
@@ -58,7 +59,6 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
         self.norms = column_norms(W)
         self.U = unit_columns(W, self.norms)
         self.kernel = kernel
-        self._kernel_diagonal = kernel.diagonal
         self.block = min(block, p)
         self.backend = backend
         self.compute_dtype = np.dtype(dtype)
@@ -70,7 +70,11 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
         self._U = self._backend.asarray(self.U)
         self._data = kernel.prepare(self._backend)
 
-    # diagonal() and trace(), known without any product, come from FisherFacts
+    @property
+    def _kernel_diagonal(self) -> np.ndarray:
+        """The exact diagonal before sigma^2, read by FisherFacts' diagonal() and trace(): the kernel's own."""
+        return self.kernel.diagonal
+
     def memory_bytes(self, n_vectors: int) -> int:
         """Working memory of one product with ``n_vectors`` vectors (tiles, accumulators, copies of V)."""
         return product_memory_bytes(self.shape[0], n_vectors, self.block, self.threads, self.compute_dtype.itemsize)

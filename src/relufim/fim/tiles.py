@@ -49,6 +49,7 @@ from ..model.kernels import (
 
 __all__ = [
     "SymmetricProductOperator",
+    "FisherFacts",
     "TileKernel",
     "ReluFamilyTile",
     "DualTile",
@@ -98,6 +99,27 @@ class SymmetricProductOperator(LinearOperator):
         if self.sigma != 1.0:
             out /= self.sigma**2
         return out
+
+
+class FisherFacts:
+    r"""What the in-process and the distributed FIM operator know without a product: the exact diagonal and trace.
+
+    Subclasses set ``sigma`` and provide ``_kernel_diagonal``, the exact diagonal :math:`J_{ii}`
+    before :math:`\sigma^2` (:attr:`TileKernel.diagonal`). A mixin beside
+    :class:`SymmetricProductOperator`, so that both :class:`~relufim.fim.operator.FisherOperator`
+    and :class:`~relufim.fim.distributed.DistributedFisherOperator` take it from one place.
+    """
+
+    sigma: float
+    _kernel_diagonal: np.ndarray
+
+    def diagonal(self) -> np.ndarray:
+        r"""Exact diagonal :math:`J_{ii}/\sigma^2` (:math:`\|w_i\|^2/(2\sigma^2)` for ReLU)."""
+        return self._kernel_diagonal / self.sigma**2
+
+    def trace(self) -> float:
+        r"""Exact trace (:math:`\|W\|_F^2/(2\sigma^2)` for ReLU)."""
+        return float(np.sum(self._kernel_diagonal) / self.sigma**2)
 
 
 #: Rows per strip when a tile is mirrored into the lower triangle.
