@@ -82,6 +82,15 @@ def test_spectrum_params_all_json_keys():
     assert r.exit_code == 0 and "FIM of all parameters" in r.stdout
 
 
+def test_spectrum_params_all_names_the_library_route(capsys):
+    # the stage line and the progress label follow relufim.theory.curvature.full_spectrum_route
+    for all_eigenvalues, route in ((True, "every eigenvalue, dense"), (False, "dense")):
+        run_full_spectrum(d=3, p=30, seed=0, scale="1/p", extra=2, as_json=True, quiet=False,
+                          all_eigenvalues=all_eigenvalues)
+        err = capsys.readouterr().err
+        assert f"P = 120 ({route}) ..." in err and "eigenpairs converged" in err
+
+
 def test_spectrum_params_all_refuses_readout_only_options():
     r = CliRunner().invoke(spectrum_params_all, ["--activation", "tanh"])
     assert r.exit_code == 2 and r.stderr.startswith("relufim: error: --params all") and "--activation" in r.stderr

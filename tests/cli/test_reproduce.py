@@ -7,6 +7,7 @@ reports again from summary.json, and must write exactly the same files.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 
@@ -24,6 +25,16 @@ def quick_run(tmp_path_factory):
     r = CliRunner().invoke(main, ["reproduce", "--quick", "--out", str(out)])
     assert r.exit_code == 0, r.output
     return out, r.stdout
+
+
+def test_every_section_is_called_alike():
+    # the run calls each section as reproduce_section(quick, progress=...): no section has its own arguments
+    from relufim.experiments.reproduce import _SECTION_MODULES
+
+    for module in _SECTION_MODULES:
+        params = inspect.signature(module.reproduce_section).parameters
+        assert list(params)[:2] == ["quick", "progress"], module.NAME
+        assert all(p.default is not inspect.Parameter.empty for p in params.values()), module.NAME
 
 
 def test_quick_run_has_no_failing_claim(quick_run):

@@ -20,7 +20,8 @@ from relufim.experiments.full_fisher import (
     full_spectrum_summary,
 )
 from relufim.experiments.full_fisher_section import NAME, reproduce_section
-from relufim.fim.full import full_fisher_matrix
+from relufim.fim.full import full_fisher_matrix, full_fisher_operator, full_hermite_features
+from relufim.spectrum.density import matrix_spectral_density
 from relufim.theory.curvature import kfac_fisher
 
 
@@ -70,6 +71,44 @@ def test_matrix_free_summary_of_the_cli_size_class():
             assert c["gap_below"] > 1.4
         start += c["size"]
     assert start == lam.size
+
+
+@pytest.mark.parametrize("sigma", [1.0, 0.5])
+def test_density_runs_on_the_operator_of_the_spectrum(monkeypatch, sigma):
+    # one operator per summary: the matrix-free route's products and the density's go through the same one
+    import relufim.experiments.full_fisher as ff
+    import relufim.theory.curvature as curvature
+
+    built = []
+
+    def counted(*args, **kwargs):
+        built.append(full_fisher_operator(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(curvature, "full_fisher_operator", counted)
+    monkeypatch.setattr(ff, "full_fisher_operator", counted)
+    s = full_spectrum_summary(3, 40, seed=0, sigma=sigma, method="matrix-free", density=True, density_vectors=4,
+                              density_steps=10)
+    assert s["method"] == "matrix-free" and len(built) == 1
+    # the same numbers as a density on an operator of F / sigma^2 built for it alone (the summary's former way)
+    W, v = draw_network(3, 40, seed=0)
+    op, k = full_fisher_operator(W, v, sigma), s["density"]["deflated"]
+    sd = matrix_spectral_density(op, n_vectors=4, lanczos_steps=10, deflate=k,
+                                 X0=full_hermite_features(W, v) if k else None, trace=op.trace())
+    counts, stderr = sd.smoothed_histogram()
+    assert s["density"]["counts"] == counts.tolist() and s["density"]["stderr"] == stderr.tolist()
+    assert s["density"]["trace_estimate"] == sd.trace_estimate and s["density"]["trace_exact"] == sd.trace_exact
+    built.clear()
+    full_spectrum_summary(3, 40, seed=0, sigma=sigma, density=True, density_vectors=4, density_steps=10)
+    assert len(built) == 1  # the dense route forms F and builds none: the density builds its own
+
+
+def test_the_density_does_not_report_to_the_spectrum_progress():
+    ticks: dict[bool, list[int]] = {False: [], True: []}
+    for density in (False, True):
+        full_spectrum_summary(3, 40, seed=0, method="matrix-free", density=density, density_vectors=4,
+                              density_steps=10, product_progress=lambda done, total, t=ticks[density]: t.append(done))
+    assert ticks[False] and ticks[True] == ticks[False]  # only the solver's products tick
 
 
 def test_approximations_summary_errors_against_dense_matrices():

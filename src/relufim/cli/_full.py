@@ -14,8 +14,9 @@ from typing import Any
 import click
 
 from ..experiments.full_fisher import full_spectrum_summary
+from ..fim.full import full_parameter_count
 from ..report.full_fisher import format_full_spectrum_table
-from ..theory.curvature import FULL_DENSE_LIMIT
+from ..theory.curvature import full_spectrum_route
 from ._common import (
     emit_json,
     peak_memory_bytes,
@@ -29,8 +30,7 @@ __all__ = ["run_full_spectrum", "check_full_options"]
 
 
 def check_full_options(*, method: str = "exact", n: int | None = None, activation: str = "relu",
-                       scheduler: str | None = None, backend: str = "numpy", precision: str = "float64",
-                       seed_degree: int | str = "auto") -> None:
+                       backend: str = "numpy", precision: str = "float64", seed_degree: int | str = "auto") -> None:
     """Refuse (``ValueError``) the options of ``relufim spectrum`` that ``--params all`` does not support."""
     refused = []
     if method != "exact":
@@ -51,25 +51,28 @@ def check_full_options(*, method: str = "exact", n: int | None = None, activatio
 
 
 def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: int, as_json: bool, quiet: bool,
-                      all_eigenvalues: bool = False, density: bool = False, **options: Any) -> None:
+                      all_eigenvalues: bool = False, density: bool = False, scheduler: str | None = None,
+                      **options: Any) -> None:
     """Compute and print the spectrum of the FIM of all parameters (table, or one JSON object with ``--json``).
 
-    ``options`` are the other options of ``relufim spectrum`` (checked by :func:`check_full_options`).
-    The JSON holds :func:`relufim.experiments.full_fisher.full_spectrum_summary` plus ``seconds`` and
+    ``scheduler``: the address of a Dask scheduler to run the products on. ``options`` are the other
+    options of ``relufim spectrum`` (checked by :func:`check_full_options`). The route is the
+    library's (:func:`relufim.theory.curvature.full_spectrum_route`). The JSON holds
+    :func:`relufim.experiments.full_fisher.full_spectrum_summary` plus ``scheduler``, ``seconds`` and
     ``memory_peak_bytes``.
     """
     check_full_options(**options)
-    scheduler = options.get("scheduler")
     if scheduler is not None and all_eigenvalues:
         raise ValueError("--all-eigenvalues needs the dense F on this machine; leave out --scheduler.")
     t0 = time.perf_counter()
-    P = p * (d + 1)
-    matrix_free = scheduler is not None or (not all_eigenvalues and P > FULL_DENSE_LIMIT)
-    route = ("every eigenvalue, dense" if all_eigenvalues else "products on the Dask cluster" if scheduler
-             else "matrix-free" if matrix_free else "dense")
+    P = full_parameter_count(d, p)
+    route = full_spectrum_route(P, "all" if all_eigenvalues else "clusters", distributed=scheduler is not None)
+    matrix_free = route != "dense"
+    route_text = {"dense": "every eigenvalue, dense" if all_eigenvalues else "dense", "matrix-free": "matrix-free",
+                  "distributed": "products on the Dask cluster"}[route]
     with scheduler_client(scheduler, quiet) as client:
-        with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({route})", enabled=not quiet):
-            label = product_progress_label(matrix_free, distributed=scheduler is not None)
+        with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({route_text})", enabled=not quiet):
+            label = product_progress_label(matrix_free, distributed=route == "distributed")
             with progress_bar(label, 1, enabled=not quiet) as cb, \
                     progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
                 s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,

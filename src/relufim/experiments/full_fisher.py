@@ -18,10 +18,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from .._validation import check_positive_float, check_positive_int
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
+    DistributedFullFisherOperator,
+    FullFisherOperator,
     check_network,
     full_empirical_fisher,
     full_fisher_operator,
@@ -88,7 +91,9 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     computed eigenvalues), ``limit`` (the infinite-width eigenvalue of each harmonic degree, :math:`d\,m_k`
     for the NTK of both layers with this :math:`\|v\|^2`, and its multiplicity :math:`N(d, k)`), ``seconds``;
     with ``all_eigenvalues`` also ``readout_all_eigenvalues``; with ``density``, the deflated SLQ estimate
-    of the whole distribution (``density``: counts smoothed in log scale, with standard errors).
+    of the whole distribution (``density``: counts smoothed in log scale, with standard errors) on the
+    operator the spectrum's products ran through (``operator`` of
+    :class:`~relufim.theory.curvature.FullSpectrum`; one is built on the dense route).
 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
     route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000), or the
@@ -116,10 +121,10 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     if all_eigenvalues:  # the readout's whole spectrum beside F's (p x p, LAPACK)
         out["readout_all_eigenvalues"] = [float(x) for x in np.linalg.eigvalsh(fisher_matrix(W, sigma=sigma))[::-1]]
     if density:
-        op = full_fisher_operator(W, v, sigma, client=client)
+        op, trace = _density_operator(s.operator, W, v, sigma, client)
         kdef = sum(c["size"] for c in out["clusters"] if c["closed"]) or 0
         sd = matrix_spectral_density(op, n_vectors=density_vectors, lanczos_steps=density_steps, deflate=kdef,
-                                     X0=full_hermite_features(W, v) if kdef else None, trace=op.trace(),
+                                     X0=full_hermite_features(W, v) if kdef else None, trace=trace,
                                      progress=density_progress)
         counts, stderr = sd.smoothed_histogram()
         edges = sd.smoothing_edges()
@@ -129,6 +134,22 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
                           "zero_fraction_exact": p / (p * (d + 1))}
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _density_operator(op: FullFisherOperator | DistributedFullFisherOperator | None, W: np.ndarray, v: np.ndarray,
+                      sigma: float, client: Any) -> tuple[LinearOperator, float]:
+    r""":math:`F/\sigma^2` for the spectral density, and its exact trace.
+
+    ``op`` is the ``operator`` of :class:`~relufim.theory.curvature.FullSpectrum`, the operator of
+    :math:`F` the spectrum's products ran through: reused, its products divided by :math:`\sigma^2`
+    as :func:`~relufim.fim.full.full_fisher_operator` divides them. The dense route formed ``F`` and
+    built none (``op`` None): one is built.
+    """
+    if op is None:
+        op = full_fisher_operator(W, v, sigma, client=client)
+    if op.sigma == sigma:
+        return op, op.trace()
+    return op * (op.sigma**2 / sigma**2), op.trace() * op.sigma**2 / sigma**2
 
 
 # ----------------------------------------------------------------------------- the approximations

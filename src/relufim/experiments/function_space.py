@@ -157,14 +157,16 @@ def _least_squares_check(d: int, p: int, n: int, seed: int) -> dict[str, float]:
             "relative_error": ap.relative_error, "expected_relative_error": ap.expected_relative_error}
 
 
-def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] | None = None,
+                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Compute the 2025 results: ``{"name": "function_space", "summary": {...}, "claims": [...]}``.
 
     ``summary`` holds ``config``, ``function_forms`` (with ``circle``: :func:`circle_forms`),
     ``inner_products``, ``fisher_ntk`` (with ``captured_fractions``), ``approximation``
     (``curve``, ``least_squares``), ``gradient_descent`` (with ``curves``: :func:`dynamics_curves`)
     and ``seconds``; everything a figure or table of the report needs. Nothing is drawn or written.
-    ``log`` receives one line per stage.
+    ``progress(done, 4)`` is called after each of the four stages (the keyword every section of
+    ``relufim reproduce`` takes); ``log`` receives one line as each stage starts.
     """
     t0 = time.perf_counter()
     cfg = {
@@ -177,6 +179,11 @@ def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = N
     }
 
     say = log or (lambda msg: None)
+
+    def finished(stage: int) -> None:
+        if progress is not None:
+            progress(stage, 4)
+
     claims: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"config": cfg}
 
@@ -213,6 +220,7 @@ def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = N
     })
 
     # 2. FIM <-> NTK
+    finished(1)
     say("  FIM <-> NTK")
     d, p, n = cfg["ntk"]
     W = sample_weights(d, p, seed=3)
@@ -237,6 +245,7 @@ def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = N
     })
 
     # 3. approximation formula
+    finished(2)
     say("  approximation formula")
     curve = approximation_error_curve(cfg["approx_ds"], cfg["approx_p"], cfg["approx_draws"], seed=5)
     ls = _least_squares_check(5, cfg["approx_p"], 20000 if quick else 60000, seed=6)
@@ -255,6 +264,7 @@ def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = N
     })
 
     # 4. gradient descent priority
+    finished(3)
     say("  gradient descent")
     d, p, steps = cfg["dyn"]
     W = sample_weights(d, p, seed=7)
@@ -274,4 +284,5 @@ def reproduce_section(quick: bool = False, log: Callable[[str], None] | None = N
     })
 
     summary["seconds"] = time.perf_counter() - t0
+    finished(4)
     return {"name": NAME, "summary": summary, "claims": claims}

@@ -40,7 +40,8 @@ __all__ = ["reproduce", "SECTIONS", "DENSITY_SMOOTHING"]
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
-#: The section modules a full run adds after the 2023 check, in order; each has ``NAME`` and ``reproduce_section``.
+#: The section modules a full run adds after the 2023 check, in order; each has ``NAME`` and
+#: ``reproduce_section(quick, progress=None)``, called alike.
 _SECTION_MODULES = (limit_section, function_space, depth_section, full_fisher_section, mdl_section)
 
 #: Their names, in order.
@@ -228,8 +229,8 @@ def reproduce(*, quick: bool = False, d: int = 10, p: int | None = None, seed: i
     section_results = []
     for module in _SECTION_MODULES if sections else ():
         say(f"section: {module.NAME}")
-        section_results.append(module.reproduce_section(quick, log=say) if module is function_space
-                               else module.reproduce_section(quick))
+        section_results.append(module.reproduce_section(quick, progress=progress(f"  {module.NAME}", 1)
+                                                        if progress else None))
 
     claims = _claims(d, p, settings, limit)
     if density is not None:

@@ -37,6 +37,8 @@ from .._validation import (
 )
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
+    DistributedFullFisherOperator,
+    FullFisherOperator,
     check_network,
     full_fisher_matrix,
     full_fisher_operator,
@@ -56,6 +58,7 @@ __all__ = [
     "largest_unit_cosine",
     "FullSpectrum",
     "full_spectrum",
+    "full_spectrum_route",
     "measured_clusters",
     "KFACFactors",
     "kfac_factors",
@@ -71,6 +74,9 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+
+#: Where :func:`full_spectrum` computes (:func:`full_spectrum_route`).
+Route = Literal["dense", "matrix-free", "distributed"]
 
 FULL_DENSE_LIMIT = 6000
 """Up to this many parameters ``P`` the dense route (LAPACK on the dense ``F``) is used by default; above,
@@ -274,6 +280,10 @@ class FullSpectrum:
     null_space : NullSpace
     required : the leading pairs that had to converge (``converged`` says whether they did)
     all_eigenvalues : every eigenvalue (dense route with ``k="all"``), descending, else None
+    operator : FullFisherOperator or DistributedFullFisherOperator or None
+        The operator of :math:`F` (:math:`\sigma = 1`) the products ran through on the matrix-free and
+        distributed routes (:func:`full_spectrum_route`), for further products on it (without the
+        ``product_progress`` callback of :func:`full_spectrum`); None on the dense route.
     """
 
     result: SpectrumResult
@@ -292,6 +302,8 @@ class FullSpectrum:
     null_space: NullSpace
     required: int
     all_eigenvalues: np.ndarray | None = field(default=None, repr=False)
+    operator: FullFisherOperator | DistributedFullFisherOperator | None = field(default=None, repr=False,
+                                                                                 compare=False)
 
     @property
     def converged(self) -> bool:
@@ -325,6 +337,60 @@ class FullSpectrum:
                             for w in r.workers]}
 
 
+def full_spectrum_route(P: int, k: int | Literal["clusters", "all"] = "clusters", *,
+                        method: Literal["auto", "dense", "matrix-free"] = "auto", distributed: bool = False) -> Route:
+    r"""Where :func:`full_spectrum` computes the spectrum of the FIM of ``P`` parameters (theory §15.5).
+
+    ``"dense"`` forms ``F`` (LAPACK for every eigenvalue with ``k="all"``, else the block solver on
+    it); ``"matrix-free"`` runs the block solver on products of
+    :func:`~relufim.fim.full.full_fisher_operator`; ``"distributed"`` runs those products on a Dask
+    cluster (theory §10.6).
+
+    Parameters
+    ----------
+    P : int
+        Parameters ``p(d+1)`` (:func:`~relufim.fim.full.full_parameter_count`).
+    k : int, "clusters" or "all"
+        As in :func:`full_spectrum`: ``"all"`` (every eigenvalue) needs the dense route.
+    method : {"auto", "dense", "matrix-free"}
+        ``"auto"``: dense up to ``P =`` :data:`FULL_DENSE_LIMIT`, else matrix-free.
+    distributed : bool
+        The products run on a cluster (:func:`full_spectrum` with ``client=``): top pairs only, matrix-free.
+
+    Returns
+    -------
+    {"dense", "matrix-free", "distributed"}
+
+    Raises
+    ------
+    ValueError
+        For a cluster with ``k="all"`` or ``method="dense"``, and for ``k="all"`` with ``method="matrix-free"``.
+
+    Examples
+    --------
+    >>> full_spectrum_route(1800), full_spectrum_route(8800), full_spectrum_route(8800, "all")
+    ('dense', 'matrix-free', 'dense')
+    >>> full_spectrum_route(1800, method="matrix-free"), full_spectrum_route(1800, distributed=True)
+    ('matrix-free', 'distributed')
+    """
+    P = check_positive_int(P, "P")
+    check_choice(method, "method", ("auto", "dense", "matrix-free"))
+    if isinstance(k, str):
+        every = check_choice(k, "k", ("clusters", "all")) == "all"
+    else:
+        check_positive_int(k, "k")
+        every = False
+    if distributed and (method == "dense" or every):
+        raise ValueError("client= runs the matrix-free products on a cluster; ask for top pairs (an int k or "
+                         "'clusters') with method 'auto' or 'matrix-free', or drop client for the dense route.")
+    if every and method == "matrix-free":
+        raise ValueError("k='all' needs the dense route (every eigenvalue of a P x P matrix); ask the matrix-free "
+                         "route for top pairs (an int k or 'clusters').")
+    if distributed:
+        return "distributed"
+    return "dense" if every or method == "dense" or (method == "auto" and P <= FULL_DENSE_LIMIT) else "matrix-free"
+
+
 def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "all"] = "clusters", *,
                   sigma: float = 1.0, method: Literal["auto", "dense", "matrix-free"] = "auto", extra: int = 10,
                   tol: float = 1e-10, maxiter: int = 300, gap: float = 1.4, block: int | None = None,
@@ -347,7 +413,8 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         Eigenvalues of :math:`F/\sigma^2`.
     method : {"auto", "dense", "matrix-free"}
         ``"auto"``: dense up to ``P = 6000`` (:data:`FULL_DENSE_LIMIT`), else matrix-free (the block
-        solver on :func:`~relufim.fim.full.full_fisher_operator`, started from the Hermite features).
+        solver on :func:`~relufim.fim.full.full_fisher_operator`, started from the Hermite features);
+        :func:`full_spectrum_route` decides.
     extra : int
         Pairs beyond ``d(d+3)/2`` with ``k="clusters"``.
     tol : float
@@ -405,22 +472,17 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         if kk > P:
             raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
         required = kk
-    if client is not None and (method == "dense" or kk is None):
-        raise ValueError("client= runs the matrix-free products on a cluster; ask for top pairs (an int k or "
-                         "'clusters') with method 'auto' or 'matrix-free', or drop client for the dense route.")
-    dense = client is None and (method == "dense" or (method == "auto" and P <= FULL_DENSE_LIMIT) or kk is None)
-    if kk is None and method == "matrix-free":
-        raise ValueError("k='all' needs the dense route (every eigenvalue of a P x P matrix); ask the matrix-free "
-                         "route for top pairs (an int k or 'clusters').")
+    route = full_spectrum_route(P, k, method=method, distributed=client is not None)
     H = full_hermite_features(W, v)
     all_eigs = None
+    op: FullFisherOperator | DistributedFullFisherOperator | None = None
 
-    def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], route: str) -> tuple[Any, SpectrumResult]:
+    def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], label: str) -> tuple[Any, SpectrumResult]:
         r = block_eigsh(matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
                         krylov_blocks=KRYLOV_BLOCKS)
-        return r, _result(r, P, route, tol, trace, sigma)
+        return r, _result(r, P, label, tol, trace, sigma)
 
-    if dense:
+    if route == "dense":
         if kk is None:  # F, its eigenvectors and LAPACK's workspace
             check_dense_fits(P, what=f"every eigenpair of the {P} x {P} FIM of all parameters", copies=3.0,
                              alternative="ask for top eigenpairs (an int k or 'clusters'), which the matrix-free "
@@ -451,19 +513,21 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         b = kk + max(4, kk // 8)
         check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
                      f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
-        r, res = top_pairs(op.matmat, "matrix-free" if client is None else "distributed")
-        if client is not None:
+        r, res = top_pairs(op.matmat, route)
+        if route == "distributed":
             res = replace(res, workers=tuple(op.throughput()))
         lmax = float(r.eigenvalues[0])
         Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
         null = _null_space_by_theorem(W, v, _rescaling_residual(op.matmat(Zs), Zs, lmax), f"{Zs.shape[1]} sampled")
+        op.progress = None  # the caller's callback reports this call's products only
     J = readout_spectrum(W, k=min(p, kk if kk is not None else n_top(d) + extra), sigma=sigma)
     clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=H)
     return FullSpectrum(result=res, readout=J, d=d, p=p, P=P, sigma=sigma, trace=trace / sigma**2,
                         mean_eigenvalue=trace / P / sigma**2, second_moment=fro2 / P / sigma**4,
                         second_moment_method=fro_method, lambda_max=lmax / sigma**2,
                         lambda_max_share=lmax / trace, clusters=clusters, null_space=null,
-                        required=res.eigenvalues.size if required is None else required, all_eigenvalues=all_eigs)
+                        required=res.eigenvalues.size if required is None else required, all_eigenvalues=all_eigs,
+                        operator=op)
 
 
 def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float) -> SpectrumResult:
