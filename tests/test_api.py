@@ -142,6 +142,8 @@ CASES["natural_gradient"] = [((W, np.ones(3), 1e-3), {}, ValueError, r"A must be
                              ((F_ALL, np.ones(24), -1.0), {}, ValueError, r"damping must be finite and > 0")]
 _weights_first("curvature_reference", V_OUT, np.ones(24))
 CASES["curvature_reference"].append(((W, V_OUT, np.ones(5)), {}, ValueError, r"g must have shape \(24,\)"))
+CASES["full_spectrum_route"] = [((W,), {}, *NOT_AN_INT), ((24,), {"distributed": "yes"}, TypeError, r"True or False"),
+                                ((24, "all"), {"method": "matrix-free"}, ValueError, r"k='all' needs the dense route")]
 CASES["compare_curvature"] = [((F_ALL, F_ALL, "exact"), {}, TypeError, r"ref must be the CurvatureReference")]
 CASES["load_inputs"] = [((3,), {}, TypeError, r"name"), (("cifar",), {}, ValueError, r"digits")]
 

@@ -375,6 +375,9 @@ def full_spectrum_route(P: int, k: int | Literal["clusters", "all"] = "clusters"
     """
     P = check_positive_int(P, "P")
     check_choice(method, "method", ("auto", "dense", "matrix-free"))
+    if not isinstance(distributed, (bool, np.bool_)):
+        raise TypeError(f"distributed must be True or False (whether the products run on a Dask cluster), "
+                        f"got {type(distributed).__name__}.")
     if isinstance(k, str):
         every = check_choice(k, "k", ("clusters", "all")) == "all"
     else:
