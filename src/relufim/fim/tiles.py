@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -437,11 +436,11 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
                    threads: int | None = None, progress: Progress | None = None) -> None:
     """Fill ``out`` (p x p, float64) with the kernel's matrix on all cores: the dense build (theory §9).
 
-    Each upper-triangle tile is one GEMM of unit columns into a per-thread buffer, the kernel in
-    place, the row/column scalings; it is then mirrored while in cache, in strips of 32 rows (a
-    whole-tile transposed write strides over too many cache lines at once). A diagonal tile is
-    symmetrised from its upper half (its GEMM need not be exactly symmetric) and gets the exact
-    diagonal.
+    Each upper-triangle tile (one pass of :func:`run_tiles`) is one GEMM of unit columns into a
+    per-thread buffer, the kernel in place, the row/column scalings; it is then mirrored while in
+    cache, in strips of 32 rows (a whole-tile transposed write strides over too many cache lines at
+    once). A diagonal tile is symmetrised from its upper half (its GEMM need not be exactly
+    symmetric) and gets the exact diagonal.
     """
     p = U.shape[1]
     tile = min(tile, p)
@@ -449,15 +448,8 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
     data = kernel.prepare(backend)
     UT = np.ascontiguousarray(U.T)
     s = kernel.row_scale
-    tiles = upper_tiles(p, tile)
-    local = threading.local()
-    done = [0]
 
-    def work(item: tuple[int, int]) -> None:
-        i, j = item
-        bufs = getattr(local, "bufs", None)
-        if bufs is None:
-            bufs = local.bufs = _tile_buffers(tile, backend, 3)
+    def work(i: int, j: int, bufs: tuple, _acc: Any) -> None:
         rows, cols = slice(i, min(i + tile, p)), slice(j, min(j + tile, p))
         m, n = rows.stop - rows.start, cols.stop - cols.start
         K, S, S2 = (b[:m, :n] for b in bufs)
@@ -473,13 +465,10 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
             for a in range(0, m, _MIRROR_STRIP):
                 strip = K[a:a + _MIRROR_STRIP]
                 out[cols, i + a:i + a + strip.shape[0]] = strip.T
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], len(tiles))
 
-    n_workers = max(1, min(len(tiles), threads or default_threads()))
-    with single_threaded_blas(), ThreadPoolExecutor(max_workers=n_workers) as pool:
-        list(pool.map(work, tiles))
+    # the tiles write into ``out`` directly: the scheduler's accumulator is a token (1, 1)
+    run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(1, 1),
+              threads=threads or default_threads(), progress=progress)
     kernel.finish()
 
 
@@ -501,8 +490,8 @@ def run_tiles(tiles: list[tuple[int, int]], work: Callable[..., None], *, backen
     and an accumulator of ``out_shape``; BLAS is pinned to one thread inside the workers (the tiles
     provide the parallelism). The NumPy backend shares the tiles among ``threads`` threads; the
     torch backend runs them in order (one device stream). Returns the summed accumulator on the
-    backend. Every pass over tiles in the library (products, rows of products, the products of the
-    FIM of all parameters) goes through here.
+    backend. Every pass over tiles in the library (the dense builds, products, rows of products,
+    and the same for the FIM of all parameters) goes through here.
     """
     done = [0]
 
