@@ -55,7 +55,7 @@ from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, 
 from ..model.weights import column_norms, unit_columns
 from .distributed import RowBlockOperator, check_client, check_workers_fit, plan_row_blocks, worker_address
 from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks, input_chunks
-from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles
+from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles, write_mirrored
 
 __all__ = [
     "FullFisherOperator",
@@ -333,17 +333,6 @@ def full_fisher_matrix(W: np.ndarray, v: np.ndarray, sigma: float = 1.0, *, bloc
     return F
 
 
-_MIRROR_STRIP = 32
-
-
-def _mirror(F: np.ndarray, rows: slice, cols: slice, X: np.ndarray) -> None:
-    """``F[rows, cols] = X`` and ``F[cols, rows] = X.T``, the transposed write in strips of 32 rows."""
-    F[rows, cols] = X
-    for a in range(0, X.shape[0], _MIRROR_STRIP):
-        strip = X[a:a + _MIRROR_STRIP]
-        F[cols, rows.start + a:rows.start + a + strip.shape[0]] = strip.T
-
-
 def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Progress | None) -> None:
     d, p = u.d, u.p
     r, v, E, ET = u.r, u.v, u.E, u.ET
@@ -378,13 +367,13 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         if diag:
             F[ri, rj] = np.triu(KA) + np.triu(KA, 1).T
         else:
-            _mirror(F, ri, rj, KA)
+            write_mirrored(F, ri, rj, KA)
         # v-w and w-v
         X = vw_block(K0, S, ET[ri], ET[rj], r[ri], v[rj])  # rows v_i, columns w_j
-        _mirror(F, ri, slice(p + rj.start * d, p + rj.stop * d), X)
+        write_mirrored(F, ri, slice(p + rj.start * d, p + rj.stop * d), X)
         if not diag:
             Y = vw_block(K0.T, S.T, ET[rj], ET[ri], r[rj], v[ri])  # rows v_j, columns w_i
-            _mirror(F, rj, slice(p + ri.start * d, p + ri.stop * d), Y)
+            write_mirrored(F, rj, slice(p + ri.start * d, p + ri.stop * d), Y)
         # w-w: v_i v_j [kappa0 I + A (e_i e_j^T + e_j e_i^T) - B (e_i e_i^T + e_j e_j^T)]
         _rank_two_coefficients(T, S, A, B, near, diag)
         vv = v[ri, None] * v[None, rj]
@@ -406,7 +395,7 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
             X2[...] = np.triu(X2) + np.triu(X2, 1).T
             F[wr, wc] = X2
         else:
-            _mirror(F, wr, wc, X2)
+            write_mirrored(F, wr, wc, X2)
 
     run_tiles(upper_tiles(p, tile), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1), threads=threads,
               n_buffers=7, extra_buffers=((tile * d, tile * d),), progress=progress)

@@ -55,6 +55,7 @@ __all__ = [
     "MehlerTile",
     "make_tile_kernel",
     "upper_tiles",
+    "write_mirrored",
     "fill_symmetric",
     "tiled_product",
     "run_tiles",
@@ -123,6 +124,20 @@ class FisherFacts:
 
 #: Rows per strip when a tile is mirrored into the lower triangle.
 _MIRROR_STRIP = 32
+
+
+def write_mirrored(out: np.ndarray, rows: slice, cols: slice, X: np.ndarray) -> None:
+    """``out[rows, cols] = X`` and ``out[cols, rows] = X.T``, the transposed write in strips of 32 rows.
+
+    A whole-tile transposed write strides over too many cache lines at once; strips of
+    ``_MIRROR_STRIP`` rows keep it in cache. The dense builds of :func:`fill_symmetric` and of the
+    FIM of all parameters (:func:`relufim.fim.full.full_fisher_matrix`) mirror every off-diagonal
+    tile with it.
+    """
+    out[rows, cols] = X
+    for a in range(0, X.shape[0], _MIRROR_STRIP):
+        strip = X[a:a + _MIRROR_STRIP]
+        out[cols, rows.start + a:rows.start + a + strip.shape[0]] = strip.T
 
 
 def default_threads() -> int:
@@ -460,11 +475,10 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
         if i == j:
             K = np.triu(K) + np.triu(K, 1).T
             np.fill_diagonal(K, kernel.diagonal[rows])
-        out[rows, cols] = K
-        if i != j:
-            for a in range(0, m, _MIRROR_STRIP):
-                strip = K[a:a + _MIRROR_STRIP]
-                out[cols, i + a:i + a + strip.shape[0]] = strip.T
+        if i == j:
+            out[rows, cols] = K
+        else:
+            write_mirrored(out, rows, cols, K)
 
     # the tiles write into ``out`` directly: the scheduler's accumulator is a token (1, 1)
     run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(1, 1),
