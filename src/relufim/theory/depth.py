@@ -88,9 +88,10 @@ DROPPABLE_MASS = 1e-12
 
 # ----------------------------------------------------------------------------- results
 
-#: One harmonic degree of the depth-``L`` limit spectrum: the one row class of every limit spectrum
-#: (``mu = eigenvalue / trace`` here, the Funk–Hecke coefficient of the normalized composed kernel K_L).
 DepthDegree = LimitDegree
+"""One harmonic degree of the depth-``L`` limit spectrum: :class:`~relufim.theory.limit.LimitDegree`, the one row
+class of every limit spectrum (here ``mu = eigenvalue / trace``, the Funk–Hecke coefficient of the normalized
+composed kernel K_L; theory §14.3)."""
 
 
 @dataclass(frozen=True)
