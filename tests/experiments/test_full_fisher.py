@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -101,6 +102,67 @@ def test_density_runs_on_the_operator_of_the_spectrum(monkeypatch, sigma):
     built.clear()
     full_spectrum_summary(3, 40, seed=0, sigma=sigma, density=True, density_vectors=4, density_steps=10)
     assert len(built) == 1  # the dense route forms F and builds none: the density builds its own
+
+
+@pytest.mark.parametrize("sigma", [1.0, 0.5])
+def test_density_deflates_the_spectrum_pairs_without_solving_again(monkeypatch, sigma):
+    """The summary's density deflates FullSpectrum.result's pairs: no block solve of its own, the same measure.
+
+    (d, p) = (4, 40): the closed clusters are the d(d+3)/2 = 14 required pairs, all converged, so they
+    are reused. Oracles: dense LAPACK on F / sigma^2 for the top eigenvalues (1e-10 relative: the
+    Ritz values' error is below r^2/gap, LAPACK's ~P eps lam_max), and the former path (its own block
+    solve from the Hermite features) for nodes and weights, within 10 eps, eps = (||R_old||_F +
+    ||R_new||_F) / gap the Davis–Kahan bound on the angle between the two deflated subspaces (theory
+    §10.2; the reasoning of tests/spectrum/test_density.py::test_deflating_given_eigenpairs_matches_solving_for_them).
+    """
+    import relufim.experiments.full_fisher as ff
+    import relufim.theory.curvature as curvature
+
+    density = sys.modules["relufim.spectrum.density"]  # the attribute relufim.spectrum is the function
+    solves = {"density": 0, "spectrum": 0}
+
+    def counted(where, solver):
+        def run(*args, **kwargs):
+            solves[where] += 1
+            return solver(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(density, "block_eigsh", counted("density", density.block_eigsh))
+    monkeypatch.setattr(curvature, "block_eigsh", counted("spectrum", curvature.block_eigsh))
+    kept = []
+
+    def keep(*args, **kwargs):
+        kept.append(matrix_spectral_density(*args, **kwargs))
+        return kept[-1]
+
+    monkeypatch.setattr(ff, "matrix_spectral_density", keep)
+    d, p, nv, m = 4, 40, 4, 10
+    s = full_spectrum_summary(d, p, seed=0, sigma=sigma, method="matrix-free", density=True, density_vectors=nv,
+                              density_steps=m)
+    assert s["method"] == "matrix-free" and solves == {"density": 0, "spectrum": 1}
+    (new,) = kept
+    k = s["density"]["deflated"]
+    assert k == d * (d + 3) // 2 == new.k_exact
+    counts, stderr = new.smoothed_histogram()
+    assert s["density"]["counts"] == counts.tolist() and s["density"]["stderr"] == stderr.tolist()
+    # the former path: a block solve of its own for the same pairs (the counter sees it)
+    W, v = draw_network(d, p, seed=0)
+    op = full_fisher_operator(W, v, sigma)
+    old = matrix_spectral_density(op, n_vectors=nv, lanczos_steps=m, deflate=k, X0=full_hermite_features(W, v),
+                                  trace=op.trace())
+    assert solves["density"] == 1
+    lam = np.linalg.eigvalsh(full_fisher_matrix(W, v, sigma))[::-1]  # F / sigma^2
+    np.testing.assert_allclose(new.top_eigenvalues, lam[:k], rtol=1e-10)
+    np.testing.assert_allclose(old.top_eigenvalues, lam[:k], rtol=1e-10)
+    eps = (np.linalg.norm(old.top_residuals) + np.linalg.norm(new.top_residuals)) / (lam[k - 1] - lam[k])
+    assert eps < 1e-7
+    P = lam.size
+    np.testing.assert_allclose(new.nodes[k:], old.nodes[k:], rtol=0, atol=10 * eps * lam[k])
+    rule = nv * P / (P - k)  # each vector's weights sum to 1
+    np.testing.assert_allclose(new.weights[k:] * rule, old.weights[k:] * rule, rtol=0, atol=10 * eps)
+    assert new.trace_exact == old.trace_exact == pytest.approx(lam.sum(), rel=1e-12)
+    # the trace estimates differ by the nodes' and weights' differences only (same random vectors)
+    assert new.trace_estimate == pytest.approx(old.trace_estimate, rel=20 * eps)
 
 
 def test_the_density_does_not_report_to_the_spectrum_progress():

@@ -1,12 +1,14 @@
 """Stochastic Lanczos quadrature against the dense eigenvalues of the FIM."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 import relufim as rf
-from relufim.spectrum.density import smoothed_counts, wasserstein1
+from relufim.spectrum.density import matrix_spectral_density, smoothed_counts, wasserstein1
+from relufim.spectrum.result import SpectrumResult
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,81 @@ def test_default_smoothing_edges_keep_all_mass(case):
     edges = sd.smoothing_edges(0.1)
     assert edges[0] < sd.edges[0] and edges[-1] > sd.edges[-1]
     np.testing.assert_allclose(np.diff(np.log10(edges)), np.log10(sd.edges[1] / sd.edges[0]), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- deflating pairs already computed
+
+def _known_spectrum(p: int = 300, k: int = 6, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """A dense PSD ``Q diag(lam) Q^T`` with a separated top group of ``k`` and a bulk over four decades."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    lam = np.concatenate([np.geomspace(10.0, 4.0, k), np.geomspace(1.0, 1e-4, p - k)])
+    A = (Q * lam) @ Q.T
+    return (A + A.T) / 2, lam
+
+
+def _lapack_pairs(A: np.ndarray, n: int) -> SpectrumResult:
+    """The top ``n`` pairs by LAPACK, with their residuals: the oracle's eigenpairs as a SpectrumResult."""
+    w, U = np.linalg.eigh(A)
+    w, U = w[::-1][:n].copy(), U[:, ::-1][:, :n].copy()
+    return SpectrumResult.from_pairs(w, U, np.linalg.norm(A @ U - U * w, axis=0), tol=1e-10, d=None, p=A.shape[0],
+                                     method="dense", fisher="matrix")
+
+
+def test_deflating_given_eigenpairs_matches_solving_for_them():
+    """The same measure as the deflation's own solve, to the accuracy that solve certifies.
+
+    Top eigenvalues: both equal the known ``lam`` to 1e-10 relative (LAPACK's error is ~p eps
+    lam_max; the block solver's Ritz values are off by at most r^2/gap with r <= 1e-8 lam_max).
+    Nodes and weights: the two deflated subspaces are within sin(theta) <= eps = (||R_solve||_F +
+    ||R_lapack||_F) / gap of each other (Davis–Kahan, theory §10.2, gap = lam_k - lam_(k+1) known
+    exactly here), so the operators SLQ runs on differ by at most ~2 eps lam_bulk + eps^2 lam_max and
+    the starting vectors by eps; Gauss nodes (relative to lam_bulk) and weights move by that to first
+    order. The factor 10 covers the Lanczos recurrence's amplification over 30 steps, which no bound
+    gives (measured: the differences are ~1e-2 eps). eps itself is checked to be below 1e-7.
+    """
+    A, lam = _known_spectrum()
+    p, k, nv = lam.size, 6, 8
+    pairs = _lapack_pairs(A, k + 2)
+    solved = matrix_spectral_density(A, n_vectors=nv, lanczos_steps=30, deflate=k, seed=3)
+    given = matrix_spectral_density(A, n_vectors=nv, lanczos_steps=30, deflate=k, seed=3, eigenpairs=pairs)
+    assert given.k_exact == solved.k_exact == k
+    np.testing.assert_allclose(given.top_eigenvalues, lam[:k], rtol=1e-10)
+    np.testing.assert_allclose(solved.top_eigenvalues, lam[:k], rtol=1e-10)
+    assert np.array_equal(given.top_residuals, pairs.residuals[:k])
+    eps = (np.linalg.norm(solved.top_residuals) + np.linalg.norm(given.top_residuals)) / (lam[k - 1] - lam[k])
+    assert eps < 1e-7
+    lam_bulk = lam[k]
+    np.testing.assert_allclose(given.nodes[k:], solved.nodes[k:], rtol=0, atol=10 * eps * lam_bulk)
+    rule = nv * p / (p - k)  # each vector's weights sum to 1
+    np.testing.assert_allclose(given.weights[k:] * rule, solved.weights[k:] * rule, rtol=0, atol=10 * eps)
+    # Hutchinson on the deflated bulk (Rademacher: sd of one estimate <= sqrt(2) ||A_c||_F); the Gauss rule is exact
+    # on degree 1, so the whole error is sampling
+    rest = math.sqrt(float(np.sum(lam[k:] ** 2)))
+    assert given.trace_exact == pytest.approx(lam.sum(), rel=1e-12)
+    assert abs(given.trace_estimate - lam.sum()) <= 5 * math.sqrt(2 / nv) * rest
+
+
+def test_given_eigenpairs_validation():
+    A, lam = _known_spectrum(p=60, k=3)
+    pairs = _lapack_pairs(A, 5)
+    kw = {"n_vectors": 2, "lanczos_steps": 5}
+    with pytest.raises(TypeError, match="eigenpairs must be a SpectrumResult.*full_spectrum"):
+        matrix_spectral_density(A, deflate=3, eigenpairs=(pairs.eigenvalues, pairs.eigenvectors), **kw)
+    with pytest.raises(ValueError, match="X0.*eigenpairs.*not both"):
+        matrix_spectral_density(A, deflate=3, eigenpairs=pairs, X0=np.eye(60)[:, :3], **kw)
+    no_vectors = replace(pairs, eigenvectors=None)
+    with pytest.raises(ValueError, match="no eigenvectors.*vectors=True"):
+        matrix_spectral_density(A, deflate=3, eigenpairs=no_vectors, **kw)
+    with pytest.raises(ValueError, match="p = 50.*same operator"):
+        matrix_spectral_density(A[:50, :50], deflate=3, eigenpairs=pairs, **kw)
+    with pytest.raises(ValueError, match="fewer than deflate = 6.*compute more pairs"):
+        matrix_spectral_density(A, deflate=6, eigenpairs=pairs, **kw)
+    unconverged = replace(pairs, converged=np.array([True, True, False, True, True]))
+    with pytest.raises(ValueError, match="not converged.*pair 2.*drop eigenpairs="):
+        matrix_spectral_density(A, deflate=3, eigenpairs=unconverged, **kw)
+    matrix_spectral_density(A, deflate=2, eigenpairs=unconverged, **kw)  # only the deflated pairs must converge
+    U = pairs.eigenvectors.copy()
+    U[:, 1] = (U[:, 0] + U[:, 1]) / math.sqrt(2)
+    with pytest.raises(ValueError, match="not orthonormal"):
+        matrix_spectral_density(A, deflate=3, eigenpairs=replace(pairs, eigenvectors=U), **kw)

@@ -93,7 +93,8 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     with ``all_eigenvalues`` also ``readout_all_eigenvalues``; with ``density``, the deflated SLQ estimate
     of the whole distribution (``density``: counts smoothed in log scale, with standard errors) on the
     operator the spectrum's products ran through (``operator`` of
-    :class:`~relufim.theory.curvature.FullSpectrum`; one is built on the dense route).
+    :class:`~relufim.theory.curvature.FullSpectrum`; one is built on the dense route), deflating the
+    closed clusters with the spectrum's own converged eigenpairs (no second solve; theory §10.9).
 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
     route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000), or the
@@ -123,9 +124,12 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     if density:
         op, trace = _density_operator(s.operator, W, v, sigma, client)
         kdef = sum(c["size"] for c in out["clusters"] if c["closed"]) or 0
+        # the spectrum's pairs are of F / sigma^2 (SpectrumResult.from_pairs divides), as op's products are:
+        # deflate them when certified, instead of solving the same top eigenproblem again
+        reuse = kdef > 0 and s.result.eigenvectors is not None and bool(np.all(s.result.converged[:kdef]))
         sd = matrix_spectral_density(op, n_vectors=density_vectors, lanczos_steps=density_steps, deflate=kdef,
-                                     X0=full_hermite_features(W, v) if kdef else None, trace=trace,
-                                     progress=density_progress)
+                                     X0=full_hermite_features(W, v) if kdef and not reuse else None, trace=trace,
+                                     progress=density_progress, eigenpairs=s.result if reuse else None)
         counts, stderr = sd.smoothed_histogram()
         edges = sd.smoothing_edges()
         out["density"] = {"edges": edges.tolist(), "counts": counts.tolist(), "stderr": stderr.tolist(),

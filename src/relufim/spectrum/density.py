@@ -39,7 +39,7 @@ from .._validation import check_memory, check_positive_int, check_square_matrix,
 from ..fim.operator import fisher_operator
 from ..fim.series import series_features
 from .eigensolver import block_eigsh
-from .result import n_top
+from .result import SpectrumResult, n_top
 
 __all__ = ["SpectralDensity", "spectral_density", "matrix_spectral_density", "smoothed_counts", "wasserstein1"]
 
@@ -261,25 +261,43 @@ def spectral_density(W: np.ndarray, *, n_vectors: int = 16, lanczos_steps: int =
 def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 16, lanczos_steps: int = 60,
                             deflate: int = 0, X0: np.ndarray | None = None, trace: float | None = None,
                             bins: int | np.ndarray = 60, log: bool = True, seed: int | None = 0, tol: float = 1e-8,
-                            progress: Progress | None = None,
-                            deflation_progress: Progress | None = None) -> SpectralDensity:
+                            progress: Progress | None = None, deflation_progress: Progress | None = None,
+                            eigenpairs: SpectrumResult | None = None) -> SpectralDensity:
     r"""Eigenvalue distribution of a symmetric PSD matrix or operator by deflated SLQ (theory §10).
 
     The same estimator as :func:`spectral_density` for any ``A`` with products (the FIM of all
     parameters, a sampled FIM): the top ``deflate`` eigenpairs exactly (block solver, starting
-    from ``X0`` when given), then stochastic Lanczos quadrature on the complement.
+    from ``X0`` when given, or taken from ``eigenpairs`` already computed), then stochastic
+    Lanczos quadrature on the complement (theory §10.9).
 
     Parameters
     ----------
     A : array (p, p) or LinearOperator
     n_vectors, lanczos_steps, bins, log, seed, tol, progress, deflation_progress
-        As in :func:`spectral_density`.
+        As in :func:`spectral_density` (``tol`` and ``deflation_progress`` concern the deflation's
+        own solve, which ``eigenpairs`` replaces).
     deflate : int
         Top eigenpairs computed exactly and removed before SLQ (0 for plain SLQ).
     X0 : array (p, m), optional
-        Starting vectors of the deflation's block solver.
+        Starting vectors of the deflation's block solver (not with ``eigenpairs``).
     trace : float, optional
         The exact trace when known (reported next to the estimate; a dense ``A``'s is computed).
+    eigenpairs : SpectrumResult, optional
+        Top eigenpairs of this same ``A`` already computed (e.g. ``FullSpectrum.result`` of
+        :func:`relufim.theory.curvature.full_spectrum`, on the same scale: ``A`` is then
+        :math:`F/\sigma^2`): its first ``deflate`` pairs are deflated instead of solving again.
+        They must hold orthonormal eigenvectors of length ``p``, be at least ``deflate`` pairs,
+        and all be flagged converged (certificates, theory §10.1); their eigenvalues and
+        residuals become ``top_eigenvalues`` and ``top_residuals``. That they are pairs of ``A``
+        is the caller's word: only their shapes and flags are checked.
+
+    Raises
+    ------
+    TypeError
+        ``A`` is not a square array or LinearOperator; ``eigenpairs`` is not a SpectrumResult.
+    ValueError
+        Bad SLQ sizes; ``eigenpairs`` without eigenvectors, of another size, too few, not
+        converged or not orthonormal; ``eigenpairs`` together with ``X0``.
 
     Examples
     --------
@@ -289,6 +307,14 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
     >>> sd = matrix_spectral_density(A, n_vectors=8, lanczos_steps=30, bins=10, log=False)
     >>> bool(abs(sd.trace_estimate / sd.trace_exact - 1) < 0.1)
     True
+
+    Deflating pairs already computed instead of solving for them again:
+
+    >>> import relufim as rf
+    >>> top = rf.matrix_spectrum(A, 5)
+    >>> sd = matrix_spectral_density(A, n_vectors=8, lanczos_steps=30, deflate=5, eigenpairs=top)
+    >>> sd.k_exact, bool(np.array_equal(sd.top_eigenvalues, top.eigenvalues))
+    (5, True)
     """
     if isinstance(A, np.ndarray):
         M = check_square_matrix(A, "A")
@@ -302,8 +328,49 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
         raise TypeError(f"A must be a square NumPy array or LinearOperator, got {type(A).__name__} "
                         f"of shape {getattr(A, 'shape', None)}.")
     n_vectors, m, k = _check_slq(p, n_vectors, lanczos_steps, deflate)
+    given = None if eigenpairs is None else _check_eigenpairs(eigenpairs, p, k, X0)
     return _density(matmat, p, k, X0, float("nan") if trace is None else float(trace), n_vectors=n_vectors, m=m,
-                    bins=bins, log=log, seed=seed, tol=tol, progress=progress, deflation_progress=deflation_progress)
+                    bins=bins, log=log, seed=seed, tol=tol, progress=progress, deflation_progress=deflation_progress,
+                    given=given)
+
+
+#: Largest entry of :math:`|Q^\top Q - I|` accepted in deflation vectors given as ``eigenpairs``. Rayleigh–Ritz
+#: and LAPACK return them orthonormal to O(p eps) ~ 1e-12; the deflation's projector is off by about this
+#: much, which leaves that fraction of the top eigenvectors in the complement SLQ runs on.
+_ORTHONORMAL_TOL = 1e-8
+
+
+def _check_eigenpairs(eigenpairs: Any, p: int, k: int,
+                      X0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First ``k`` pairs of ``eigenpairs`` (eigenvalues, residuals, vectors), checked for a size-``p`` operator."""
+    if not isinstance(eigenpairs, SpectrumResult):
+        raise TypeError(f"eigenpairs must be a SpectrumResult (the result of an eigen-solve of the same operator, "
+                        f"e.g. FullSpectrum.result of full_spectrum or matrix_spectrum), got "
+                        f"{type(eigenpairs).__name__}.")
+    if X0 is not None:
+        raise ValueError("give either X0 (starting vectors of the deflation's own solve) or eigenpairs (pairs "
+                         "already computed, no solve), not both.")
+    Q = eigenpairs.eigenvectors
+    if Q is None:
+        raise ValueError("eigenpairs holds no eigenvectors, which the deflation needs; compute it with "
+                         "vectors=True, or drop eigenpairs= to solve for them.")
+    if Q.ndim != 2 or Q.shape[0] != p:
+        raise ValueError(f"eigenpairs has eigenvectors of shape {Q.shape}, but the operator has size p = {p}: "
+                         f"pass pairs of this same operator, or drop eigenpairs=.")
+    if eigenpairs.eigenvalues.size < k or Q.shape[1] < k:
+        raise ValueError(f"eigenpairs holds {eigenpairs.eigenvalues.size} pairs, fewer than deflate = {k}: compute "
+                         f"more pairs, deflate fewer, or drop eigenpairs= to solve for them.")
+    if not np.all(eigenpairs.converged[:k]):
+        bad = np.flatnonzero(~np.asarray(eigenpairs.converged[:k], dtype=bool))
+        raise ValueError(f"eigenpairs has {bad.size} of its first deflate = {k} pairs not converged (first: pair "
+                         f"{int(bad[0])}): compute more pairs, all required to converge, deflate fewer, or drop "
+                         f"eigenpairs= to solve for them.")
+    Q = Q[:, :k]
+    if k and np.abs(Q.T @ Q - np.eye(k)).max() > _ORTHONORMAL_TOL:
+        raise ValueError(f"the first deflate = {k} eigenvectors of eigenpairs are not orthonormal (|Q^T Q - I| > "
+                         f"{_ORTHONORMAL_TOL:g}); deflation projects onto their complement: orthonormalize them, "
+                         f"or drop eigenpairs= to solve for them.")
+    return eigenpairs.eigenvalues[:k], eigenpairs.residuals[:k], Q
 
 
 def _check_slq(p: int, n_vectors: Any, lanczos_steps: Any, deflate: Any) -> tuple[int, int, int]:
@@ -321,15 +388,21 @@ def _check_slq(p: int, n_vectors: Any, lanczos_steps: Any, deflate: Any) -> tupl
 
 def _density(matmat: Callable[[np.ndarray], np.ndarray], p: int, k: int, X0: np.ndarray | None, trace_exact: float,
              *, n_vectors: int, m: int, bins: int | np.ndarray, log: bool, seed: int | None, tol: float,
-             progress: Progress | None, deflation_progress: Progress | None) -> SpectralDensity:
-    """Deflation of the top ``k`` pairs, then SLQ on the complement: the one engine of both public functions."""
+             progress: Progress | None, deflation_progress: Progress | None,
+             given: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> SpectralDensity:
+    """Deflation of the top ``k`` pairs, then SLQ on the complement: the one engine of both public functions.
+
+    ``given``: the ``k`` pairs already computed (eigenvalues, residuals, orthonormal vectors); else solved for here.
+    """
     rng = np.random.default_rng(seed)
-    top = np.zeros(0)
-    top_res = np.zeros(0)
     Q = None
-    if k > 0:
-        r = block_eigsh(matmat, p, k, X0=X0, tol=tol, maxiter=200, seed=seed, progress=deflation_progress)
-        top, top_res, Q = r.eigenvalues, r.residuals, r.eigenvectors
+    if given is not None:
+        top, top_res, Q = given
+    else:
+        top, top_res = np.zeros(0), np.zeros(0)
+        if k > 0:
+            r = block_eigsh(matmat, p, k, X0=X0, tol=tol, maxiter=200, seed=seed, progress=deflation_progress)
+            top, top_res, Q = r.eigenvalues, r.residuals, r.eigenvectors
     Z = rng.choice([-1.0, 1.0], size=(p, n_vectors))
     nodes, wts = _block_lanczos_rules(matmat, Z, m, Q, progress)
     # the complement has dimension p - k: each vector's rule has mass 1 on it
