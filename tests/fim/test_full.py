@@ -428,8 +428,8 @@ def test_row_block_memory_estimate_is_smaller_and_bounds_what_a_task_allocates()
     """A row block of q units accumulates (2, q, d b) per thread, not (2, p, d b): its estimate charges q rows.
 
     Oracle: the peak of the allocations tracemalloc sees while the task (or the whole product) runs, plus
-    the input the estimates also charge. The case has no near pairs (checked here with dense cosines),
-    whose arrays the estimate leaves out, and accumulators that dominate (8 threads): the whole product
+    the input the estimates also charge. The case has no near pairs (checked here with dense cosines;
+    the test below has many) and accumulators that dominate (8 threads): the whole product
     really needs more than the row block's estimate, so charging q rows is not a loosening.
     """
     d, p, b, tile, threads, q = 8, 1200, 16, 64, 8, 100
@@ -449,3 +449,43 @@ def test_row_block_memory_estimate_is_smaller_and_bounds_what_a_task_allocates()
     assert row_peak <= row_estimate
     assert whole_peak <= whole_estimate
     assert whole_peak > row_estimate
+
+
+def _duplicated_network(d: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Units along three directions: scaled, negated and exactly repeated copies, some moved by 1e-8."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((d, 3))[:, rng.integers(0, 3, p)] * rng.uniform(0.5, 2.0, p) * rng.choice([-1.0, 1.0], p)
+    W[:, -p // 10:] = W[:, :p // 10]
+    W[:, 1::5] += 1e-8 * rng.standard_normal((d, len(range(1, p, 5))))
+    return W, rng.standard_normal(p)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_many_near_pairs_stay_within_the_memory_estimate(d):
+    r"""Near pairs (theory §15.2) are processed a chunk at a time: however many, a product fits its estimate.
+
+    Every pair at d = 1 and a third of them at d = 2 are near-parallel or near-antiparallel
+    (duplicated and negated units, as in pruned or duplicated networks). Oracle for the memory: the
+    tracemalloc peak of one product plus its input, as in the test above; arrays sized by the number of
+    near pairs in a tile would exceed the estimate twice over here. Oracle for the values: the dense
+    matrix, and at d = 1 the closed form :math:`F = (g_+g_+^\top + g_-g_-^\top)/2` (``x`` is a scalar:
+    :math:`\nabla_\theta f = x\sum_s 1[sx > 0]g_s` with :math:`g_s = (w_j, v_j)` on the units of sign
+    ``s`` and :math:`E[x^2 1[sx > 0]] = 1/2`).
+    """
+    p, b, tile, threads = 600, 16, 256, 2
+    W, v = _duplicated_network(d, p, seed=20 + d)
+    E = W / np.linalg.norm(W, axis=0)
+    near = np.abs(E.T @ E) > NEAR_THRESHOLD
+    assert near.mean() > 0.3
+    U = np.random.default_rng(3).standard_normal((p * (d + 1), b))
+    out = []
+    peak = _traced_peak(lambda: out.append(_full_product(_Units.of(W, v), U, tile, threads, None))) + U.nbytes
+    assert peak <= _product_memory(p, d, b, tile, threads)
+    # each side's entries are sums of P <= 1800 rounded terms: errors below P eps = 4e-13 of the result
+    FU = full_fisher_matrix(W, v) @ U
+    assert np.linalg.norm(out[0] - FU) <= 1e-12 * np.linalg.norm(FU)
+    if d == 1:
+        g = np.concatenate([W[0], v])
+        sign = np.tile(np.sign(W[0]), 2)
+        exact = sum(np.outer(gs, gs @ U) for gs in (g * (sign > 0), g * (sign < 0))) / 2
+        assert np.linalg.norm(out[0] - exact) <= 1e-12 * np.linalg.norm(exact)

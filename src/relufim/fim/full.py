@@ -91,6 +91,10 @@ _PRODUCT_BLOCK = 256
 #: Entries of the per-vector scratch of a product's :math:`e_i\cdot c_j` tiles (about 4 MB per thread).
 _ALPHA_ENTRIES = 1 << 16
 
+#: Numbers per near pair and coordinate that the size of a chunk of near pairs allows for their angle data
+#: beside its ``(d, width)`` arrays (:func:`_near_chunk_pairs`): the larger, the smaller the chunks.
+_NEAR_VECTORS = 8
+
 _FLOAT64 = np.dtype(np.float64)
 
 
@@ -139,75 +143,140 @@ class _Units:
         return self.W.shape[1]
 
 
-@dataclass
-class _NearPairs:
-    r"""Pairs of a tile with :math:`|t| >` ``NEAR_THRESHOLD`` and their stably computed angle data.
+@dataclass(frozen=True)
+class _NearChunk:
+    r"""Stably computed angle data of a chunk of a tile's near pairs (theory §15.2).
 
     ``ii, jj`` index the tile; ``gi, gj`` the units. ``k0`` is :math:`\kappa_0`, ``s`` is
-    :math:`\sin\theta`, ``kappa`` is :math:`2\pi\kappa`, ``G`` the rank-two parts ``(n, d, d)``.
+    :math:`\sin\theta`, ``t`` the cosine; :meth:`two_pi_kappa` and :meth:`rank_two` form the rest
+    for the passes that need them from ``e_i`` (``ei``), :math:`e_j \mp e_i` (``diff``, parallel or
+    antiparallel), its norm ``h`` and :math:`1 \mp t` (``one_mp``).
     """
 
     ii: np.ndarray
     jj: np.ndarray
     gi: np.ndarray
     gj: np.ndarray
+    parallel: np.ndarray
+    ei: np.ndarray
+    diff: np.ndarray
+    h: np.ndarray
+    one_mp: np.ndarray
+    theta: np.ndarray
     k0: np.ndarray
     s: np.ndarray
-    two_pi_kappa: np.ndarray
-    G: np.ndarray
+    t: np.ndarray
+
+    def two_pi_kappa(self) -> np.ndarray:
+        r""":math:`2\pi\kappa = \sin\theta + (\pi - \theta)t`, near :math:`t = -1` from :math:`\|e_i + e_j\|`."""
+        return np.where(self.parallel, self.s + (math.pi - self.theta) * self.t, two_pi_kappa_from_sum_norm(self.h))
+
+    def rank_two(self) -> np.ndarray:
+        r"""The rank-two parts, ``(n, d, d)``.
+
+        :math:`G = \frac{\sin\theta}{2\pi}[t(e_ie_i^\top - cc^\top) + \sin\theta(e_ic^\top + ce_i^\top)]` with the
+        unit vector :math:`c \perp e_i` in the plane from :math:`e_j - te_i = (e_j \mp e_i) \pm (1 \mp t)e_i`,
+        whose terms are accurate to round-off of their own size.
+        """
+        sgn = np.where(self.parallel, -1.0, 1.0)[:, None]
+        c = self.diff - sgn * self.one_mp[:, None] * self.ei  # e_j - t e_i
+        cn = np.linalg.norm(c, axis=1)
+        c = np.divide(c, cn[:, None], out=np.zeros_like(c), where=cn[:, None] > 0)
+        G = np.einsum("na,nb->nab", self.ei, self.ei)
+        G -= np.einsum("na,nb->nab", c, c)
+        G *= self.t[:, None, None]
+        cross = np.einsum("na,nb->nab", self.ei, c)
+        cross += cross.transpose(0, 2, 1)  # NumPy buffers the overlapping operand
+        cross *= self.s[:, None, None]
+        G += cross
+        G *= (self.s * _INV_2PI)[:, None, None]
+        return G
 
 
-def _near_pairs(T: np.ndarray, rows: slice, cols: slice, units: _Units) -> _NearPairs | None:
-    r"""Find the near-(anti)parallel pairs of the cosine tile ``T`` and compute their data stably (theory §15.2).
+def _near_chunk_pairs(entries: int, d: int, width: int) -> int:
+    r"""Near pairs per chunk of a tile of ``entries`` numbers, for a pass with ``(pairs, d, width)`` arrays.
+
+    ``pairs d (width + _NEAR_VECTORS) <= entries`` (at least one pair): each such array of a chunk
+    holds at most a tile's worth of numbers and the chunk's angle data a few tiles' worth
+    (:func:`_near_memory`), however many pairs of the tile are near (all of them at ``d = 1``).
+    """
+    return max(1, entries // (d * (width + _NEAR_VECTORS)))
+
+
+@dataclass(frozen=True)
+class _NearPairs:
+    r"""The pairs of a tile with :math:`|t| >` ``NEAR_THRESHOLD``: ``mask`` (the tile's shape) at ``rows, cols``.
+
+    Only the mask is kept for the whole tile; the pairs' indices and angle data come a chunk at a
+    time (:meth:`chunks`), so that many near pairs (parallel, duplicated or negated units) cost a
+    chunk's temporaries, not arrays of the number of pairs.
+    """
+
+    mask: np.ndarray
+    rows: slice
+    cols: slice
+
+    def chunks(self, T: np.ndarray, units: _Units, step: int) -> Iterator[_NearChunk]:
+        """The pairs' data in the tile's row-major order, ``step`` pairs at most at a time.
+
+        ``T`` is the tile's clipped cosines (for their signs). Each chunk's pairs come from a strip of
+        rows; a row with more near pairs than a chunk is split.
+        """
+        ends = np.cumsum(np.count_nonzero(self.mask, axis=1))  # near pairs up to the end of each row
+        r0 = 0
+        while r0 < ends.size:
+            before = int(ends[r0 - 1]) if r0 else 0
+            r1 = max(r0 + 1, int(np.searchsorted(ends, before + step, side="right")))
+            ii, jj = np.nonzero(self.mask[r0:r1])
+            ii += r0
+            for a in range(0, ii.size, step):
+                yield _near_chunk(T, ii[a:a + step], jj[a:a + step], self.rows, self.cols, units)
+            r0 = r1
+
+
+def _near_pairs(T: np.ndarray, rows: slice, cols: slice) -> _NearPairs | None:
+    r"""The near-(anti)parallel pairs of the cosine tile ``T`` of units ``rows`` against ``cols``, none with itself."""
+    if not (float(T.max(initial=-1.0)) > NEAR_THRESHOLD or float(T.min(initial=1.0)) < -NEAR_THRESHOLD):
+        return None
+    mask = np.abs(T) > NEAR_THRESHOLD
+    o = rows.start - cols.start  # unit rows.start + i is column i + o of the tile
+    np.fill_diagonal(mask[max(0, -o):, max(0, o):], False)
+    return _NearPairs(mask=mask, rows=rows, cols=cols) if mask.any() else None
+
+
+def _near_chunk(T: np.ndarray, ii: np.ndarray, jj: np.ndarray, rows: slice, cols: slice, units: _Units) -> _NearChunk:
+    r"""The angles of the near pairs ``ii, jj`` of the cosine tile ``T``, computed stably (theory §15.2).
 
     The angle comes from :math:`\|e_i - e_j\| = 2\sin(\theta/2)` (parallel) or
     :math:`\|e_i + e_j\| = 2\sin(\delta/2)`, :math:`\delta = \pi - \theta` (antiparallel), both
-    relatively accurate where the cosine has lost the small angle; the unit vector
-    :math:`c\perp e_i` in the plane from :math:`(e_j \mp e_i) \pm (1\mp t)e_i`, whose terms are
-    accurate to round-off of their own size; and
-    :math:`G = \frac{\sin\theta}{2\pi}[t(e_ie_i^\top - cc^\top) + \sin\theta(e_ic^\top + ce_i^\top)]`.
+    relatively accurate where the cosine has lost the small angle.
     """
-    if not (float(T.max(initial=-1.0)) > NEAR_THRESHOLD or float(T.min(initial=1.0)) < -NEAR_THRESHOLD):
-        return None
-    ii, jj = np.nonzero(np.abs(T) > NEAR_THRESHOLD)
     gi, gj = ii + rows.start, jj + cols.start
-    off = gi != gj
-    ii, jj, gi, gj = ii[off], jj[off], gi[off], gj[off]
-    if ii.size == 0:
-        return None
-    ei, ej = units.ET[gi], units.ET[gj]  # (n, d)
+    ei = units.ET[gi]  # (n, d)
     parallel = T[ii, jj] > 0
-    sgn = np.where(parallel, -1.0, 1.0)[:, None]
-    diff = ej + sgn * ei  # e_j - e_i (parallel) or e_j + e_i (antiparallel): accurate small vectors
+    diff = units.ET[gj]
+    diff += np.where(parallel, -1.0, 1.0)[:, None] * ei  # e_j - e_i or e_j + e_i: accurate small vectors
     h = np.linalg.norm(diff, axis=1)
     half = np.arcsin(np.clip(h / 2.0, 0.0, 1.0))  # theta/2 or delta/2
     theta = np.where(parallel, 2.0 * half, math.pi - 2.0 * half)
-    s = np.sin(2.0 * half)
     one_mp = 2.0 * np.sin(half) ** 2  # 1 - t (parallel) or 1 + t (antiparallel), from the half angle
-    t = np.where(parallel, 1.0 - one_mp, one_mp - 1.0)
-    c = diff - sgn * one_mp[:, None] * ei  # e_j - t e_i
-    cn = np.linalg.norm(c, axis=1)
-    c = np.divide(c, cn[:, None], out=np.zeros_like(c), where=cn[:, None] > 0)
-    G = t[:, None, None] * (np.einsum("na,nb->nab", ei, ei) - np.einsum("na,nb->nab", c, c))
-    cross = np.einsum("na,nb->nab", ei, c)
-    G += s[:, None, None] * (cross + cross.transpose(0, 2, 1))
-    G *= (s * _INV_2PI)[:, None, None]
-    k0 = (math.pi - theta) * _INV_2PI
-    tpk = np.where(parallel, s + (math.pi - theta) * t, two_pi_kappa_from_sum_norm(h))
-    return _NearPairs(ii=ii, jj=jj, gi=gi, gj=gj, k0=k0, s=s, two_pi_kappa=tpk, G=G)
+    return _NearChunk(ii=ii, jj=jj, gi=gi, gj=gj, parallel=parallel, ei=ei, diff=diff, h=h, one_mp=one_mp,
+                      theta=theta, k0=(math.pi - theta) * _INV_2PI, s=np.sin(2.0 * half),
+                      t=np.where(parallel, 1.0 - one_mp, one_mp - 1.0))
 
 
 def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols: slice, units: _Units,
-                diagonal_tile: bool) -> _NearPairs | None:
+                diagonal_tile: bool, step: int | None = None) -> _NearPairs | None:
     r"""Cosines ``T`` (m x n, clipped in place) -> ``K0`` = :math:`\kappa_0`, ``S`` = :math:`\sin\theta`.
 
-    Near pairs get their stable values (and are returned); the diagonal of a diagonal tile gets
-    the exact :math:`\kappa_0 = 1/2`, :math:`\sin\theta = 0`.
+    Near pairs get their stable values, ``step`` pairs at a time (default: the chunks of
+    :func:`_near_chunk_pairs` for the angles alone), and are returned; the diagonal of a diagonal
+    tile gets the exact :math:`\kappa_0 = 1/2`, :math:`\sin\theta = 0`.
     """
     if diagonal_tile:
         np.fill_diagonal(T, 0.0)
     np.clip(T, -1.0, 1.0, out=T)
-    near = _near_pairs(T, rows, cols, units)
+    near = _near_pairs(T, rows, cols)
     np.arccos(T, out=K0)
     K0 *= -_INV_2PI
     K0 += 0.5  # (pi - theta) / (2 pi)
@@ -216,8 +285,9 @@ def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols:
     np.maximum(S, 0.0, out=S)
     np.sqrt(S, out=S)
     if near is not None:
-        K0[near.ii, near.jj] = near.k0
-        S[near.ii, near.jj] = near.s
+        for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, units.d, 1) if step is None else step):
+            K0[pairs.ii, pairs.jj] = pairs.k0
+            S[pairs.ii, pairs.jj] = pairs.s
     if diagonal_tile:
         np.fill_diagonal(T, 1.0)
         np.fill_diagonal(K0, 0.5)
@@ -230,22 +300,21 @@ def _rank_two_coefficients(T: np.ndarray, S: np.ndarray, A: np.ndarray, B: np.nd
     r"""``A`` = :math:`1/(2\pi\sin\theta)`, ``B`` = :math:`\cos\theta/(2\pi\sin\theta)`, zero where ``G`` is explicit.
 
     :math:`G_{ij} = A_{ij}(e_ie_j^\top + e_je_i^\top) - B_{ij}(e_ie_i^\top + e_je_j^\top)` off the near pairs
-    and the diagonal, where :math:`\sin\theta \ge \sqrt{1 - 0.99^2} = 0.141`.
+    and the diagonal, where :math:`\sin\theta \ge \sqrt{1 - 0.99^2} = 0.141`. ``S`` is the divisor
+    and is left with 1 at the near pairs and on the diagonal (every caller has read it before).
     """
     if near is not None:
-        S[near.ii, near.jj] = 1.0  # placeholders: these entries are zeroed below
+        S[near.mask] = 1.0  # placeholders: these entries are zeroed below
     if diagonal_tile:
         np.fill_diagonal(S, 1.0)
     np.divide(_INV_2PI, S, out=A)
     np.multiply(T, A, out=B)
     if near is not None:
-        A[near.ii, near.jj] = 0.0
-        B[near.ii, near.jj] = 0.0
-        S[near.ii, near.jj] = near.s
+        A[near.mask] = 0.0
+        B[near.mask] = 0.0
     if diagonal_tile:
         np.fill_diagonal(A, 0.0)
         np.fill_diagonal(B, 0.0)
-        np.fill_diagonal(S, 0.0)
 
 
 # ----------------------------------------------------------------------------- the dense matrix
@@ -355,19 +424,11 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         np.matmul(ET[ri], E[:, rj], out=T)
         if diag:  # its GEMM need not be exactly symmetric: use the upper half for both
             T[...] = np.triu(T) + np.triu(T, 1).T
-        near = _angle_tile(T, K0, S, ri, rj, u, diag)
-        # v-v: r_i r_j kappa, by the library's one formula
+        # a tile's near pairs at once: their (d, d) blocks fill X2 at most, unlike a product's (d, b) ones
+        near = _angle_tile(T, K0, S, ri, rj, u, diag, step=T.size)
+        # v-v: r_i r_j kappa, by the library's one formula (the near pairs' values with the w-w block's)
         KA[...] = T
         two_pi_kappa_inplace(KA, A, S2, keep_one_minus_t=False)
-        if near is not None:
-            KA[near.ii, near.jj] = near.two_pi_kappa
-        if diag:
-            np.fill_diagonal(KA, math.pi)  # 2 pi kappa(1) = pi
-        KA *= (r[ri, None] * _INV_2PI) * r[None, rj]
-        if diag:
-            F[ri, rj] = np.triu(KA) + np.triu(KA, 1).T
-        else:
-            write_mirrored(F, ri, rj, KA)
         # v-w and w-v
         X = vw_block(K0, S, ET[ri], ET[rj], r[ri], v[rj])  # rows v_i, columns w_j
         write_mirrored(F, ri, slice(p + rj.start * d, p + rj.stop * d), X)
@@ -388,8 +449,17 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         X4 += E[:, rj][None, :, :, None] * U2[:, None, :, :]
         X4 += K0[:, None, :, None] * eye[None, :, None, :]
         if near is not None:
-            X4[near.ii, :, near.jj, :] = (near.k0 * v[near.gi] * v[near.gj])[:, None, None] * eye \
-                + near.G * (v[near.gi] * v[near.gj])[:, None, None]
+            for pairs in near.chunks(T, u, T.size):
+                KA[pairs.ii, pairs.jj] = pairs.two_pi_kappa()
+                X4[pairs.ii, :, pairs.jj, :] = (pairs.k0 * v[pairs.gi] * v[pairs.gj])[:, None, None] * eye \
+                    + pairs.rank_two() * (v[pairs.gi] * v[pairs.gj])[:, None, None]
+        if diag:
+            np.fill_diagonal(KA, math.pi)  # 2 pi kappa(1) = pi
+        KA *= (r[ri, None] * _INV_2PI) * r[None, rj]
+        if diag:
+            F[ri, rj] = np.triu(KA) + np.triu(KA, 1).T
+        else:
+            write_mirrored(F, ri, rj, KA)
         wr, wc = slice(p + ri.start * d, p + ri.stop * d), slice(p + rj.start * d, p + rj.stop * d)
         if diag:
             X2[...] = np.triu(X2) + np.triu(X2, 1).T
@@ -413,17 +483,35 @@ def _product_memory(p: int, d: int, b: int, tile: int, threads: int, row_block: 
 
     A pass computes the rows of ``q`` units: ``q = p`` for the whole product in this process,
     ``q = row_block`` for one task of a distributed product (:func:`distributed_full_block`), whose
-    accumulators hold its own units only. In float64 numbers, per thread: eight tiles (the six
-    coefficient tiles, :math:`|t|` and its mask), the :math:`\alpha` block and its GEMM's output,
-    three blocks of ``tile d b`` and one of ``tile b``, and the two accumulators of ``q d b``; over
-    all ``p`` units, ``c`` and its companions (``6 p d b``), the weights and unit columns
-    (``3 p (d + 1)``) and the input ``(p (d + 1), b)``; the output ``(q (d + 1), b)``. Near pairs
-    (theory §15.2) add ``O(d (b + d))`` per pair, nothing for weights without them.
+    accumulators hold its own units only. In float64 numbers, per thread: the six coefficient tiles,
+    the larger of two tiles (:math:`|t|` and the mask of near pairs, while they are found) and what
+    the near pairs hold afterwards, however many there are (:func:`_near_memory`), the
+    :math:`\alpha` block and its GEMM's output, three blocks of ``tile d b`` and one of ``tile b``,
+    and the two accumulators of ``q d b``; over all ``p`` units, ``c`` and its companions
+    (``6 p d b``), the weights and unit columns (``3 p (d + 1)``) and the input ``(p (d + 1), b)``;
+    the output ``(q (d + 1), b)``.
     """
     q = p if row_block is None else min(row_block, p)
     chunk = _alpha_vectors(b, tile)
-    per_thread = 8 * tile * tile + chunk * tile * (tile + d) + tile * b * (3 * d + 1) + 2 * q * d * b
+    per_thread = 6 * tile * tile + max(2 * tile * tile, _near_memory(tile, d, b)) \
+        + chunk * tile * (tile + d) + tile * b * (3 * d + 1) + 2 * q * d * b
     return int(8 * (threads * per_thread + 6 * p * d * b + 3 * p * (d + 1) + (p + q) * (d + 1) * b))
+
+
+def _near_memory(tile: int, d: int, b: int) -> int:
+    r"""Numbers that a tile's near pairs (theory §15.2) hold at once in a product with ``b`` vectors, at most.
+
+    The tile's mask (an eighth of a tile of numbers), the row counts and indices of a strip of its
+    rows, and per pair of a chunk (:func:`_near_chunk_pairs`) in each of the two passes (the stable
+    angles; the products :math:`G_{ij}c_j`): the angle data of two chunks (the loop's and the next
+    one being formed: ``5 d + 22`` numbers counted with tracemalloc, charged ``5 d + 32``) and, in
+    the second pass, three ``(d, max(d, b))`` arrays (the rank-two parts and their products with ``c``).
+    """
+    def one_pass(width: int, arrays: int) -> int:
+        pairs = _near_chunk_pairs(tile * tile, d, width)
+        return pairs * (arrays * d * width + 5 * d + 32) + 3 * max(pairs, tile)
+
+    return tile * tile // 8 + max(one_pass(1, 0), one_pass(max(d, b), 3))
 
 
 def _tiles(p: int, tile: int, rows: tuple[int, int] | None) -> list[tuple[slice, slice]]:
@@ -536,11 +624,12 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             one_side(acc, K0.T, AT, B.T, rj, ri, scratch)
         if near is not None:
             Y3 = acc[0].reshape(q, d, b)
-            gi, gj = near.gi, near.gj
-            Gn = near.G.astype(dtype)
-            np.add.at(Y3, gi - s0, np.matmul(Gn, C[gj]))  # G_ij c_j (kappa0 c_j is in the tile)
-            if mirrored and not diag:
-                np.add.at(Y3, gj, np.matmul(Gn, C[gi]))  # M symmetric: M_ji c_i = M_ij c_i
+            for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
+                G = pairs.rank_two().astype(dtype, copy=False)
+                np.add.at(Y3, pairs.gi - s0, np.matmul(G, C[pairs.gj]))  # G_ij c_j (kappa0 c_j is in the tile)
+                if mirrored and not diag:
+                    np.add.at(Y3, pairs.gj, np.matmul(G, C[pairs.gi]))  # M symmetric: M_ji c_i = M_ij c_i
+                del G  # not kept while the next chunk is formed
 
     # per thread: the tiles T, K0, S, A, B, A^T, then G, Z, z, the alpha block and its GEMM's output y4
     acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=tile, out_shape=(2, q, d * b),
@@ -781,7 +870,8 @@ def _frobenius_squared(units: _Units, tile: int, threads: int, rows: tuple[int, 
         KA[...] = T
         two_pi_kappa_inplace(KA, S2, np.empty_like(KA), keep_one_minus_t=False)
         if near is not None:
-            KA[near.ii, near.jj] = near.two_pi_kappa
+            for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, 1)):
+                KA[pairs.ii, pairs.jj] = pairs.two_pi_kappa()
         if diag:
             np.fill_diagonal(KA, math.pi)
         S *= _INV_2PI
