@@ -106,7 +106,9 @@ class RowBlockOperator(SymmetricProductOperator):
         self._static = static
         self._task = task
         self._task_args = task_args
-        self._static_future = client.scatter(static, broadcast=True)  # goes to the workers once
+        # scattered once, unhashed; each worker fetches it from a peer with its first task. Not
+        # broadcast=True: its replication loop hung this test suite with two local workers under load
+        self._static_future = client.scatter(static, hash=False)
         self._n_units = n_units
         self._blocks = [(s, min(s + self.row_block, n_units)) for s in range(0, n_units, self.row_block)]
         self._stats: dict[str, list[float]] = {}
@@ -126,7 +128,7 @@ class RowBlockOperator(SymmetricProductOperator):
         token = next(_counter)
         out = np.empty(V.shape)
         pending = dict(enumerate(self._blocks))
-        V_future = self.client.scatter(V, broadcast=True)  # V goes to the workers once per product
+        V_future = self.client.scatter(V, hash=False)  # V goes to the cluster once per product, as W does
         done = 0
         for attempt in range(self.retries + 1):
             futures = {self.client.submit(self._task, self._static_future, *self._task_args, s, e, V_future,
@@ -153,8 +155,8 @@ class RowBlockOperator(SymmetricProductOperator):
             if not pending:
                 break
             # the inputs of the lost blocks may have died with the worker: send them again, then resubmit
-            self._static_future = self.client.scatter(self._static, broadcast=True)
-            V_future = self.client.scatter(V, broadcast=True)
+            self._static_future = self.client.scatter(self._static, hash=False)
+            V_future = self.client.scatter(V, hash=False)
         if pending:
             raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
                                "times (workers keep dying); check the cluster.")
