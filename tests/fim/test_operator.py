@@ -220,3 +220,13 @@ def test_rows_times_equals_dense_rows(small):
     got = rf.fisher_operator(W, threads=2).rows_times(many, V, chunk=64)
     assert _rel_err(got, (J @ V)[many]) < RTOL
     assert _rel_err(rf.fisher_operator(W, dtype="float32").rows_times(many, V, chunk=100), (J @ V)[many]) < 1e-5
+
+
+def test_product_progress_counts_every_tile_once_in_order_on_several_threads():
+    # 4 threads over 210 tiles (p = 1000, block 50): each finished tile is counted once, under one lock
+    seen = []
+    op = rf.fisher_operator(rf.sample_weights(3, 1000, seed=0), block=50, threads=4,
+                            progress=lambda done, total: seen.append((done, total)))
+    op.matmat(np.ones((1000, 2)))
+    n = 20 * 21 // 2
+    assert seen == [(i, n) for i in range(1, n + 1)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -508,12 +509,14 @@ def run_tiles(tiles: list[tuple[int, int]], work: Callable[..., None], *, backen
     and the same for the FIM of all parameters) goes through here.
     """
     done = [0]
+    lock = threading.Lock()  # the count and the callback: one thread at a time, each count reported once
 
     def step(i: int, j: int, bufs: tuple, acc: Any) -> None:
         work(i, j, bufs, acc)
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], len(tiles))
+        with lock:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], len(tiles))
 
     def buffers() -> tuple:
         return (*_tile_buffers(tile, backend, n_buffers), *(backend.empty(shape) for shape in extra_buffers))
