@@ -5,7 +5,9 @@ import pytest
 from scipy.sparse.linalg import aslinearoperator
 
 import relufim as rf
+from relufim.fim.series import series_features
 from relufim.spectrum import n_top
+from relufim.spectrum.solve import auto_seed_degree
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +208,18 @@ def test_requests_that_cannot_fit_are_refused_before_allocating(monkeypatch):
         rf.theory_vectors(rf.sample_weights(10, 50_000, seed=0))  # 57 MB of vectors
     with pytest.raises(ValueError, match=r"W of shape \(10, 10000000\) needs 800.0 MB"):
         rf.sample_weights(10, 10_000_000, seed=0)
+
+
+def test_result_says_which_start_the_block_solver_took():
+    W = rf.sample_weights(3, 600, seed=0)
+    k = n_top(3) + 10
+    auto = rf.spectrum(W, method="matrix-free")
+    expected = auto_seed_degree(3, 600, k + 2)  # the route's rule, for its block of k + 2 vectors
+    explicit = rf.spectrum(W, method="matrix-free", seed_degree=expected)
+    # the label names the start that was run: auto and the explicit degree take the same products
+    label = "t-series degree 4, preconditioned" if expected == 4 else "t-series degree 2"
+    assert auto.start == explicit.start == label
+    assert auto.products == explicit.products and auto.to_dict()["start"] == auto.start
+    assert rf.spectrum(W, method="matrix-free", seed_degree=2).start == "t-series degree 2"
+    assert rf.spectrum(W, method="matrix-free", X0=series_features(W, 2)).start == "X0"
+    assert rf.spectrum(W, method="dense").start is None  # LAPACK: no products, no start

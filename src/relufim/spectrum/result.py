@@ -154,6 +154,9 @@ class SpectrumResult:
         multiplied (``low_matvecs`` the float32 ones of a mixed-precision solve)
     sigma, n : noise level and number of samples (sampled FIMs)
     workers : per-worker throughput of a distributed product (empty in-process)
+    start : what the block solver started from (:func:`relufim.spectrum` with ``seed_degree``, theory
+        §10.3): ``"t-series degree 2"``, ``"t-series degree 4, preconditioned"`` or ``"X0"``; None
+        where no product was taken (LAPACK) or the caller gave the solver its own start
     """
 
     eigenvalues: np.ndarray
@@ -173,6 +176,7 @@ class SpectrumResult:
     n: int | None = None
     low_matvecs: int = 0
     workers: tuple[Any, ...] = ()
+    start: str | None = None
 
     @classmethod
     def from_pairs(cls, eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, residuals: np.ndarray | None, *,
@@ -278,4 +282,5 @@ class SpectrumResult:
             "low_matvecs": self.low_matvecs, "matvecs_per_pair": self.matvecs_per_pair,
             "workers": [{"address": w.address, "blocks": w.blocks, "entries_per_second": w.entries_per_second}
                         for w in self.workers],
+            "start": self.start,
         }

@@ -167,6 +167,14 @@ def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2,
     return (M.seeds(count) if start is None else start), M
 
 
+def _started(res: SpectrumResult, start: np.ndarray | None, degree: int) -> SpectrumResult:
+    """``res`` with the start its block solver took (:attr:`SpectrumResult.start`); unchanged without products."""
+    if not res.products:
+        return res
+    label = "X0" if start is not None else f"t-series degree {degree}" + (", preconditioned" if degree > 2 else "")
+    return replace(res, start=label)
+
+
 def auto_seed_degree(d: int, p: int, b: int) -> int:
     r"""The start ``seed_degree="auto"`` takes on the matrix-free route for ``b`` vectors (theory §10.3).
 
@@ -223,7 +231,7 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
                  f"matrix-free (torch, {op.device})", low=low, preconditioner=precond)
     if client is not None:
         res = replace(res, workers=tuple(op.throughput()))
-    return res
+    return _started(res, start, seed_degree)
 
 
 def _features(W: np.ndarray, act: Activation, n: int, seed: int | None, x: np.ndarray | None) -> np.ndarray:
@@ -379,9 +387,10 @@ def spectrum(
         count = None if kk is None else min(p, kk + max(4, kk // 8))
         degree = 2 if seed_degree == "auto" else seed_degree
         seeds, precond = _seeds(W, start, degree, count) if kk is not None else (None, None)
-        return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
-                      maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
-                      required=required, preconditioner=precond)
+        res = _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
+                     maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
+                     required=required, preconditioner=precond)
+        return _started(res, start, degree)
 
     if fisher == "monte-carlo":
         if x is not None:

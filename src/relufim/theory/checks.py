@@ -281,7 +281,7 @@ def summarize_result(W: np.ndarray, res: SpectrumResult, chk: TheoryCheck | None
                            "scale": scale, "n": n, "solver": res.method}
     full = res.to_dict()
     for key in ("eigenvalues", "trace", "top_fraction", "clusters", "iterations", "products", "matvecs",
-                "low_matvecs", "matvecs_per_pair", "workers"):
+                "low_matvecs", "matvecs_per_pair", "workers", "start"):
         out[key] = full[key]
     # the d(d+3)/2 cluster pairs are what the theory is about; the extras beyond them sit inside the
     # wide degree-4 cluster and converge slowly, so they are reported with their own residuals
