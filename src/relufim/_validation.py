@@ -212,7 +212,10 @@ def check_symmetric(M: np.ndarray, name: str, fix: str, *, tile: int = 256) -> N
 
 
 def check_sphere_dimension(d: Any, name: str = "d") -> int:
-    """An input dimension ``>= 2``, for a spectrum by harmonic degree on :math:`S^{d-1}` (theory §6).
+    """An input dimension ``>= 2``, for harmonic analysis in the angle on :math:`S^{d-1}` (theory §6.3, §6.7).
+
+    At ``d = 1`` the sphere :math:`S^0` is two points, with no angle to integrate over; the
+    d = 1 convention (theory §6.7) gives its two degrees in closed form instead.
 
     Examples
     --------
@@ -221,12 +224,13 @@ def check_sphere_dimension(d: Any, name: str = "d") -> int:
     >>> check_sphere_dimension(1)
     Traceback (most recent call last):
     ...
-    ValueError: d must be >= 2 for the limit spectrum by harmonic degree on S^(d-1), got d = 1 (at d = 1 ...
+    ValueError: d must be >= 2, got d = 1: the sphere S^(d-1) has an angle only for d >= 2 (S^0 is two points...
     """
     d = check_positive_int(d, name)
     if d < 2:
-        raise ValueError(f"{name} must be >= 2 for the limit spectrum by harmonic degree on S^({name}-1), got "
-                         f"{name} = {d} (at {name} = 1 the sphere is two points: theory §6).")
+        raise ValueError(f"{name} must be >= 2, got {name} = {d}: the sphere S^({name}-1) has an angle only for "
+                         f"{name} >= 2 (S^0 is two points, whose two harmonic degrees theory §6.7 gives in "
+                         "closed form).")
     return d
 
 

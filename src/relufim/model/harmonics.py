@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_sphere_dimension
 
 __all__ = [
     "harmonic_multiplicity",
@@ -148,7 +148,8 @@ def funk_hecke_quadrature(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np
     Parameters
     ----------
     d : int
-        Dimension of the inputs (>= 2; ``d = 1`` has no angle, see the module docstring).
+        Dimension of the inputs (>= 2; ``d = 1`` has no angle: :func:`funk_hecke_coefficients` follows the
+        d = 1 convention of the module docstring).
     kmax : int
         Largest degree of the tabulated zonal polynomials (it also sets the number of nodes).
 
@@ -170,11 +171,8 @@ def funk_hecke_quadrature(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np
     >>> bool(np.array_equal(P @ (w * arccos_kernel(t)), funk_hecke_coefficients(arccos_kernel, 3, 4)))
     True
     """
-    d = check_dimension(d)
+    d = check_sphere_dimension(d)
     kmax = check_degree(kmax)
-    if d == 1:
-        raise ValueError("d = 1 has no quadrature rule: S^0 is two points, and its Funk–Hecke coefficients are "
-                         "(h(1) + h(-1))/2 and (h(1) - h(-1))/2 (use funk_hecke_coefficients).")
     return _funk_hecke_quadrature(d, kmax)
 
 
