@@ -102,8 +102,10 @@ def deep_features(weights: list[np.ndarray], x: np.ndarray, *, activation: str |
     check_memory(8.0 * n * p, f"the {n} x {p} array of features", "pass fewer inputs at a time")
     forward = _Forward(weights, act, min(n, INPUT_CHUNK))
     out = np.empty((n, p))
-    for s, chunk in enumerate(input_chunks(x)):
-        out[s * INPUT_CHUNK:s * INPUT_CHUNK + chunk.shape[0]] = forward(chunk)
+    start = 0
+    for chunk in input_chunks(x):
+        out[start:start + chunk.shape[0]] = forward(chunk)
+        start += chunk.shape[0]
     return out
 
 
