@@ -13,6 +13,7 @@ from scipy.linalg.blas import dsyrk
 
 from .._validation import check_dense_fits, check_inputs, check_positive_int, check_sigma, check_weights
 from ..model.activations import Activation, get_activation
+from .tiles import symmetrize_upper
 
 __all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "input_chunks",
            "INPUT_CHUNK", "StreamedGram", "mean_stderr"]
@@ -92,19 +93,13 @@ class StreamedGram:
         """``(mean, stderr)`` over the rows added (``stderr`` None unless asked for); consumes the accumulator."""
         if self.n == 0:
             raise ValueError("no samples were added.")
-        mean = _symmetric_from_upper(self._acc)
+        mean = symmetrize_upper(self._acc).T  # symmetric: its transpose is the same matrix, C-ordered
         mean /= self.n
         if self._acc2 is None:
             return mean, None
-        second = _symmetric_from_upper(self._acc2)
+        second = symmetrize_upper(self._acc2).T
         second /= self.n
         return mean, mean_stderr(second, mean, self.n)
-
-
-def _symmetric_from_upper(acc: np.ndarray) -> np.ndarray:
-    """Fill the lower triangle of the Fortran-ordered ``acc`` from its upper one; a C-ordered view of the result."""
-    acc += np.triu(acc, 1).T
-    return acc.T  # symmetric: its transpose is the same matrix, C-ordered
 
 
 def mean_stderr(second: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from scipy.linalg import blas
 from .._validation import available_memory_bytes, check_memory, check_positive_int, check_sigma, check_weights
 from ..model.kernels import arccos_kernel_series_coefficients
 from ..model.weights import column_norms, unit_columns
-from .sampled import _symmetric_from_upper
+from .tiles import symmetrize_upper
 
 __all__ = ["SeriesFisher", "SeriesPreconditioner", "series_fisher", "series_features", "series_preconditioner",
            "series_degrees", "n_series_features"]
@@ -119,7 +119,7 @@ class _Features:
                 progress(s, total)
         if F is not None:
             G = blas.dsyrk(1.0, F.T, trans=1)  # F^T is Fortran-ordered: no copy
-        return _symmetric_from_upper(G), F
+        return symmetrize_upper(G).T, F  # symmetric: the transpose is the same matrix, C-ordered
 
 
 def _gram_eigh(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

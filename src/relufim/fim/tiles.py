@@ -57,6 +57,7 @@ __all__ = [
     "make_tile_kernel",
     "upper_tiles",
     "write_mirrored",
+    "symmetrize_upper",
     "fill_symmetric",
     "tiled_product",
     "run_tiles",
@@ -139,6 +140,41 @@ def write_mirrored(out: np.ndarray, rows: slice, cols: slice, X: np.ndarray) -> 
     for a in range(0, X.shape[0], _MIRROR_STRIP):
         strip = X[a:a + _MIRROR_STRIP]
         out[cols, rows.start + a:rows.start + a + strip.shape[0]] = strip.T
+
+
+def symmetrize_upper(X: np.ndarray) -> np.ndarray:
+    r"""Make the square ``X`` symmetric from its upper triangle, in place, and return it.
+
+    The strict lower triangle is replaced by the transpose of the strict upper one, whatever it
+    held: a diagonal tile whose GEMM is not exactly symmetric (theory §9), or an accumulator that
+    BLAS ``syrk`` filled in its upper half only (theory §3). Values equal
+    ``np.triu(X) + np.triu(X, 1).T``, with one temporary of ``X``'s size instead of three.
+
+    Raises
+    ------
+    TypeError
+        When ``X`` is not a NumPy array (it is changed in place).
+    ValueError
+        When ``X`` is not a square matrix.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [9.0, 3.0]])
+    >>> symmetrize_upper(X)
+    array([[1., 2.],
+           [2., 3.]])
+    >>> X
+    array([[1., 2.],
+           [2., 3.]])
+    """
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"X must be a NumPy array (it is symmetrized in place), got {type(X).__name__}.")
+    if X.ndim != 2 or X.shape[0] != X.shape[1]:
+        raise ValueError(f"X must be a square matrix, got shape {X.shape}.")
+    upper = np.triu(X, 1)
+    np.copyto(X, 0.0, where=np.tri(X.shape[0], k=-1, dtype=bool))
+    X += upper.T
+    return X
 
 
 def default_threads() -> int:
@@ -474,7 +510,7 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
         K *= s[rows, None]
         K *= s[None, cols]
         if i == j:
-            K = np.triu(K) + np.triu(K, 1).T
+            symmetrize_upper(K)
             np.fill_diagonal(K, kernel.diagonal[rows])
         if i == j:
             out[rows, cols] = K
