@@ -55,7 +55,15 @@ from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, 
 from ..model.weights import column_norms, unit_columns
 from .distributed import RowBlockOperator, check_client, check_workers_fit, plan_row_blocks, worker_address
 from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks, input_chunks
-from .tiles import NumpyBackend, SymmetricProductOperator, default_threads, run_tiles, upper_tiles, write_mirrored
+from .tiles import (
+    NumpyBackend,
+    SymmetricProductOperator,
+    default_threads,
+    run_tiles,
+    symmetrize_upper,
+    upper_tiles,
+    write_mirrored,
+)
 
 __all__ = [
     "FullFisherOperator",
@@ -167,6 +175,11 @@ class _NearChunk:
     s: np.ndarray
     t: np.ndarray
 
+    def set_angles(self, K0: np.ndarray, S: np.ndarray) -> None:
+        r"""Write the pairs' :math:`\kappa_0` into the tile ``K0`` and their :math:`\sin\theta` into ``S``."""
+        K0[self.ii, self.jj] = self.k0
+        S[self.ii, self.jj] = self.s
+
     def two_pi_kappa(self) -> np.ndarray:
         r""":math:`2\pi\kappa = \sin\theta + (\pi - \theta)t`, near :math:`t = -1` from :math:`\|e_i + e_j\|`."""
         return np.where(self.parallel, self.s + (math.pi - self.theta) * self.t, two_pi_kappa_from_sum_norm(self.h))
@@ -233,6 +246,11 @@ class _NearPairs:
                 yield _near_chunk(T, ii[a:a + step], jj[a:a + step], self.rows, self.cols, units)
             r0 = r1
 
+    def in_one_chunk(self, T: np.ndarray, units: _Units) -> _NearChunk:
+        """All the pairs' data at once, in the tile's row-major order (the chunks of a step of ``T.size``)."""
+        ii, jj = np.nonzero(self.mask)
+        return _near_chunk(T, ii, jj, self.rows, self.cols, units)
+
 
 def _near_pairs(T: np.ndarray, rows: slice, cols: slice) -> _NearPairs | None:
     r"""The near-(anti)parallel pairs of the cosine tile ``T`` of units ``rows`` against ``cols``, none with itself."""
@@ -266,12 +284,14 @@ def _near_chunk(T: np.ndarray, ii: np.ndarray, jj: np.ndarray, rows: slice, cols
 
 
 def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols: slice, units: _Units,
-                diagonal_tile: bool, step: int | None = None) -> _NearPairs | None:
+                diagonal_tile: bool, set_near: bool = True) -> _NearPairs | None:
     r"""Cosines ``T`` (m x n, clipped in place) -> ``K0`` = :math:`\kappa_0`, ``S`` = :math:`\sin\theta`.
 
-    Near pairs get their stable values, ``step`` pairs at a time (default: the chunks of
-    :func:`_near_chunk_pairs` for the angles alone), and are returned; the diagonal of a diagonal
-    tile gets the exact :math:`\kappa_0 = 1/2`, :math:`\sin\theta = 0`.
+    The near pairs are returned. With ``set_near`` they get their stable values here, a chunk of
+    :func:`_near_chunk_pairs` for the angles alone at a time; without it their entries keep the
+    values from the cosine, for a caller that forms the chunks anyway and sets them
+    (:meth:`_NearChunk.set_angles`), so that each pair's angle is computed once. The diagonal of a
+    diagonal tile gets the exact :math:`\kappa_0 = 1/2`, :math:`\sin\theta = 0`.
     """
     if diagonal_tile:
         np.fill_diagonal(T, 0.0)
@@ -284,10 +304,9 @@ def _angle_tile(T: np.ndarray, K0: np.ndarray, S: np.ndarray, rows: slice, cols:
     np.subtract(1.0, S, out=S)
     np.maximum(S, 0.0, out=S)
     np.sqrt(S, out=S)
-    if near is not None:
-        for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, units.d, 1) if step is None else step):
-            K0[pairs.ii, pairs.jj] = pairs.k0
-            S[pairs.ii, pairs.jj] = pairs.s
+    if near is not None and set_near:
+        for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, units.d, 1)):
+            pairs.set_angles(K0, S)
     if diagonal_tile:
         np.fill_diagonal(T, 1.0)
         np.fill_diagonal(K0, 0.5)
@@ -423,9 +442,13 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         X2 = bufs[7][:m * d, :n * d]  # the w-w block
         np.matmul(ET[ri], E[:, rj], out=T)
         if diag:  # its GEMM need not be exactly symmetric: use the upper half for both
-            T[...] = np.triu(T) + np.triu(T, 1).T
-        # a tile's near pairs at once: their (d, d) blocks fill X2 at most, unlike a product's (d, b) ones
-        near = _angle_tile(T, K0, S, ri, rj, u, diag, step=T.size)
+            symmetrize_upper(T)
+        near = _angle_tile(T, K0, S, ri, rj, u, diag, set_near=False)
+        # a tile's near pairs in one chunk, kept for the tile: their (d, d) blocks fill X2 at most, unlike a
+        # product's (d, b) ones
+        pairs = None if near is None else near.in_one_chunk(T, u)
+        if pairs is not None:
+            pairs.set_angles(K0, S)
         # v-v: r_i r_j kappa, by the library's one formula (the near pairs' values with the w-w block's)
         KA[...] = T
         two_pi_kappa_inplace(KA, A, S2, keep_one_minus_t=False)
@@ -448,22 +471,20 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
         np.multiply(Ei[:, :, None, None], U1[:, None, :, :], out=X4)
         X4 += E[:, rj][None, :, :, None] * U2[:, None, :, :]
         X4 += K0[:, None, :, None] * eye[None, :, None, :]
-        if near is not None:
-            for pairs in near.chunks(T, u, T.size):
-                KA[pairs.ii, pairs.jj] = pairs.two_pi_kappa()
-                X4[pairs.ii, :, pairs.jj, :] = (pairs.k0 * v[pairs.gi] * v[pairs.gj])[:, None, None] * eye \
-                    + pairs.rank_two() * (v[pairs.gi] * v[pairs.gj])[:, None, None]
+        if pairs is not None:
+            KA[pairs.ii, pairs.jj] = pairs.two_pi_kappa()
+            X4[pairs.ii, :, pairs.jj, :] = (pairs.k0 * v[pairs.gi] * v[pairs.gj])[:, None, None] * eye \
+                + pairs.rank_two() * (v[pairs.gi] * v[pairs.gj])[:, None, None]
         if diag:
             np.fill_diagonal(KA, math.pi)  # 2 pi kappa(1) = pi
         KA *= (r[ri, None] * _INV_2PI) * r[None, rj]
         if diag:
-            F[ri, rj] = np.triu(KA) + np.triu(KA, 1).T
+            F[ri, rj] = symmetrize_upper(KA)
         else:
             write_mirrored(F, ri, rj, KA)
         wr, wc = slice(p + ri.start * d, p + ri.stop * d), slice(p + rj.start * d, p + rj.stop * d)
         if diag:
-            X2[...] = np.triu(X2) + np.triu(X2, 1).T
-            F[wr, wc] = X2
+            F[wr, wc] = symmetrize_upper(X2)
         else:
             write_mirrored(F, wr, wc, X2)
 
@@ -622,7 +643,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
             AT = bufs[5][:n, :m]
             AT[...] = A.T
             one_side(acc, K0.T, AT, B.T, rj, ri, scratch)
-        if near is not None:
+        if near is not None:  # the angles again, in this loop's smaller chunks: K0 went into the GEMMs above
             Y3 = acc[0].reshape(q, d, b)
             for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
                 G = pairs.rank_two().astype(dtype, copy=False)
@@ -866,11 +887,12 @@ def _frobenius_squared(units: _Units, tile: int, threads: int, rows: tuple[int, 
         T, K0, S, KA, S2 = (x[:m, :n] for x in (T, K0, S, KA, S2))
         diag = ri == rj
         np.matmul(ET[ri], E[:, rj], out=T)
-        near = _angle_tile(T, K0, S, ri, rj, units, diag)
+        near = _angle_tile(T, K0, S, ri, rj, units, diag, set_near=False)
         KA[...] = T
         two_pi_kappa_inplace(KA, S2, np.empty_like(KA), keep_one_minus_t=False)
-        if near is not None:
+        if near is not None:  # the near pairs' angles and kappa from one chunk each
             for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, 1)):
+                pairs.set_angles(K0, S)
                 KA[pairs.ii, pairs.jj] = pairs.two_pi_kappa()
         if diag:
             np.fill_diagonal(KA, math.pi)
@@ -915,7 +937,7 @@ def step_kernel_matrix(W: np.ndarray, *, block: int | None = None, threads: int 
         T, K0, S = (b[:ri.stop - ri.start, :rj.stop - rj.start] for b in bufs)
         np.matmul(units.ET[ri], units.E[:, rj], out=T)
         if i0 == j0:
-            T[...] = np.triu(T) + np.triu(T, 1).T
+            symmetrize_upper(T)
         _angle_tile(T, K0, S, ri, rj, units, i0 == j0)
         out[ri, rj] = K0
         out[rj, ri] = K0.T
