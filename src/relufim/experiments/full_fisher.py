@@ -23,8 +23,6 @@ from scipy.sparse.linalg import LinearOperator
 from .._validation import check_positive_float, check_positive_int
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
-    DistributedFullFisherOperator,
-    FullFisherOperator,
     check_network,
     full_empirical_fisher,
     full_fisher_operator,
@@ -35,6 +33,7 @@ from ..fim.sampled import gaussian_input_chunks
 from ..model.weights import Scale, sample_weights
 from ..spectrum.density import matrix_spectral_density
 from ..theory.curvature import (
+    FullSpectrum,
     block_diagonal_fisher,
     compare_curvature,
     curvature_reference,
@@ -122,13 +121,13 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     if all_eigenvalues:  # the readout's whole spectrum beside F's (p x p, LAPACK)
         out["readout_all_eigenvalues"] = [float(x) for x in np.linalg.eigvalsh(fisher_matrix(W, sigma=sigma))[::-1]]
     if density:
-        op, trace = _density_operator(s.operator, W, v, sigma, client)
+        op = _density_operator(s, W, v)
         kdef = sum(c["size"] for c in out["clusters"] if c["closed"]) or 0
         # the spectrum's pairs are of F / sigma^2 (SpectrumResult.from_pairs divides), as op's products are:
         # deflate them when certified, instead of solving the same top eigenproblem again
         reuse = kdef > 0 and s.result.eigenvectors is not None and bool(np.all(s.result.converged[:kdef]))
         sd = matrix_spectral_density(op, n_vectors=density_vectors, lanczos_steps=density_steps, deflate=kdef,
-                                     X0=full_hermite_features(W, v) if kdef and not reuse else None, trace=trace,
+                                     X0=full_hermite_features(W, v) if kdef and not reuse else None, trace=s.trace,
                                      progress=density_progress, eigenpairs=s.result if reuse else None)
         counts, stderr = sd.smoothed_histogram()
         edges = sd.smoothing_edges()
@@ -140,20 +139,16 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     return out
 
 
-def _density_operator(op: FullFisherOperator | DistributedFullFisherOperator | None, W: np.ndarray, v: np.ndarray,
-                      sigma: float, client: Any) -> tuple[LinearOperator, float]:
-    r""":math:`F/\sigma^2` for the spectral density, and its exact trace.
+def _density_operator(s: FullSpectrum, W: np.ndarray, v: np.ndarray) -> LinearOperator:
+    r""":math:`F/\sigma^2` for the spectral density of ``s`` (its exact trace is ``s.trace``).
 
-    ``op`` is the ``operator`` of :class:`~relufim.theory.curvature.FullSpectrum`, the operator of
-    :math:`F` the spectrum's products ran through: reused, its products divided by :math:`\sigma^2`
-    as :func:`~relufim.fim.full.full_fisher_operator` divides them. The dense route formed ``F`` and
-    built none (``op`` None): one is built.
+    The operator of :math:`F` the spectrum's products ran through (``s.operator``;
+    :func:`~relufim.theory.curvature.full_spectrum` builds it at :math:`\sigma = 1` and divides the
+    eigenvalues by :math:`\sigma^2`), its products divided by :math:`\sigma^2` as the pairs are. The
+    dense route formed ``F`` and built none (it never runs on a cluster): one is built (theory §10.9).
     """
-    if op is None:
-        op = full_fisher_operator(W, v, sigma, client=client)
-    if op.sigma == sigma:
-        return op, op.trace()
-    return op * (op.sigma**2 / sigma**2), op.trace() * op.sigma**2 / sigma**2
+    op = full_fisher_operator(W, v) if s.operator is None else s.operator
+    return op * (1.0 / s.sigma**2)
 
 
 # ----------------------------------------------------------------------------- the approximations
