@@ -281,6 +281,14 @@ def test_bad_input():
         full_spectrum(W, v, k="everything")
     with pytest.raises(ValueError, match="dense route"):
         full_spectrum(W, v, k="all", method="matrix-free")
+    with pytest.raises(ValueError, match="method must be one of 'auto', 'dense', 'matrix-free', got 'lapack'"):
+        full_spectrum(W, v, method="lapack")  # checked once, by full_spectrum_route
+    with pytest.raises(TypeError, match="W must be a 2-D array"):
+        largest_unit_cosine("W")
+    with pytest.raises(ValueError, match="W must be 2-D"):
+        largest_unit_cosine(np.ones(4))
+    with pytest.raises(ValueError, match="chunk must be"):
+        largest_unit_cosine(W, chunk=0)
     with pytest.raises(ValueError, match=r"W_teacher must have shape \(d, q\) = \(3, q\)"):
         teacher_gradient(W, v, np.ones((2, 4)), np.ones(4))
     with pytest.raises(ValueError, match="v_teacher"):

@@ -34,6 +34,7 @@ from .._validation import (
     check_sigma,
     check_square_matrix,
     check_vector,
+    check_weights,
 )
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
@@ -210,6 +211,8 @@ def largest_unit_cosine(W: np.ndarray, chunk: int = 1024) -> float:
     >>> round(largest_unit_cosine(W), 6)   # columns 0 and 2 are nearly antiparallel
     0.998752
     """
+    W = check_weights(W)
+    chunk = check_positive_int(chunk, "chunk")
     U = unit_columns(W)  # a zero column stays zero: cosine 0 with every other
     p = U.shape[1]
     best = 0.0
@@ -462,7 +465,6 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
     """
     W, v = check_network(W, v)
     sigma = check_sigma(sigma)
-    check_choice(method, "method", ("auto", "dense", "matrix-free"))
     extra = check_positive_int(extra, "extra", minimum=0)
     maxiter = check_positive_int(maxiter, "maxiter")
     d, p = W.shape
@@ -476,7 +478,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         if kk > P:
             raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
         required = kk
-    route = full_spectrum_route(P, k, method=method, distributed=client is not None)
+    route = full_spectrum_route(P, k, method=method, distributed=client is not None)  # checks method
     H = full_hermite_features(W, v)
     all_eigs = None
     op: FullFisherOperator | DistributedFullFisherOperator | None = None
