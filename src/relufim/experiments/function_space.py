@@ -157,16 +157,16 @@ def _least_squares_check(d: int, p: int, n: int, seed: int) -> dict[str, float]:
             "relative_error": ap.relative_error, "expected_relative_error": ap.expected_relative_error}
 
 
-def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] | None = None,
-                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Compute the 2025 results: ``{"name": "function_space", "summary": {...}, "claims": [...]}``.
 
     ``summary`` holds ``config``, ``function_forms`` (with ``circle``: :func:`circle_forms`),
     ``inner_products``, ``fisher_ntk`` (with ``captured_fractions``), ``approximation``
     (``curve``, ``least_squares``), ``gradient_descent`` (with ``curves``: :func:`dynamics_curves`)
     and ``seconds``; everything a figure or table of the report needs. Nothing is drawn or written.
-    ``progress(done, 4)`` is called after each of the four stages (the keyword every section of
-    ``relufim reproduce`` takes); ``log`` receives one line as each stage starts.
+    ``progress(done, 4)`` is called after each of the four stages (function forms, FIM <-> NTK, the
+    approximation formula, gradient descent): the one keyword every section of ``relufim reproduce``
+    takes, and how each reports its stages.
     """
     t0 = time.perf_counter()
     cfg = {
@@ -178,17 +178,11 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
         "approx_draws": 20 if quick else 40,
     }
 
-    say = log or (lambda msg: None)
-
-    def finished(stage: int) -> None:
-        if progress is not None:
-            progress(stage, 4)
-
+    finished = progress or (lambda done, total: None)
     claims: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"config": cfg}
 
     # 1. function forms
-    say("  function forms")
     d, p = cfg["forms"]
     W = sample_weights(d, p, seed=0)
     ff = function_forms(W, n=2000, seed=1)
@@ -220,8 +214,7 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     })
 
     # 2. FIM <-> NTK
-    finished(1)
-    say("  FIM <-> NTK")
+    finished(1, 4)
     d, p, n = cfg["ntk"]
     W = sample_weights(d, p, seed=3)
     m = fisher_ntk_map(W, n=n, seed=4)
@@ -245,8 +238,7 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     })
 
     # 3. approximation formula
-    finished(2)
-    say("  approximation formula")
+    finished(2, 4)
     curve = approximation_error_curve(cfg["approx_ds"], cfg["approx_p"], cfg["approx_draws"], seed=5)
     ls = _least_squares_check(5, cfg["approx_p"], 20000 if quick else 60000, seed=6)
     summary["approximation"] = {"curve": curve, "least_squares": ls}
@@ -264,8 +256,7 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     })
 
     # 4. gradient descent priority
-    finished(3)
-    say("  gradient descent")
+    finished(3, 4)
     d, p, steps = cfg["dyn"]
     W = sample_weights(d, p, seed=7)
     gd0 = gradient_descent(W, steps=1, seed=0)  # to read the stability limit
@@ -284,5 +275,5 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     })
 
     summary["seconds"] = time.perf_counter() - t0
-    finished(4)
+    finished(4, 4)
     return {"name": NAME, "summary": summary, "claims": claims}
