@@ -68,10 +68,9 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     P = full_parameter_count(d, p)
     route = full_spectrum_route(P, "all" if all_eigenvalues else "clusters", distributed=scheduler is not None)
     matrix_free = route != "dense"
-    route_text = {"dense": "every eigenvalue, dense" if all_eigenvalues else "dense", "matrix-free": "matrix-free",
-                  "distributed": "products on the Dask cluster"}[route]
+    every = "every eigenvalue, " if all_eigenvalues else ""
     with scheduler_client(scheduler, quiet) as client:
-        with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({route_text})", enabled=not quiet):
+        with stage(f"the FIM of all parameters: d = {d}, p = {p}, P = {P} ({every}{route})", enabled=not quiet):
             label = product_progress_label(matrix_free, distributed=route == "distributed")
             with progress_bar(label, 1, enabled=not quiet) as cb, \
                     progress_bar("  Lanczos steps of the density", 1, enabled=not quiet and density) as dcb:
