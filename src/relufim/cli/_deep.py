@@ -7,7 +7,6 @@ any of the three is given (``--widths 1000`` alone is today's model: one hidden 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,7 +15,7 @@ import click
 import numpy as np
 
 from ..experiments.depth import deep_spectrum_summary, digits_comparison
-from ..fim.sampled import INPUT_CHUNK
+from ..fim.sampled import input_chunk_count
 from ..model.data import known_datasets
 from ..model.network import check_covariance
 from ..report.depth import format_deep_spectrum_table, format_digits_table
@@ -119,7 +118,7 @@ def deep_spectrum_cli(*, d: int, p: int | None, widths: str | Sequence[int] | No
         if key not in known_datasets():
             raise ValueError(f"unknown data set {data!r} for --data; known data sets: {', '.join(known_datasets())}.")
         n_g = n if n is not None else 100_000
-        steps = math.ceil(n_g / INPUT_CHUNK)
+        steps = input_chunk_count(n_g)
         with stage(f"{key}: {d} principal components, widths {ws}, empirical FIM and the Gaussian prediction",
                    enabled=not quiet):
             with progress_bar("  Gaussian inputs (chunks)", steps, enabled=not quiet) as cb:
@@ -134,7 +133,7 @@ def deep_spectrum_cli(*, d: int, p: int | None, widths: str | Sequence[int] | No
             click.echo(format_digits_table(s))
         return
     cov = None if input_cov is None else load_covariance(input_cov, d)
-    steps = math.ceil(n / INPUT_CHUNK) if n is not None else 1
+    steps = input_chunk_count(n) if n is not None else 1
     label = f"network d = {d}, widths {ws} (L = {len(ws)}), {method}" + (f", n = {n}" if n else "")
     with stage(f"{label}: FIM, clusters, function-space spans", enabled=not quiet):
         with progress_bar("  inputs (chunks)", steps, enabled=not quiet and n is not None) as cb:

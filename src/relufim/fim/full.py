@@ -54,7 +54,7 @@ from .._validation import (
 from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, two_pi_kappa_inplace
 from ..model.weights import column_norms, unit_columns
 from .distributed import RowBlockOperator, check_client, check_workers_fit, plan_row_blocks, worker_address
-from .sampled import INPUT_CHUNK, StreamedGram, gaussian_input_chunks, input_chunks
+from .sampled import StreamedGram, gaussian_input_chunks, input_chunk_count, input_chunks
 from .tiles import (
     NumpyBackend,
     SymmetricProductOperator,
@@ -1130,7 +1130,7 @@ def full_monte_carlo_fisher(W: np.ndarray, v: np.ndarray, n: int, *, seed: int |
     check_dense_fits(P, what=f"the dense {P} x {P} Monte Carlo FIM of all parameters",
                      copies=2.0 if return_stderr else 1.0,
                      alternative="use fewer hidden units, or products with per-sample gradients (full_gradients)")
-    mean, se = _accumulate(gaussian_input_chunks(n, d, seed), W, v, -(-n // INPUT_CHUNK), None, return_stderr,
+    mean, se = _accumulate(gaussian_input_chunks(n, d, seed), W, v, input_chunk_count(n), None, return_stderr,
                            progress)
     if sigma != 1.0:
         mean /= sigma * sigma
@@ -1172,6 +1172,6 @@ def full_empirical_fisher(W: np.ndarray, v: np.ndarray, x: np.ndarray, *, y: np.
                      alternative="use fewer hidden units")
     if y is not None:
         y = check_vector(y, n, "y", what="the n = {p} inputs x (one label each)")
-    mean, _ = _accumulate(input_chunks(x), W, v, -(-n // INPUT_CHUNK), y, False, None)
+    mean, _ = _accumulate(input_chunks(x), W, v, input_chunk_count(n), y, False, None)
     mean /= sigma**4 if y is not None else sigma**2
     return mean

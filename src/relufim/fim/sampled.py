@@ -16,7 +16,7 @@ from ..model.activations import Activation, get_activation
 from .tiles import symmetrize_upper
 
 __all__ = ["monte_carlo_fisher", "empirical_fisher", "hidden_features", "gaussian_input_chunks", "input_chunks",
-           "INPUT_CHUNK", "StreamedGram", "mean_stderr"]
+           "INPUT_CHUNK", "input_chunk_count", "StreamedGram", "mean_stderr"]
 
 Progress = Callable[[int, int], None]
 
@@ -38,6 +38,15 @@ def hidden_features(W: np.ndarray, x: np.ndarray, activation: str | Activation =
 #: Inputs are drawn in chunks of this many rows, each from its own spawned seed, so the
 #: same ``(n, seed)`` gives the same samples whatever batch size a caller uses.
 INPUT_CHUNK = 4096
+
+
+def input_chunk_count(n: int) -> int:
+    """How many chunks of :data:`INPUT_CHUNK` rows ``n`` inputs come in (the length of a progress bar).
+
+    >>> input_chunk_count(1), input_chunk_count(4096), input_chunk_count(4097)
+    (1, 1, 2)
+    """
+    return -(-n // INPUT_CHUNK)
 
 
 def gaussian_input_chunks(n: int, d: int, seed: int | np.random.SeedSequence | None) -> Iterator[np.ndarray]:
@@ -166,7 +175,7 @@ def monte_carlo_fisher(W: np.ndarray, n: int, *, seed: int | None = None,
     check_dense_fits(p, what=f"the dense {p} x {p} Monte Carlo FIM", copies=2.0 if return_stderr else 1.0,
                      alternative="use relufim.spectrum(W, method='monte-carlo') which never forms it, or a smaller p")
     acc = StreamedGram(p, stderr=return_stderr)
-    steps = -(-n // INPUT_CHUNK)
+    steps = input_chunk_count(n)
     for s, x in enumerate(gaussian_input_chunks(n, d, seed)):
         acc.add(act.phi(x @ W))
         if progress is not None:
