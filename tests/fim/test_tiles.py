@@ -36,3 +36,21 @@ def test_symmetrize_upper_validates_its_argument():
         symmetrize_upper(np.zeros(4))
     with pytest.raises(TypeError, match="X must be a NumPy array"):
         symmetrize_upper([[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_reporting_sends_the_products_of_a_with_block_only_then_restores_the_callback():
+    from relufim import fisher_operator
+
+    W = np.random.default_rng(0).standard_normal((3, 50))
+    own, inside = [], []
+    op = fisher_operator(W, block=16, progress=lambda done, total: own.append((done, total)))
+    V = np.ones((50, 2))
+    with op.reporting(lambda done, total: inside.append((done, total))) as same:
+        assert same is op
+        same @ V
+    assert inside == [(i, 10) for i in range(1, 11)] and own == []  # 4 row blocks: 10 tiles of the upper triangle
+    op @ V
+    assert own == inside
+    with pytest.raises(RuntimeError), op.reporting(None):
+        raise RuntimeError("a failed product")
+    assert op.progress is not None  # restored on the way out of an error too

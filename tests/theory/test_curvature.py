@@ -221,8 +221,11 @@ def test_full_spectrum_dense_null_space_and_statistics():
 def test_full_spectrum_matrix_free_agrees_with_dense_and_measures_clusters():
     d, p = 5, 120
     W, v = network(d, p, seed=11)
-    mf = full_spectrum(W, v, method="matrix-free", tol=1e-10)
+    calls = []
+    mf = full_spectrum(W, v, method="matrix-free", tol=1e-10, product_progress=lambda *a: calls.append(a))
     de = full_spectrum(W, v, method="dense", tol=1e-10)
+    assert calls and calls[-1][0] == calls[-1][1]  # every product reported, each to its last tile
+    assert mf.operator.progress is None  # the operator handed back reports nothing more to that callback
     lam = np.linalg.eigvalsh(full_fisher_matrix(W, v))[::-1]
     k = 20  # d(d+3)/2 required pairs
     assert mf.result.converged[:k].all() and de.result.converged[:k].all()

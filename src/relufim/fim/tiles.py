@@ -24,8 +24,9 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -75,12 +76,27 @@ _TWO_PI = 2.0 * math.pi
 class SymmetricProductOperator(LinearOperator):
     r"""What the FIM operators share: symmetric, float64, :math:`A/\sigma^2` from one unscaled product.
 
-    Subclasses set ``sigma`` and ``products`` (vectors multiplied so far) and implement
-    ``_product(V)`` for ``V`` of shape ``(n, b)``; vectors, adjoints and the counting come from here.
+    Subclasses set ``sigma``, ``products`` (vectors multiplied so far) and ``progress`` (called as
+    ``progress(done, total)`` during each product, or None) and implement ``_product(V)`` for ``V`` of
+    shape ``(n, b)``; vectors, adjoints and the counting come from here.
     """
 
     sigma: float
     products: int
+    progress: Progress | None
+
+    @contextmanager
+    def reporting(self, progress: Progress | None) -> Iterator[SymmetricProductOperator]:
+        """Report the products made inside a ``with`` block to ``progress``, then restore the operator's own.
+
+        For a caller that hands the operator on (to a user, to a density estimate) after using it
+        with its own callback.
+        """
+        before, self.progress = self.progress, progress
+        try:
+            yield self
+        finally:
+            self.progress = before
 
     def _product(self, V: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -514,18 +514,19 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             lmax = float(r.eigenvalues[0])
             null = _null_space_by_theorem(W, v, _rescaling_residual(F @ Z, Z, lmax), f"all {p}")
     else:
-        op = full_fisher_operator(W, v, block=block, progress=product_progress, client=client)
+        op = full_fisher_operator(W, v, block=block, client=client)  # returned without the caller's callback
         trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
         b = kk + max(4, kk // 8)
         check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
                      f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
-        r, res = top_pairs(op.matmat, route)
-        if route == "distributed":
-            res = replace(res, workers=tuple(op.throughput()))
-        lmax = float(r.eigenvalues[0])
-        Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
-        null = _null_space_by_theorem(W, v, _rescaling_residual(op.matmat(Zs), Zs, lmax), f"{Zs.shape[1]} sampled")
-        op.progress = None  # the caller's callback reports this call's products only
+        with op.reporting(product_progress):
+            r, res = top_pairs(op.matmat, route)
+            if route == "distributed":
+                res = replace(res, workers=tuple(op.throughput()))
+            lmax = float(r.eigenvalues[0])
+            Zs = rescaling_directions(W, v, units=np.linspace(0, p - 1, min(p, 8)).astype(int))  # 8 of them
+            null = _null_space_by_theorem(W, v, _rescaling_residual(op.matmat(Zs), Zs, lmax),
+                                          f"{Zs.shape[1]} sampled")
     J = readout_spectrum(W, k=min(p, kk if kk is not None else n_top(d) + extra), sigma=sigma)
     clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=H)
     return FullSpectrum(result=res, readout=J, d=d, p=p, P=P, sigma=sigma, trace=trace / sigma**2,
