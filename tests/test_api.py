@@ -144,6 +144,15 @@ _weights_first("curvature_reference", V_OUT, np.ones(24))
 CASES["curvature_reference"].append(((W, V_OUT, np.ones(5)), {}, ValueError, r"g must have shape \(24,\)"))
 CASES["full_spectrum_route"] = [((W,), {}, *NOT_AN_INT), ((24,), {"distributed": "yes"}, TypeError, r"True or False"),
                                 ((24, "all"), {"method": "matrix-free"}, ValueError, r"k='all' needs the dense route")]
+CASES["spectrum_route"] = [((W, 5), {}, *NOT_AN_INT), ((24, W), {}, *NOT_AN_INT),
+                           ((24, 5), {"distributed": "yes"}, TypeError, r"True or False"),
+                           ((24,), {}, ValueError, r"k='clusters' needs the input dimension: pass d="),
+                           ((24, "all"), {"method": "matrix-free"}, ValueError, r"k='all' needs the dense matrix"),
+                           ((24, 5), {"method": "matrix-free", "activation": "tanh"}, ValueError,
+                            r"leaky-ReLU family, not tanh"),
+                           ((24, 5), {"precision": "half"}, ValueError, r"precision must be one of"),
+                           ((24, 5), {"precision": "mixed", "method": "dense"}, ValueError,
+                            r"options of the matrix-free operator")]
 CASES["compare_curvature"] = [((F_ALL, F_ALL, "exact"), {}, TypeError, r"ref must be the CurvatureReference")]
 CASES["load_inputs"] = [((3,), {}, TypeError, r"name"), (("cifar",), {}, ValueError, r"digits")]
 

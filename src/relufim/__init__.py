@@ -61,6 +61,7 @@ from .spectrum import (
     principal_cosines,
     spectral_density,
     spectrum,
+    spectrum_route,
 )
 from .theory import (
     EstimatorRisk,
@@ -144,6 +145,7 @@ __all__ = [
     "spectrum",
     "matrix_spectrum",
     "feature_spectrum",
+    "spectrum_route",
     "SpectrumResult",
     "Cluster",
     "detect_clusters",

@@ -223,3 +223,43 @@ def test_result_says_which_start_the_block_solver_took():
     assert rf.spectrum(W, method="matrix-free", seed_degree=2).start == "t-series degree 2"
     assert rf.spectrum(W, method="matrix-free", X0=series_features(W, 2)).start == "X0"
     assert rf.spectrum(W, method="dense").start is None  # LAPACK: no products, no start
+
+
+def test_sampled_and_matrix_routes_say_which_start_the_block_solver_took():
+    """The sampled routes start from the t-series features (Gram side: their image X S); the label names that start.
+
+    Oracle: the same matrix, diagonalized by matrix_spectrum from the explicit start, takes the same products.
+    """
+    d, p, seed = 3, 200, 5
+    W = rf.sample_weights(d, p, seed=seed)
+    S = series_features(W, 2)
+    k = n_top(d) + 10
+    for n in (400, 150):  # n > p: the p x p J^(n); n <= p: its n x n Gram
+        res = rf.spectrum(W, fisher="monte-carlo", n=n, seed=seed, method="block")
+        assert res.method == ("block" if n > p else "block-gram") and res.products > 0
+        assert res.start == res.to_dict()["start"] == "t-series degree 2"
+        assert rf.spectrum(W, fisher="monte-carlo", n=n, seed=seed, method="block", X0=S).start == "X0"
+        assert rf.spectrum(W, fisher="monte-carlo", n=n, seed=seed, method="dense").start is None  # LAPACK
+    Jn = rf.monte_carlo_fisher(W, 400, seed=seed)
+    explicit = rf.matrix_spectrum(Jn, k, method="block", X0=S)
+    sampled = rf.spectrum(W, fisher="monte-carlo", n=400, seed=seed, method="block")
+    assert explicit.start == "X0" and explicit.products == sampled.products
+    np.testing.assert_allclose(sampled.eigenvalues, explicit.eigenvalues, rtol=1e-9)
+    assert rf.matrix_spectrum(Jn, k, method="block").start is None  # random start: no seed to name
+
+
+def test_spectrum_route_is_the_route_spectrum_takes(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["relufim.spectrum.solve"], "MATRIX_FREE_LIMIT", 500)
+    for p, kwargs in [(600, {}), (400, {}), (600, {"activation": "tanh"}), (600, {"method": "block"}),
+                      (300, {"method": "matrix-free"})]:
+        W = rf.sample_weights(3, p, seed=1)
+        route = rf.spectrum_route(p, 9, **kwargs)
+        method = rf.spectrum(W, k=9, vectors=False, **kwargs).method
+        assert (route == "matrix-free") == (method == "matrix-free"), (p, kwargs, route, method)
+    assert rf.spectrum_route(600, 151) == "dense"  # k > p/4: dense, whatever p
+    with pytest.raises(ValueError, match=r"pass d="):
+        rf.spectrum_route(600)
+    with pytest.raises(ValueError, match=r"client=.*method 'auto' or 'matrix-free'"):
+        rf.spectrum_route(600, d=3, method="dense", distributed=True)

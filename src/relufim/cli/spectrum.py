@@ -9,7 +9,7 @@ import click
 from ..model.activations import get_activation
 from ..model.weights import sample_weights
 from ..report.tables import format_spectrum_table
-from ..spectrum.solve import MATRIX_FREE_LIMIT
+from ..spectrum.solve import spectrum_route
 from ..theory.checks import spectrum_summary
 from ..theory.limit import limit_cluster_values
 from ._common import (
@@ -121,8 +121,10 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
             W = sample_weights(d, p, seed=seed, scale=sc)
         k = d * (d + 3) // 2 + extra
         with stage("computing the spectrum and checking the theory", enabled=not quiet):
-            # one bar: per product (tiles, or row blocks on a cluster) where products are slow, else per pair
-            per_product = scheduler is not None or (method == "exact" and p > MATRIX_FREE_LIMIT)
+            # one bar: per product (tiles, or row blocks on a cluster) on the matrix-free routes, else per pair
+            per_product = method == "exact" and spectrum_route(p, d=d, extra=extra, activation=activation,
+                                                               precision=precision, backend=backend,
+                                                               distributed=scheduler is not None) != "dense"
             label = product_progress_label(per_product, distributed=scheduler is not None)
             with progress_bar(label, 1 if per_product else k, enabled=not quiet) as cb:
                 if per_product:

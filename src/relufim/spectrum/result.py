@@ -155,8 +155,11 @@ class SpectrumResult:
     sigma, n : noise level and number of samples (sampled FIMs)
     workers : per-worker throughput of a distributed product (empty in-process)
     start : what the block solver started from (:func:`relufim.spectrum` with ``seed_degree``, theory
-        §10.3): ``"t-series degree 2"``, ``"t-series degree 4, preconditioned"`` or ``"X0"``; None
-        where no product was taken (LAPACK) or the caller gave the solver its own start
+        §10.3): ``"t-series degree 2"`` (also on the sampled routes, mapped by :math:`X` on the Gram
+        side), ``"t-series degree 4, preconditioned"`` or the caller's ``"X0"``. None where no product
+        was taken (LAPACK), where the block solver started from random vectors
+        (:func:`relufim.matrix_spectrum` or :func:`relufim.feature_spectrum` without ``X0``), and for
+        results built without a start (``from_pairs`` without ``start``)
     """
 
     eigenvalues: np.ndarray
@@ -182,11 +185,13 @@ class SpectrumResult:
     def from_pairs(cls, eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, residuals: np.ndarray | None, *,
                    tol: float, d: int | None, p: int, method: str, fisher: str, trace: float | None = None,
                    sigma: float = 1.0, n: int | None = None, iterations: int = 0, matvecs: int = 0,
-                   converged: np.ndarray | None = None, low_matvecs: int = 0) -> SpectrumResult:
+                   converged: np.ndarray | None = None, low_matvecs: int = 0,
+                   start: str | None = None) -> SpectrumResult:
         r"""The one constructor: eigenpairs of :math:`J` (not yet divided by :math:`\sigma^2`) and their residuals.
 
         ``converged`` defaults to ``residual <= tol * |lambda_1|``; without residuals (eigenvalues
-        only, from LAPACK) every pair counts as converged.
+        only, from LAPACK) every pair counts as converged. ``start`` names the block solver's start
+        (:attr:`start`).
         """
         w = np.asarray(eigenvalues, dtype=np.float64)
         if residuals is None:
@@ -201,7 +206,7 @@ class SpectrumResult:
         return cls(eigenvalues=w, eigenvectors=eigenvectors, residuals=res / s2, converged=conv,
                    clusters=_build_clusters(w, d), trace=None if trace is None else trace / s2, d=d, p=p,
                    method=method, fisher=fisher, tol=tol, iterations=iterations, matvecs=matvecs, sigma=sigma, n=n,
-                   low_matvecs=low_matvecs)
+                   low_matvecs=low_matvecs, start=start)
 
     @property
     def ok(self) -> bool:

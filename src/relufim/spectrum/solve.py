@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
@@ -54,9 +54,19 @@ from ..model.activations import Activation, get_activation
 from .eigensolver import block_eigsh
 from .result import SpectrumResult, n_top
 
-__all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "auto_seed_degree", "DENSE_LIMIT", "MATRIX_FREE_LIMIT"]
+__all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "spectrum_route", "auto_seed_degree", "DENSE_LIMIT",
+           "MATRIX_FREE_LIMIT"]
 
 Progress = Callable[[int, int], None]
+
+
+class _Start(NamedTuple):
+    """What the block solver starts from: the vectors, their name (:attr:`SpectrumResult.start`), a preconditioner."""
+
+    vectors: np.ndarray
+    label: str
+    preconditioner: SeriesPreconditioner | None = None
+
 
 #: Below this size the dense LAPACK route is used for the top clusters (it is then as fast and exact).
 DENSE_LIMIT = 1500
@@ -125,11 +135,14 @@ def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.
 
 
 def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trace: float | None, sigma: float,
-           method: str, vectors: bool, tol: float, maxiter: int, seeds: np.ndarray | None, seed: int | None,
+           method: str, vectors: bool, tol: float, maxiter: int, start: _Start | None, seed: int | None,
            progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
-           block: int | None = None, route: str | None = None, low: LinearOperator | None = None,
-           preconditioner: SeriesPreconditioner | None = None) -> SpectrumResult:
-    """LAPACK on a dense matrix, or the block solver on products with a matrix or operator."""
+           block: int | None = None, route: str | None = None, low: LinearOperator | None = None) -> SpectrumResult:
+    """LAPACK on a dense matrix, or the block solver on products with a matrix or operator.
+
+    The block solver starts from ``start`` (random vectors without one), whose label the result
+    carries; LAPACK takes no start.
+    """
     p = J.shape[0]
     dense = isinstance(J, np.ndarray)
     use_dense = dense and (method == "dense" or k is None or (method == "auto" and (p <= DENSE_LIMIT or k > p // 4)))
@@ -143,36 +156,31 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
         return SpectrumResult.from_pairs(w, V, resid, tol=tol, d=d, p=p, method="dense", fisher=fisher,
                                          trace=trace, sigma=sigma, n=n, iterations=1)
     matmat = J.__matmul__ if dense else J.matmat
-    r = block_eigsh(matmat, p, k, X0=seeds, tol=tol, maxiter=maxiter, seed=0 if seed is None else seed,
-                    progress=progress, required=required, block=block,
-                    matmat_low=None if low is None else low.matmat, preconditioner=preconditioner)
+    r = block_eigsh(matmat, p, k, X0=None if start is None else start.vectors, tol=tol, maxiter=maxiter,
+                    seed=0 if seed is None else seed, progress=progress, required=required, block=block,
+                    matmat_low=None if low is None else low.matmat,
+                    preconditioner=None if start is None else start.preconditioner)
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors if vectors else None, r.residuals, tol=tol, d=d,
                                      p=p, method=route or "block", fisher=fisher, trace=trace, sigma=sigma, n=n,
                                      iterations=r.iterations, matvecs=r.matvecs, converged=r.converged,
-                                     low_matvecs=r.low_matvecs)
+                                     low_matvecs=r.low_matvecs, start=None if start is None else start.label)
 
 
-def _seeds(W: np.ndarray, start: np.ndarray | None, degree: int = 2,
-           count: int | None = None) -> tuple[np.ndarray, SeriesPreconditioner | None]:
-    """Starting vectors (and a preconditioner) that cost no product with J, formed after the route's memory check.
+def _seeds(W: np.ndarray, X0: np.ndarray | None, degree: int = 2, count: int | None = None) -> _Start:
+    """The block solver's start for the FIM of ``W``, at no product with J, formed after the route's memory check.
 
-    The caller's ``start``; or, for degree 2, the t-series features themselves, whose span is the
-    theory's approximate top space (theory §4); for degree 4 or more, the top ``count``
-    eigenvectors of the truncation :math:`J_K` and :math:`J_K` itself as the preconditioner of the
-    block solver (theory §9–10).
+    The caller's ``X0`` (``"X0"``); or, for degree 2, the t-series features themselves, whose span
+    is the theory's approximate top space (theory §4, ``"t-series degree 2"``); for degree 4 or
+    more, the top ``count`` eigenvectors of the truncation :math:`J_K` (``"t-series degree K,
+    preconditioned"``). From degree 4 on, :math:`J_K` also preconditions the block solver, ``X0``
+    or not (theory §9–10).
     """
     if degree <= 2:
-        return (series_features(W, 2) if start is None else start), None
+        return _Start(series_features(W, 2), "t-series degree 2") if X0 is None else _Start(X0, "X0")
     M = series_preconditioner(W, degree)
-    return (M.seeds(count) if start is None else start), M
-
-
-def _started(res: SpectrumResult, start: np.ndarray | None, degree: int) -> SpectrumResult:
-    """``res`` with the start its block solver took (:attr:`SpectrumResult.start`); unchanged without products."""
-    if not res.products:
-        return res
-    label = "X0" if start is not None else f"t-series degree {degree}" + (", preconditioned" if degree > 2 else "")
-    return replace(res, start=label)
+    if X0 is not None:
+        return _Start(X0, "X0", M)
+    return _Start(M.seeds(count), f"t-series degree {degree}, preconditioned", M)
 
 
 def auto_seed_degree(d: int, p: int, b: int) -> int:
@@ -192,15 +200,96 @@ def auto_seed_degree(d: int, p: int, b: int) -> int:
     return 4 if cheap and 8.0 * p * N <= available_memory_bytes() / 8 else 2
 
 
-def _use_matrix_free(method: str, k: int | None, p: int, act: Activation) -> bool:
-    if method == "matrix-free":
-        if k is None:
-            raise ValueError("k='all' needs the dense matrix; for the whole spectrum at large p use "
-                             "relufim.spectral_density(W).")
-        return True
-    if method != "auto" or k is None or act.relu_slope is None or k > p // 4:
-        return False
-    return p > MATRIX_FREE_LIMIT or 8.0 * p * p > 0.5 * available_memory_bytes()
+def spectrum_route(p: int, k: int | Literal["clusters", "all"] = "clusters", *, d: int | None = None,
+                   extra: int = 10, method: Literal["auto", "dense", "block", "matrix-free"] = "auto",
+                   activation: str | Activation = "relu", precision: Literal["float64", "mixed"] = "float64",
+                   backend: Literal["numpy", "torch"] = "numpy",
+                   distributed: bool = False) -> Literal["dense", "matrix-free", "distributed"]:
+    r"""Where :func:`spectrum` computes the top ``k`` pairs of the exact FIM of ``p`` hidden units (theory §10.3).
+
+    ``"dense"`` forms the ``p x p`` matrix ``J`` (LAPACK, or the block solver on products with
+    it: the result's ``method`` says which); ``"matrix-free"`` runs the block solver on products
+    of :func:`relufim.fisher_operator`, never forming ``J``; ``"distributed"`` runs those
+    products on a Dask cluster (theory §10.6).
+
+    Parameters
+    ----------
+    p : int
+        Hidden units: the size of ``J``.
+    k : int, "clusters" or "all"
+        As in :func:`spectrum`: ``"clusters"``, the ``d(d+3)/2`` cluster pairs plus ``extra`` (needs
+        ``d``); ``"all"`` needs the dense route.
+    d : int, optional
+        Input dimension, for ``k="clusters"``.
+    extra : int
+        Pairs beyond the clusters with ``k="clusters"``.
+    method : {"auto", "dense", "block", "matrix-free"}
+        As in :func:`spectrum`. ``"auto"``: matrix-free for the leaky-ReLU family when
+        ``p >`` :data:`MATRIX_FREE_LIMIT` or the dense ``J`` would take more than half the free
+        memory, unless ``k > p/4`` (then the dense route converges the pairs as cheaply); else dense.
+    activation : str or Activation
+        Only the leaky-ReLU family (ReLU, leaky ReLU, abs) has the operator.
+    precision : {"float64", "mixed"}
+        ``"mixed"`` (float32 tiles early, theory §10.5) is an option of the operator: matrix-free.
+    backend : {"numpy", "torch"}
+        ``"torch"`` (the operator's tiles on a torch device) is matrix-free too.
+    distributed : bool
+        The products run on a cluster (:func:`spectrum` with ``client=``): top pairs only, matrix-free.
+
+    Returns
+    -------
+    {"dense", "matrix-free", "distributed"}
+
+    Raises
+    ------
+    ValueError
+        For ``k="all"`` with ``method="matrix-free"`` or on a cluster, for ``method="matrix-free"``
+        or a cluster with an activation outside the leaky-ReLU family, and for a cluster with
+        ``method="dense"`` or ``"block"``.
+
+    Examples
+    --------
+    >>> spectrum_route(2000, d=10), spectrum_route(12_000, d=10), spectrum_route(12_000, "all")
+    ('dense', 'matrix-free', 'dense')
+    >>> spectrum_route(12_000, 75, activation="tanh"), spectrum_route(12_000, 5000)
+    ('dense', 'dense')
+    >>> spectrum_route(2000, 75, method="matrix-free"), spectrum_route(2000, 75, distributed=True)
+    ('matrix-free', 'distributed')
+    >>> spectrum_route(2000, 75, precision="mixed")
+    'matrix-free'
+    """
+    p = check_positive_int(p, "p")
+    if d is not None:
+        d = check_positive_int(d, "d")
+    kk = _resolve_k(k, d, p, check_positive_int(extra, "extra", minimum=0))  # None: all
+    check_choice(method, "method", _METHODS)
+    act = get_activation(activation)
+    if not isinstance(distributed, (bool, np.bool_)):
+        raise TypeError(f"distributed must be True or False (whether the products run on a Dask cluster), "
+                        f"got {type(distributed).__name__}.")
+    check_choice(precision, "precision", ("float64", "mixed"))
+    check_choice(backend, "backend", ("numpy", "torch"))
+    options = precision == "mixed" or backend != "numpy"
+    if options and method in ("dense", "block"):
+        raise ValueError("precision='mixed' and backend='torch' are options of the matrix-free operator; use "
+                         "method 'auto' or 'matrix-free'.")
+    operator = distributed or options or method == "matrix-free"
+    if operator and act.relu_slope is None:
+        raise ValueError(f"the matrix-free route is for the exact FIM of the leaky-ReLU family, not {act.name}; "
+                         "use method='auto', 'dense' or 'block' without a cluster.")
+    if distributed and method in ("dense", "block"):
+        raise ValueError("client= runs the matrix-free products on a cluster; use method 'auto' or 'matrix-free', "
+                         "or drop client for the dense route.")
+    if operator and kk is None:
+        raise ValueError("k='all' needs the dense matrix; for the whole spectrum at large p use "
+                         "relufim.spectral_density(W).")
+    if distributed:
+        return "distributed"
+    if operator:
+        return "matrix-free"
+    if method != "auto" or kk is None or act.relu_slope is None or kk > p // 4:
+        return "dense"
+    return "matrix-free" if p > MATRIX_FREE_LIMIT or 8.0 * p * p > 0.5 * available_memory_bytes() else "dense"
 
 
 def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma: float, vectors: bool, tol: float,
@@ -223,15 +312,14 @@ def _spectrum_matrix_free(W: np.ndarray, act: Activation, k: int, d: int, sigma:
                      "use fewer eigenpairs k")
     if seed_degree == "auto":
         seed_degree = auto_seed_degree(d, p, b)
-    seeds, precond = _seeds(W, start, seed_degree, b)
     res = _solve(op, k, d=d, trace=op.trace(), sigma=sigma, method="block", vectors=vectors, tol=tol,
-                 maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
-                 required=min(k, n_top(d)) if required is None else required, block=b,
+                 maxiter=maxiter, start=_seeds(W, start, seed_degree, b), seed=seed, progress=progress,
+                 fisher="exact", required=min(k, n_top(d)) if required is None else required, block=b,
                  route="distributed" if client is not None else "matrix-free" if backend == "numpy" else
-                 f"matrix-free (torch, {op.device})", low=low, preconditioner=precond)
+                 f"matrix-free (torch, {op.device})", low=low)
     if client is not None:
         res = replace(res, workers=tuple(op.throughput()))
-    return _started(res, start, seed_degree)
+    return res
 
 
 def _features(W: np.ndarray, act: Activation, n: int, seed: int | None, x: np.ndarray | None) -> np.ndarray:
@@ -294,6 +382,7 @@ def spectrum(
         matrix would take more than half the free memory) it never forms ``J`` (``"matrix-free"``:
         the block solver on :func:`relufim.fisher_operator`; with ``k="clusters"`` only the
         ``d(d+3)/2`` cluster pairs must converge, the ``extra`` ones are flagged by their residuals).
+        :func:`spectrum_route` says which route the exact FIM takes.
     vectors : bool
         Also return eigenvectors.
     tol : float
@@ -377,20 +466,17 @@ def spectrum(
         if x is not None or n is not None:
             raise ValueError("n and x are for sampled FIMs (fisher='monte-carlo' or 'empirical'); "
                              "the exact FIM needs neither.")
-        if operator_options or _use_matrix_free(method, kk, p, act):
-            if kk is None:
-                raise ValueError("k='all' needs the dense matrix; the matrix-free route gives top pairs.")
+        if spectrum_route(p, k, d=d, extra=extra, method=method, activation=act, precision=precision, backend=backend,
+                          distributed=client is not None) != "dense":
             return _spectrum_matrix_free(W, act, kk, d, sigma, vectors, tol, maxiter, start, seed, progress, client,
                                          precision, seed_degree, product_progress, backend, required)
         # each route checks its own memory before the seed vectors (p x d(d+3)/2) are formed
         J = fisher_matrix(W, activation=act)
         count = None if kk is None else min(p, kk + max(4, kk // 8))
         degree = 2 if seed_degree == "auto" else seed_degree
-        seeds, precond = _seeds(W, start, degree, count) if kk is not None else (None, None)
-        res = _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
-                     maxiter=maxiter, seeds=seeds, seed=seed, progress=progress, fisher="exact",
-                     required=required, preconditioner=precond)
-        return _started(res, start, degree)
+        return _solve(J, kk, d=d, trace=float(np.trace(J)), sigma=sigma, method=method, vectors=vectors, tol=tol,
+                      maxiter=maxiter, start=None if kk is None else _seeds(W, start, degree, count), seed=seed,
+                      progress=progress, fisher="exact", required=required)
 
     if fisher == "monte-carlo":
         if x is not None:
@@ -407,7 +493,7 @@ def spectrum(
         n = x.shape[0]
     X = _features(W, act, n, seed, x)
     return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
-                          seed=seed, progress=progress, fisher=fisher, X0=_seeds(W, start)[0], required=required)
+                          seed=seed, progress=progress, fisher=fisher, start=_seeds(W, start), required=required)
 
 
 def matrix_spectrum(
@@ -472,7 +558,7 @@ def matrix_spectrum(
                              "or k='clusters' (the block solver).")
         kk = _resolve_k(k, d, p, extra)
         return _solve(A, kk, d=d, trace=trace, sigma=sigma, method="block", vectors=vectors, tol=tol,
-                      maxiter=maxiter, seeds=None if X0 is None else _check_start(X0, p), seed=seed,
+                      maxiter=maxiter, start=None if X0 is None else _Start(_check_start(X0, p), "X0"), seed=seed,
                       progress=progress, fisher="matrix")
     if not isinstance(A, np.ndarray) and (callable(A) or hasattr(A, "matmat")):
         raise TypeError(f"A must be a NumPy array or a scipy.sparse.linalg.LinearOperator, got {type(A).__name__}; "
@@ -482,8 +568,9 @@ def matrix_spectrum(
     p = M.shape[0]
     kk = _resolve_k(k, d, p, extra)
     return _solve(M, kk, d=d, trace=float(np.trace(M)) if trace is None else trace, sigma=sigma, method=method,
-                  vectors=vectors, tol=tol, maxiter=maxiter, seeds=None if X0 is None else _check_start(X0, p),
-                  seed=seed, progress=progress, fisher="matrix")
+                  vectors=vectors, tol=tol, maxiter=maxiter,
+                  start=None if X0 is None else _Start(_check_start(X0, p), "X0"), seed=seed, progress=progress,
+                  fisher="matrix")
 
 
 def feature_spectrum(
@@ -530,33 +617,34 @@ def feature_spectrum(
     kk = _resolve_k(k, d, X.shape[1], extra)
     return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
                           seed=seed, progress=progress, fisher="features",
-                          X0=None if X0 is None else _check_start(X0, X.shape[1]))
+                          start=None if X0 is None else _Start(_check_start(X0, X.shape[1]), "X0"))
 
 
 def _feature_solve(X: np.ndarray, k: int | None, *, d: int | None, sigma: float, method: str, vectors: bool,
                    tol: float, maxiter: int, seed: int | None, progress: Progress | None, fisher: str,
-                   X0: np.ndarray | None, required: int | None = None) -> SpectrumResult:
+                   start: _Start | None, required: int | None = None) -> SpectrumResult:
     n, p = X.shape
     if n > p:
         check_dense_fits(p, what=f"the dense {p} x {p} sampled FIM")
         Jn = X.T @ X
         Jn /= n
         return _solve(Jn, k, d=d, trace=float(np.trace(Jn)), sigma=sigma, method=method, vectors=vectors,
-                      tol=tol, maxiter=maxiter, seeds=X0, seed=seed, progress=progress, fisher=fisher, n=n,
+                      tol=tol, maxiter=maxiter, start=start, seed=seed, progress=progress, fisher=fisher, n=n,
                       required=required)
     G = X @ X.T
     G /= n
     kg = None if k is None else min(k, n)
     res = _solve(G, kg, d=d, trace=float(np.trace(G)), sigma=1.0, method=method, vectors=vectors, tol=tol,
-                 maxiter=maxiter, seeds=None if X0 is None else X @ X0, seed=seed, progress=progress,
-                 fisher=fisher, n=n, required=None if required is None else min(required, kg))
+                 maxiter=maxiter, start=None if start is None else start._replace(vectors=X @ start.vectors),
+                 seed=seed, progress=progress, fisher=fisher, n=n,
+                 required=None if required is None else min(required, kg))
     lam = res.eigenvalues
     trace = res.trace
     if not vectors:
         pad = 0 if k is None else k - lam.size
         return SpectrumResult.from_pairs(np.concatenate([lam, np.zeros(max(pad, 0))]), None, None, tol=tol, d=d, p=p,
                                          method=res.method + "-gram", fisher=fisher, trace=trace, sigma=sigma, n=n,
-                                         iterations=res.iterations, matvecs=res.matvecs)
+                                         iterations=res.iterations, matvecs=res.matvecs, start=res.start)
     pos = lam > 0
     U = np.zeros((p, lam.size))
     U[:, pos] = (X.T @ res.eigenvectors[:, pos]) / np.sqrt(n * lam[pos])
@@ -567,4 +655,5 @@ def _feature_solve(X: np.ndarray, k: int | None, *, d: int | None, sigma: float,
     resid = _residuals(lambda V: X.T @ (X @ V) / n, lam, U)
     resid[lam == 0] = 0.0
     return SpectrumResult.from_pairs(lam, U, resid, tol=tol, d=d, p=p, method=res.method + "-gram", fisher=fisher,
-                                     trace=trace, sigma=sigma, n=n, iterations=res.iterations, matvecs=res.matvecs)
+                                     trace=trace, sigma=sigma, n=n, iterations=res.iterations, matvecs=res.matvecs,
+                                     start=res.start)
