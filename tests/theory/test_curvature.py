@@ -226,6 +226,7 @@ def test_full_spectrum_matrix_free_agrees_with_dense_and_measures_clusters():
     de = full_spectrum(W, v, method="dense", tol=1e-10)
     assert calls and calls[-1][0] == calls[-1][1]  # every product reported, each to its last tile
     assert mf.operator.progress is None  # the operator handed back reports nothing more to that callback
+    assert mf.result.start == de.result.start == "Hermite features degree 2"  # both block solves start there
     lam = np.linalg.eigvalsh(full_fisher_matrix(W, v))[::-1]
     k = 20  # d(d+3)/2 required pairs
     assert mf.result.converged[:k].all() and de.result.converged[:k].all()

@@ -326,7 +326,7 @@ class FullSpectrum:
                 "residuals": [float(x) for x in r.residuals], "required": self.required,
                 "converged": self.converged, "converged_pairs": int(np.count_nonzero(r.converged)),
                 "max_residual": r.max_residual,
-                "tol": r.tol, "products": r.products, "matvecs": r.matvecs,
+                "tol": r.tol, "start": r.start, "products": r.products, "matvecs": r.matvecs,
                 "trace": self.trace, "mean_eigenvalue": self.mean_eigenvalue, "second_moment": self.second_moment,
                 "second_moment_method": self.second_moment_method, "lambda_max": self.lambda_max,
                 "lambda_max_share": self.lambda_max_share,
@@ -540,7 +540,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
 def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float) -> SpectrumResult:
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors, r.residuals, tol=tol, d=None, p=P, method=method,
                                      fisher="full", trace=trace, sigma=sigma, iterations=r.iterations,
-                                     matvecs=r.matvecs)
+                                     matvecs=r.matvecs, start="Hermite features degree 2")  # full_hermite_features
 
 
 def _rescaling_residual(FZ: np.ndarray, Z: np.ndarray, lmax: float) -> float:
