@@ -24,6 +24,7 @@ from ..model.network import network
 from ..model.weights import sample_weights
 from ..spectrum import predicted_cluster_sizes
 from ..theory.depth import depth_limit_spectrum
+from ._stages import stage_counter
 from .depth import deep_spectrum_summary, depth_shares, digits_comparison, limit_by_depth
 
 __all__ = ["NAME", "reproduce_section", "SETTINGS"]
@@ -60,13 +61,7 @@ def reproduce_section(quick: bool = False, progress: Callable[[int, int], None] 
     """
     cfg = SETTINGS[bool(quick)]
     t_start = time.perf_counter()
-    stages = 5 + len(cfg["digits_widths"])
-    step = [0]
-
-    def advance() -> None:
-        step[0] += 1
-        if progress is not None:
-            progress(step[0], stages)
+    advance = stage_counter(progress, 5 + len(cfg["digits_widths"]))
 
     # one hidden layer through the deep path is today's model
     p0 = cfg["identity_p"]

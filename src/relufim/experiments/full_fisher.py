@@ -43,6 +43,7 @@ from ..theory.curvature import (
     teacher_gradient,
 )
 from ..theory.ntk import ntk_limit
+from ._stages import stage_counter
 
 __all__ = ["draw_network", "full_spectrum_summary", "approximations_summary", "monte_carlo_error_constant",
            "APPROXIMATION_NAMES"]
@@ -243,13 +244,7 @@ def approximations_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale
     sigma = noise
     g = teacher_gradient(W, v, Wt, vt) / sigma**2  # the gradient of the negative log-likelihood
     ref = curvature_reference(W, v, g, k=k, damping=damping, sigma=sigma)
-    total = 3 + 2 * len(n_values) * seeds
-    done = [0]
-
-    def step() -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(done[0], total)
+    step = stage_counter(progress, 3 + 2 * len(n_values) * seeds)
 
     def judge(name: str, A: np.ndarray, t0: float, n: int | None = None) -> dict[str, Any]:
         """Compare ``A`` with the reference; ``seconds`` counts its construction (from ``t0``) and the comparison."""
