@@ -882,14 +882,13 @@ def _frobenius_squared(units: _Units, tile: int, threads: int, rows: tuple[int, 
     r2, v2 = r * r, v * v
 
     def work(ri: slice, rj: slice, bufs: tuple, acc: np.ndarray) -> None:
-        T, K0, S, KA, S2 = bufs
         m, n = ri.stop - ri.start, rj.stop - rj.start
-        T, K0, S, KA, S2 = (x[:m, :n] for x in (T, K0, S, KA, S2))
+        T, K0, S, KA, S2, S3 = (x[:m, :n] for x in bufs)
         diag = ri == rj
         np.matmul(ET[ri], E[:, rj], out=T)
         near = _angle_tile(T, K0, S, ri, rj, units, diag, set_near=False)
         KA[...] = T
-        two_pi_kappa_inplace(KA, S2, np.empty_like(KA), keep_one_minus_t=False)
+        two_pi_kappa_inplace(KA, S2, S3, keep_one_minus_t=False)
         if near is not None:  # the near pairs' angles and kappa from one chunk each
             for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, 1)):
                 pairs.set_angles(K0, S)
@@ -904,7 +903,7 @@ def _frobenius_squared(units: _Units, tile: int, threads: int, rows: tuple[int, 
         acc[0, 0] += total if diag or rows is not None else 2.0 * total
 
     out = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(), tile=tile, out_shape=(1, 1),
-                    threads=threads, n_buffers=5)
+                    threads=threads, n_buffers=6)
     return float(out[0, 0])
 
 

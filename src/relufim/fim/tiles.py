@@ -528,7 +528,6 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
         if i == j:
             symmetrize_upper(K)
             np.fill_diagonal(K, kernel.diagonal[rows])
-        if i == j:
             out[rows, cols] = K
         else:
             write_mirrored(out, rows, cols, K)
