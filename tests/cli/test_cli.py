@@ -59,6 +59,8 @@ def test_spectrum_monte_carlo_and_table():
     (["spectrum", "--activation", "nope"], "unknown activation"),
     (["spectrum", "--scale", "-1"], "scale"),
     (["spectrum", "--d", "1", "--p", "1000", "--method", "monte-carlo", "--n", "2000000000"], "need"),
+    (["spectrum", "--method", "monte-carlo", "--n", "100", "--precision", "mixed"], "leave them out with --method"),
+    (["spectrum", "--method", "monte-carlo", "--n", "100", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler"),
     (["nonsense"], "No such command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):

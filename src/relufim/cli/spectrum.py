@@ -107,8 +107,9 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
         raise ValueError("--method monte-carlo needs --n (number of Gaussian input samples), e.g. --n 20000.")
     if method == "exact" and n is not None:
         raise ValueError("--n is only used with --method monte-carlo.")
-    if scheduler is not None and method != "exact":
-        raise ValueError("--scheduler runs the matrix-free products of the exact FIM; leave out --method monte-carlo.")
+    if method != "exact" and (scheduler is not None or backend != "numpy" or precision != "float64"):
+        raise ValueError("--scheduler, --backend and --precision are options of the exact FIM's matrix-free "
+                         "products; leave them out with --method monte-carlo.")
     t0 = time.perf_counter()
     sc = parse_scale(scale)
     with scheduler_client(scheduler, quiet) as client:
