@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import blas
 
 __all__ = ["BlockEigResult", "block_eigsh", "orthonormalize"]
 
@@ -86,8 +87,11 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
     project = against is not None and against.shape[1] > 0
     if project:
         for _ in range(2):
-            X -= against @ (against.T @ X)
-    X = X[:, np.linalg.norm(X, axis=0) > drop_tol * scale]
+            _subtract_projection(X, against)
+    keep = np.linalg.norm(X, axis=0) > drop_tol * scale
+    if not keep.all():
+        X = np.asfortranarray(X[:, keep])
+    spare = np.empty_like(X, order="F")  # the rotations ping-pong between X and this buffer
     G = X.T @ X
     for _ in range(4):
         if X.shape[1] == 0 or np.abs(G - np.eye(G.shape[0])).max() < 1e-12:
@@ -95,11 +99,22 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
         inv = 1.0 / np.sqrt(np.diag(G))
         lam, S = np.linalg.eigh(G * inv[:, None] * inv[None, :])
         good = lam > _SVQB_RANK_TOL * lam[-1]
-        X = X @ (S[:, good] * (inv[:, None] / np.sqrt(lam[good])))
+        out = spare[:, :int(np.count_nonzero(good))]
+        np.matmul(X, S[:, good] * (inv[:, None] / np.sqrt(lam[good])), out=out)
+        spare, X = X, out
         if project:
-            X -= against @ (against.T @ X)
+            _subtract_projection(X, against)
         G = X.T @ X
-    return np.asfortranarray(X)
+    return X
+
+
+def _subtract_projection(X: np.ndarray, Q: np.ndarray) -> None:
+    r""":math:`X \leftarrow X - Q(Q^\top X)` in place, ``X`` Fortran-ordered: one BLAS call, no ``(p, m)`` temporary."""
+    C = Q.T @ X
+    if Q.flags.f_contiguous:
+        blas.dgemm(-1.0, Q, C, beta=1.0, c=X, overwrite_c=True)
+    else:
+        X -= Q @ C
 
 
 #: Relative eigenvalue of the scaled Gram matrix (squared singular value) below which a
@@ -290,9 +305,10 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         evals, S = np.linalg.eigh(H)
         order = np.argsort(evals)[::-1][: min(b, space.size)]
         theta, S = evals[order], S[:, order]
-        X = space.basis @ S
-        AX = space.images @ S
-        R = AX - X * theta
+        X = np.matmul(space.basis, S, out=np.empty((p, S.shape[1]), order="F"))  # Fortran like the space:
+        AX = np.matmul(space.images, S, out=np.empty((p, S.shape[1]), order="F"))  # no transposing copies later
+        R = np.multiply(X, theta, out=np.empty_like(X))
+        np.subtract(AX, R, out=R)
         res = np.linalg.norm(R, axis=0)
         scale = max(abs(theta[0]), np.finfo(float).tiny)
         if low:  # the mixed-precision rule (Notes)
