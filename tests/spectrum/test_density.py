@@ -234,3 +234,16 @@ def test_given_eigenpairs_validation():
     U[:, 1] = (U[:, 0] + U[:, 1]) / math.sqrt(2)
     with pytest.raises(ValueError, match="not orthonormal"):
         matrix_spectral_density(A, deflate=3, eigenpairs=replace(pairs, eigenvectors=U), **kw)
+
+
+def test_matrix_density_refuses_pairs_of_another_operator():
+    # pairs of A offered for 2A (another sigma scale): the recomputed residual |2A q - lambda q| = lambda is refused;
+    # the same pairs for A itself pass (recomputed residuals equal the reported ones to round-off)
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.standard_normal((120, 120)))
+    A = (Q * np.linspace(0.01, 1.0, 120)) @ Q.T
+    top = rf.matrix_spectrum(A, 4)
+    sd = rf.matrix_spectral_density(A, n_vectors=4, lanczos_steps=20, deflate=4, eigenpairs=top)
+    assert sd.k_exact == 4
+    with pytest.raises(ValueError, match="eigenpairs are not pairs of A: pair 0"):
+        rf.matrix_spectral_density(2.0 * A, n_vectors=4, lanczos_steps=20, deflate=4, eigenpairs=top)

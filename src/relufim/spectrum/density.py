@@ -35,7 +35,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 from scipy.special import ndtr
 
-from .._validation import check_memory, check_positive_int, check_square_matrix, check_weights
+from .._validation import check_memory, check_positive_float, check_positive_int, check_square_matrix, check_weights
 from ..fim.operator import fisher_operator
 from ..fim.series import series_features
 from .eigensolver import block_eigsh
@@ -288,8 +288,11 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
         :math:`F/\sigma^2`): its first ``deflate`` pairs are deflated instead of solving again.
         They must hold orthonormal eigenvectors of length ``p``, be at least ``deflate`` pairs,
         and all be flagged converged (certificates, theory §10.1); their eigenvalues and
-        residuals become ``top_eigenvalues`` and ``top_residuals``. That they are pairs of ``A``
-        is the caller's word: only their shapes and flags are checked.
+        residuals become ``top_eigenvalues`` and ``top_residuals``. One product with their
+        vectors checks that they are pairs of this ``A``: each residual
+        :math:`\|Aq - \lambda q\|` recomputed here must be within twice the reported one, or
+        within ``tol`` :math:`|\lambda_1|` (pairs of another operator, e.g. of another
+        :math:`\sigma`, are refused).
 
     Raises
     ------
@@ -297,7 +300,7 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
         ``A`` is not a square array or LinearOperator; ``eigenpairs`` is not a SpectrumResult.
     ValueError
         Bad SLQ sizes; ``eigenpairs`` without eigenvectors, of another size, too few, not
-        converged or not orthonormal; ``eigenpairs`` together with ``X0``.
+        converged, not orthonormal or not pairs of ``A``; ``eigenpairs`` together with ``X0``.
 
     Examples
     --------
@@ -329,6 +332,8 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
                         f"of shape {getattr(A, 'shape', None)}.")
     n_vectors, m, k = _check_slq(p, n_vectors, lanczos_steps, deflate)
     given = None if eigenpairs is None else _check_eigenpairs(eigenpairs, p, k, X0)
+    if given is not None and k:
+        _check_pairs_of(matmat, *given, check_positive_float(tol, "tol"))
     return _density(matmat, p, k, X0, float("nan") if trace is None else float(trace), n_vectors=n_vectors, m=m,
                     bins=bins, log=log, seed=seed, tol=tol, progress=progress, deflation_progress=deflation_progress,
                     given=given)
@@ -371,6 +376,20 @@ def _check_eigenpairs(eigenpairs: Any, p: int, k: int,
                          f"{_ORTHONORMAL_TOL:g}); deflation projects onto their complement: orthonormalize them, "
                          f"or drop eigenpairs= to solve for them.")
     return eigenpairs.eigenvalues[:k], eigenpairs.residuals[:k], Q
+
+
+def _check_pairs_of(matmat: Callable[[np.ndarray], np.ndarray], lam: np.ndarray, res: np.ndarray, Q: np.ndarray,
+                    tol: float) -> None:
+    """Refuse pairs that are not pairs of this operator: their residuals, recomputed with one product."""
+    R = np.asarray(matmat(Q), dtype=np.float64).reshape(Q.shape) - Q * lam
+    r = np.linalg.norm(R, axis=0)
+    bound = np.maximum(2.0 * np.asarray(res, dtype=np.float64), tol * abs(float(lam[0])))
+    bad = np.flatnonzero(~(r <= bound))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"eigenpairs are not pairs of A: pair {i} has residual |A q - lambda q| = {r[i]:.3g} here "
+                         f"against {float(res[i]):.3g} reported ({bad.size} of {r.size} pairs off); pass pairs of "
+                         f"this same operator (on the same sigma scale), or drop eigenpairs= to solve for them.")
 
 
 def _check_slq(p: int, n_vectors: Any, lanczos_steps: Any, deflate: Any) -> tuple[int, int, int]:
