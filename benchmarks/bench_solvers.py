@@ -84,7 +84,8 @@ def child_product(p: int, b: int, backend: str, dtype: str) -> dict:
         t0 = time.perf_counter()
         op @ V
         ts.append(time.perf_counter() - t0)
-    return {"time_s": ts, "flops": 2.0 * p * p * b, "compiled_kernel": compiled_kernel_available()}
+    return {"time_s": ts, "flops": 2.0 * p * p * b, "compiled_kernel": compiled_kernel_available(),
+            "tile": op.tile(b) if backend == "numpy" else op.block}
 
 
 def child_workers(p: int, b: int, workers: int, params: str = "v") -> dict:
@@ -150,12 +151,12 @@ def med(xs: list[float]) -> str:
 def bench_products(args, rate: float) -> None:
     print(f"\n== product GFLOP/s vs the GEMM rate {rate:.0f} GFLOP/s (2 p^2 b flops per product) ==")
     for p in args.p or [20_000, 30_000]:
-        for b in (69, 138):
+        for b in (69, 138, 276):  # the solver's blocks (65 pairs + guards, and two of them), and a wide block
             for dtype in ("float64", "float32"):
                 r = spawn("product", p=p, b=b, backend="numpy", dtype=dtype)
                 t = statistics.median(r["time_s"])
                 gf = r["flops"] / t / 1e9
-                print(f"p = {p:6d}, b = {b:3d}, {dtype}: {med(r['time_s'])} -> {gf:.1f} GFLOP/s = "
+                print(f"p = {p:6d}, b = {b:3d}, {dtype}, tiles {r['tile']}: {med(r['time_s'])} -> {gf:.1f} GFLOP/s = "
                       f"{gf / rate:.0%} of the float64 GEMM rate (goal >= 60% at p >= 2e4); "
                       f"compiled kernel: {r['compiled_kernel']}")
 

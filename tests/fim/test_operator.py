@@ -61,6 +61,17 @@ def test_products_at_p_3000_block_not_dividing_p():
     assert _rel_err(rf.fisher_operator(W, block=1024) @ V, ref) < RTOL
 
 
+@pytest.mark.parametrize("b", [3, 70])
+def test_default_tile_per_product_against_the_dense_matrix(b):
+    # block=None: 384-tiles below 64 vectors, 768 from 64 on (numpy_tile_edge); p = 1000 is no multiple of either
+    W = rf.sample_weights(5, 1000, seed=4)
+    op = rf.fisher_operator(W)
+    assert op.block is None and op.tile(b) == (384 if b < 64 else 768)
+    V = np.random.default_rng(b).standard_normal((1000, b))
+    assert _rel_err(op @ V, rf.fisher_matrix(W) @ V) < RTOL
+    assert _rel_err(op.rows_times(np.arange(0, 1000, 7), V), (rf.fisher_matrix(W) @ V)[::7]) < RTOL
+
+
 def test_near_antiparallel_pairs_relative_accuracy():
     """Columns at angle pi - delta: J_12 = |w1||w2| (sin delta - delta cos delta) / (2 pi) (closed form)."""
     rng = np.random.default_rng(3)

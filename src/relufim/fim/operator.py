@@ -26,6 +26,7 @@ from .tiles import (
     TorchBackend,
     default_threads,
     make_tile_kernel,
+    numpy_tile_edge,
     product_memory_bytes,
     rows_product,
     tiled_product,
@@ -44,13 +45,13 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
     W : (d, p) float64 array
     norms : (p,) column norms :math:`\|w_i\|`
     kernel : the :class:`~relufim.fim.tiles.TileKernel` evaluated on each tile
-    block : tile edge
+    block : tile edge, or None for the engine's choice per product (:func:`~relufim.fim.tiles.numpy_tile_edge`)
     backend : "numpy" or "torch"
     device : "cpu" or the torch device used
     products : number of vectors multiplied so far (each costs one pass over the tiles)
     """
 
-    def __init__(self, W: np.ndarray, kernel: TileKernel, *, sigma: float, block: int, backend: str,
+    def __init__(self, W: np.ndarray, kernel: TileKernel, *, sigma: float, block: int | None, backend: str,
                  dtype: np.dtype, threads: int, progress: Progress | None):
         d, p = W.shape
         super().__init__(dtype=np.dtype(np.float64), shape=(p, p))
@@ -59,7 +60,7 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
         self.norms = column_norms(W)
         self.U = unit_columns(W, self.norms)
         self.kernel = kernel
-        self.block = min(block, p)
+        self.block = None if block is None else min(block, p)
         self.backend = backend
         self.compute_dtype = np.dtype(dtype)
         self.threads = threads
@@ -75,24 +76,29 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
         """The exact diagonal before sigma^2, read by FisherFacts' diagonal() and trace(): the kernel's own."""
         return self.kernel.diagonal
 
+    def tile(self, n_vectors: int) -> int:
+        """The tile edge of a product with ``n_vectors`` vectors: ``block``, or the engine's choice for that many."""
+        return min(self.block or numpy_tile_edge(n_vectors), self.shape[0])
+
     def memory_bytes(self, n_vectors: int) -> int:
         """Working memory of one product with ``n_vectors`` vectors (tiles, accumulators, copies of V)."""
-        return product_memory_bytes(self.shape[0], n_vectors, self.block, self.threads, self.compute_dtype.itemsize)
+        return product_memory_bytes(self.shape[0], n_vectors, self.tile(n_vectors), self.threads,
+                                    self.compute_dtype.itemsize)
 
     def rows_times(self, rows: np.ndarray, V: np.ndarray, chunk: int | None = None) -> np.ndarray:
         r"""Rows ``rows`` of :math:`JV/\sigma^2` only, ``(len(rows), b)``: costs ``len(rows) * p`` kernel entries.
 
         Used for a-posteriori residual estimates at widths where a full product is too slow:
         :math:`\|r\|^2 \approx (p/s)\sum_{i\in S} r_i^2` over ``s`` uniformly sampled rows. ``chunk`` is
-        the tile edge (default: the operator's ``block``); the tiles run on the operator's threads.
+        the tile edge (default: the operator's, :meth:`tile`); the tiles run on the operator's threads.
         """
         V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
-        tile = self.block if chunk is None else check_positive_int(chunk, "chunk")
+        tile = self.tile(V.shape[1]) if chunk is None else check_positive_int(chunk, "chunk")
         return rows_product(self.kernel, self.U, rows, V, tile, threads=self.threads) / self.sigma**2
 
     def _product(self, V: np.ndarray) -> np.ndarray:
-        return tiled_product(self.kernel, self._U, V, self.block, backend=self._backend, threads=self.threads,
-                             progress=self.progress, data=self._data)
+        return tiled_product(self.kernel, self._U, V, self.tile(V.shape[1]), backend=self._backend,
+                             threads=self.threads, progress=self.progress, data=self._data)
 
 
 def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "numpy",
@@ -111,11 +117,12 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         Hidden weights.
     block : int, optional
         Tile edge, capped at ``p``; working memory per thread is ``3 block^2`` numbers (the
-        tile and two scratch tiles) plus one ``p x b`` accumulator for ``b`` vectors. Default 384 with
-        ``backend="numpy"``: tiles that stay in the core's cache are fastest (at p = 20 000 a product
-        with 8 (73) vectors takes 0.45 s (0.89 s) with 384, against 0.86 s (1.47 s) with 2048).
-        Default 4096 with ``backend="torch"``, whose tiles are dispatched one by one from Python:
-        on a GPU each tile must carry enough work to hide that.
+        tile and two scratch tiles) plus one ``p x b`` accumulator for ``b`` vectors. Default with
+        ``backend="numpy"``: chosen per product by :func:`~relufim.fim.tiles.numpy_tile_edge`, 384
+        for fewer than 64 vectors (tiles that stay in the core's cache), 768 for more (wider GEMMs:
+        at p = 20 000 a product with 134 vectors runs at 54 % of the GEMM rate against 49 % with
+        384); 384 on a Dask cluster. Default 4096 with ``backend="torch"``, whose tiles are
+        dispatched one by one from Python: on a GPU each tile must carry enough work to hide that.
     backend : {"numpy", "torch"}
         ``"numpy"``: tiles shared among ``threads`` threads (in-place kernel, BLAS products).
         ``"torch"``: the same tiles and the same kernel code with PyTorch, on CUDA when available
@@ -171,9 +178,10 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
     dt = check_float_dtype(dtype)
     min_degree = check_positive_int(min_degree, "min_degree", minimum=0)
     taylor_from = check_positive_int(taylor_from, "taylor_from", minimum=0)
-    if block is None:
+    if block is None and (backend == "torch" or client is not None):
         block = 4096 if backend == "torch" else 384
-    block = check_positive_int(block, "block")
+    if block is not None:
+        block = check_positive_int(block, "block")
     if client is not None:
         if backend != "numpy" or dt != np.float64:
             raise ValueError("client= runs the numpy backend in float64 on the workers; leave backend and dtype out.")
@@ -189,7 +197,8 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
     if backend == "torch" and not kernel.in_place:
         raise ValueError(f"backend='torch' evaluates kernels in place; activation {act.name!r} has a closed-form "
                          "dual evaluated on the host: use backend='numpy'.")
-    check_memory(product_memory_bytes(W.shape[1], 1, min(block, W.shape[1]), threads, dt.itemsize),
-                 f"fisher_operator tiles of {block}", "use a smaller block")
+    edge = min(block or numpy_tile_edge(1), W.shape[1])
+    check_memory(product_memory_bytes(W.shape[1], 1, edge, threads, dt.itemsize),
+                 f"fisher_operator tiles of {edge}", "use a smaller block")
     return FisherOperator(W, kernel, sigma=sigma, block=block, backend=backend, dtype=dt, threads=threads,
                           progress=progress)

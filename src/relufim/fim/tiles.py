@@ -66,6 +66,7 @@ __all__ = [
     "NumpyBackend",
     "TorchBackend",
     "default_threads",
+    "numpy_tile_edge",
     "product_memory_bytes",
 ]
 
@@ -536,6 +537,22 @@ def fill_symmetric(out: np.ndarray, kernel: TileKernel, U: np.ndarray, tile: int
     run_tiles(upper_tiles(p, tile), work, backend=backend, tile=tile, out_shape=(1, 1),
               threads=threads or default_threads(), progress=progress)
     kernel.finish()
+
+
+def numpy_tile_edge(n_vectors: int) -> int:
+    r"""The tile edge of a NumPy product with ``n_vectors`` vectors when the caller gives none (theory §9).
+
+    A tile's kernel costs the same whatever ``b``; its two GEMMs cost ``4 m^2 b`` flops. Few vectors
+    favour tiles that stay in the core's cache (384: the kernel dominates), many vectors wider tiles,
+    whose GEMMs run closer to the machine's rate (768). Measured at p = 20 000, d = 10, two AVX-512
+    cores, float64: 8 vectors 0.44 s (384) against 0.49 s (768); 134 vectors 1.35 s against 1.24 s
+    (49 % against 54 % of the GEMM rate); 276 vectors 2.27 s against 2.07 s (60 % against 66 %);
+    float32 the same way.
+
+    >>> numpy_tile_edge(8), numpy_tile_edge(134)
+    (384, 768)
+    """
+    return 384 if n_vectors < 64 else 768
 
 
 def product_memory_bytes(p: int, n_vectors: int, tile: int, threads: int, itemsize: int = 8) -> int:
