@@ -244,8 +244,8 @@ def spectrum_route(p: int, k: int | Literal["clusters", "all"] = "clusters", *, 
     ------
     ValueError
         For ``k="all"`` with ``method="matrix-free"`` or on a cluster, for ``method="matrix-free"``
-        or a cluster with an activation outside the leaky-ReLU family, and for a cluster with
-        ``method="dense"`` or ``"block"``.
+        or a cluster with an activation outside the leaky-ReLU family, and for a cluster,
+        ``precision="mixed"`` or ``backend="torch"`` with ``method="dense"`` or ``"block"``.
 
     Examples
     --------
