@@ -151,6 +151,9 @@ CASES["spectrum_route"] = [((W, 5), {}, *NOT_AN_INT), ((24, W), {}, *NOT_AN_INT)
                            ((24, 5), {"method": "matrix-free", "activation": "tanh"}, ValueError,
                             r"leaky-ReLU family, not tanh"),
                            ((24, 5), {"precision": "half"}, ValueError, r"precision must be one of"),
+                           ((24, "all"), {"method": "block"}, ValueError, r"k='all' needs the dense route"),
+                           ((24, 5), {"precision": "mixed", "activation": "tanh"}, ValueError,
+                            r"drop precision='mixed' for the dense route"),
                            ((24, 5), {"precision": "mixed", "method": "dense"}, ValueError,
                             r"options of the matrix-free operator")]
 CASES["compare_curvature"] = [((F_ALL, F_ALL, "exact"), {}, TypeError, r"ref must be the CurvatureReference")]

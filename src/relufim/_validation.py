@@ -211,11 +211,12 @@ def check_symmetric(M: np.ndarray, name: str, fix: str, *, tile: int = 256) -> N
                 raise ValueError(f"{name} must be symmetric; {fix}")
 
 
-def check_sphere_dimension(d: Any, name: str = "d") -> int:
+def check_sphere_dimension(d: Any, name: str = "d", *, fix: str = "") -> int:
     """An input dimension ``>= 2``, for harmonic analysis in the angle on :math:`S^{d-1}` (theory §6.3, §6.7).
 
     At ``d = 1`` the sphere :math:`S^0` is two points, with no angle to integrate over; the
-    d = 1 convention (theory §6.7) gives its two degrees in closed form instead.
+    d = 1 convention (theory §6.7) gives its two degrees in closed form instead. ``fix``, when
+    given, ends the message with the caller's alternative.
 
     Examples
     --------
@@ -230,7 +231,7 @@ def check_sphere_dimension(d: Any, name: str = "d") -> int:
     if d < 2:
         raise ValueError(f"{name} must be >= 2, got {name} = {d}: the sphere S^({name}-1) has an angle only for "
                          f"{name} >= 2 (S^0 is two points, whose two harmonic degrees theory §6.7 gives in "
-                         "closed form).")
+                         "closed form)" + (f"; {fix}" if fix else "."))
     return d
 
 

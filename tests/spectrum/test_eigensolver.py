@@ -211,3 +211,17 @@ def test_torch_backend_route_matches_dense():
     np.testing.assert_allclose(res.eigenvalues[:m], w[:m], rtol=0, atol=1e-10 * w[0])
     with pytest.raises(ValueError, match="matrix-free route"):
         rf.spectrum(W, backend="torch", fisher="monte-carlo", n=100)
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_subtract_projection_updates_X_in_either_layout(order):
+    # in place: one dgemm for a Fortran-ordered X, the NumPy expression otherwise (f2py would work on a copy)
+    from relufim.spectrum.eigensolver import _subtract_projection
+
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((40, 3)))
+    Q = np.asfortranarray(Q)
+    X = np.array(rng.standard_normal((40, 5)), order=order)
+    want = X - Q @ (Q.T @ X)
+    _subtract_projection(X, Q)
+    assert np.allclose(X, want, rtol=0, atol=1e-14)

@@ -42,6 +42,7 @@ from .sampled import (
     StreamedGram,
     empirical_fisher,
     gaussian_input_chunks,
+    input_chunk_count,
     input_chunks,
     mean_stderr,
     monte_carlo_fisher,
@@ -270,7 +271,7 @@ def feature_moments(
     forward = _Forward(weights, act, INPUT_CHUNK)
     acc = StreamedGram(p, stderr=stderr) if gram else None
     cross = cross2 = None
-    steps = -(-total // INPUT_CHUNK)
+    steps = input_chunk_count(total)
     chunks = input_chunks(x) if x is not None else gaussian_input_chunks(total, d, seed)
     for s, chunk in enumerate(chunks):
         if R is not None:

@@ -119,7 +119,7 @@ def fisher_operator(W: np.ndarray, *, block: int | None = None, backend: str = "
         Tile edge, capped at ``p``; working memory per thread is ``3 block^2`` numbers (the
         tile and two scratch tiles) plus one ``p x b`` accumulator for ``b`` vectors. Default with
         ``backend="numpy"``: chosen per product by :func:`~relufim.fim.tiles.numpy_tile_edge`, 384
-        for fewer than 64 vectors (tiles that stay in the core's cache), 768 for more (wider GEMMs:
+        for fewer than 64 vectors (tiles that stay in the core's cache), 768 for 64 or more (wider GEMMs:
         at p = 20 000 a product with 134 vectors runs at 54 % of the GEMM rate against 49 % with
         384); 384 on a Dask cluster. Default 4096 with ``backend="torch"``, whose tiles are
         dispatched one by one from Python: on a GPU each tile must carry enough work to hide that.

@@ -171,7 +171,7 @@ def funk_hecke_quadrature(d: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np
     >>> bool(np.array_equal(P @ (w * arccos_kernel(t)), funk_hecke_coefficients(arccos_kernel, 3, 4)))
     True
     """
-    d = check_sphere_dimension(d)
+    d = check_sphere_dimension(d, fix="funk_hecke_coefficients(kernel, 1, kmax) follows that convention.")
     kmax = check_degree(kmax)
     return _funk_hecke_quadrature(d, kmax)
 

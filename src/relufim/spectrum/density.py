@@ -275,7 +275,7 @@ def matrix_spectral_density(A: LinearOperator | np.ndarray, *, n_vectors: int = 
     A : array (p, p) or LinearOperator
     n_vectors, lanczos_steps, bins, log, seed, tol, progress, deflation_progress
         As in :func:`spectral_density` (``tol`` and ``deflation_progress`` concern the deflation's
-        own solve, which ``eigenpairs`` replaces).
+        own solve, which ``eigenpairs`` replaces; ``tol`` also bounds the check of ``eigenpairs``).
     deflate : int
         Top eigenpairs computed exactly and removed before SLQ (0 for plain SLQ).
     X0 : array (p, m), optional

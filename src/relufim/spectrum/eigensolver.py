@@ -111,7 +111,7 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
 def _subtract_projection(X: np.ndarray, Q: np.ndarray) -> None:
     r""":math:`X \leftarrow X - Q(Q^\top X)` in place, ``X`` Fortran-ordered: one BLAS call, no ``(p, m)`` temporary."""
     C = Q.T @ X
-    if Q.flags.f_contiguous:
+    if Q.flags.f_contiguous and X.flags.f_contiguous and X.dtype == np.float64 == Q.dtype:  # else f2py copies X
         blas.dgemm(-1.0, Q, C, beta=1.0, c=X, overwrite_c=True)
     else:
         X -= Q @ C

@@ -243,9 +243,10 @@ def spectrum_route(p: int, k: int | Literal["clusters", "all"] = "clusters", *, 
     Raises
     ------
     ValueError
-        For ``k="all"`` with ``method="matrix-free"`` or on a cluster, for ``method="matrix-free"``
-        or a cluster with an activation outside the leaky-ReLU family, and for a cluster,
-        ``precision="mixed"`` or ``backend="torch"`` with ``method="dense"`` or ``"block"``.
+        For ``k="all"`` with ``method="block"`` or on the operator (``method="matrix-free"``, a
+        cluster, ``precision="mixed"``, ``backend="torch"``); for the operator with an activation
+        outside the leaky-ReLU family; and for a cluster, ``precision="mixed"`` or
+        ``backend="torch"`` with ``method="dense"`` or ``"block"``.
 
     Examples
     --------
@@ -275,14 +276,18 @@ def spectrum_route(p: int, k: int | Literal["clusters", "all"] = "clusters", *, 
                          "method 'auto' or 'matrix-free'.")
     operator = distributed or options or method == "matrix-free"
     if operator and act.relu_slope is None:
-        raise ValueError(f"the matrix-free route is for the exact FIM of the leaky-ReLU family, not {act.name}; "
-                         "use method='auto', 'dense' or 'block' without a cluster.")
+        asked = ("client=" if distributed else "precision='mixed'" if precision == "mixed" else
+                 "backend='torch'" if backend != "numpy" else "method='matrix-free'")
+        raise ValueError(f"{asked} runs the matrix-free operator, which is for the exact FIM of the leaky-ReLU "
+                         f"family, not {act.name}; drop {asked} for the dense route.")
     if distributed and method in ("dense", "block"):
         raise ValueError("client= runs the matrix-free products on a cluster; use method 'auto' or 'matrix-free', "
                          "or drop client for the dense route.")
     if operator and kk is None:
         raise ValueError("k='all' needs the dense matrix; for the whole spectrum at large p use "
                          "relufim.spectral_density(W).")
+    if method == "block" and kk is None:
+        raise ValueError("k='all' needs the dense route; use method='dense' or 'auto'.")
     if distributed:
         return "distributed"
     if operator:

@@ -200,7 +200,7 @@ PARALLEL_COSINE = 1.0 - 1e-12
 
 
 def largest_unit_cosine(W: np.ndarray, chunk: int = 1024) -> float:
-    r"""The largest :math:`|\cos(w_i, w_j)|` over pairs of distinct nonzero columns of ``W`` (0 for fewer than two).
+    r"""The largest :math:`|\cos(w_i, w_j)|` over pairs of distinct nonzero columns of hidden weights ``W`` (d < p).
 
     The hypothesis "no two units parallel or antiparallel" of the null-space theorem (theory §15.3),
     by blocks of columns: the ``p^2/2`` cosines of distinct pairs, ``chunk x chunk`` of them in memory at a time.
