@@ -194,13 +194,16 @@ def positive_float_list(ctx: click.Context | None, param: click.Parameter | None
 
 
 def seed_degree_value(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str | int:
-    """Click callback: ``--seed-degree auto`` stays ``"auto"``; a number becomes an int (the library checks >= 2)."""
+    """Click callback: ``auto`` stays ``"auto"``, an integer >= 2 becomes an int; anything else is a usage error."""
     if str(value).strip().lower() == "auto":
         return "auto"
     try:
-        return int(value)
+        degree = int(value)
     except ValueError:
-        raise click.BadParameter(f"expected 'auto' or an integer >= 2, got {value!r}") from None
+        degree = None
+    if degree is None or degree < 2:
+        raise click.BadParameter(f"expected 'auto' or an integer >= 2, got {value!r}")
+    return degree
 
 
 def parse_scale(value: str) -> str | float:
