@@ -114,6 +114,11 @@ def _check_start(X0: Any, p: int) -> np.ndarray:
     return X0
 
 
+def _given_start(X0: Any, p: int) -> _Start | None:
+    """The caller's starting vectors ``X0`` (checked) as the block solver's start, labelled ``"X0"``; None without."""
+    return None if X0 is None else _Start(_check_start(X0, p), "X0")
+
+
 # ----------------------------------------------------------------------------- the solves
 
 def _dense_top(A: np.ndarray, k: int | None, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -563,8 +568,7 @@ def matrix_spectrum(
                              "or k='clusters' (the block solver).")
         kk = _resolve_k(k, d, p, extra)
         return _solve(A, kk, d=d, trace=trace, sigma=sigma, method="block", vectors=vectors, tol=tol,
-                      maxiter=maxiter, start=None if X0 is None else _Start(_check_start(X0, p), "X0"), seed=seed,
-                      progress=progress, fisher="matrix")
+                      maxiter=maxiter, start=_given_start(X0, p), seed=seed, progress=progress, fisher="matrix")
     if not isinstance(A, np.ndarray) and (callable(A) or hasattr(A, "matmat")):
         raise TypeError(f"A must be a NumPy array or a scipy.sparse.linalg.LinearOperator, got {type(A).__name__}; "
                         "wrap a product function f(V) = A @ V as LinearOperator((p, p), matvec=f, matmat=f).")
@@ -573,8 +577,7 @@ def matrix_spectrum(
     p = M.shape[0]
     kk = _resolve_k(k, d, p, extra)
     return _solve(M, kk, d=d, trace=float(np.trace(M)) if trace is None else trace, sigma=sigma, method=method,
-                  vectors=vectors, tol=tol, maxiter=maxiter,
-                  start=None if X0 is None else _Start(_check_start(X0, p), "X0"), seed=seed, progress=progress,
+                  vectors=vectors, tol=tol, maxiter=maxiter, start=_given_start(X0, p), seed=seed, progress=progress,
                   fisher="matrix")
 
 
@@ -622,7 +625,7 @@ def feature_spectrum(
     kk = _resolve_k(k, d, X.shape[1], extra)
     return _feature_solve(X, kk, d=d, sigma=sigma, method=method, vectors=vectors, tol=tol, maxiter=maxiter,
                           seed=seed, progress=progress, fisher="features",
-                          start=None if X0 is None else _Start(_check_start(X0, X.shape[1]), "X0"))
+                          start=_given_start(X0, X.shape[1]))
 
 
 def _feature_solve(X: np.ndarray, k: int | None, *, d: int | None, sigma: float, method: str, vectors: bool,
