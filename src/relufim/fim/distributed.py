@@ -1,13 +1,14 @@
 r"""The matrix-free FIM on a Dask cluster: row blocks of every product on the workers (theory §9).
 
 :class:`DistributedFisherOperator` splits the rows of :math:`J` into blocks, one task per
-block and product. ``W`` is scattered to the workers once; ``V`` is scattered (broadcast)
-for each product; every task computes its rows of :math:`JV` with the same tile engine as
-the in-process operator (:func:`relufim.fim.tiles.rows_product`), and the blocks are
-gathered in order. Tasks are pure functions of their inputs, so a worker that dies during a
-product costs a recomputation of its blocks on another worker (Dask reschedules the tasks of a
-lost worker), never a wrong or missing block. Results equal the in-process operator to
-round-off (the same kernel, summed in a different order).
+block and product. ``W`` is scattered to the cluster once and ``V`` once for each product
+(workers fetch both from a peer with their first task); every task computes its rows of
+:math:`JV` with the same tile engine as the in-process operator
+(:func:`relufim.fim.tiles.rows_product`), and the blocks are gathered in order. Tasks are pure
+functions of their inputs, so a worker that dies during a product costs a recomputation of its
+blocks on another worker (Dask reschedules the tasks of a lost worker), never a wrong or missing
+block. Results equal the in-process operator to round-off (the same kernel, summed in a
+different order).
 
 Dask is an optional extra (``pip install 'relufim[distributed]'``); nothing here is imported
 unless a client is passed.
@@ -106,12 +107,17 @@ class RowBlockOperator(SymmetricProductOperator):
         self._static = static
         self._task = task
         self._task_args = task_args
-        # scattered once, unhashed; each worker fetches it from a peer with its first task. Not
-        # broadcast=True: its replication loop hung this test suite with two local workers under load
-        self._static_future = client.scatter(static, hash=False)
+        self._static_future = self._send(static)  # once, and again only after a lost worker
         self._n_units = n_units
         self._blocks = [(s, min(s + self.row_block, n_units)) for s in range(0, n_units, self.row_block)]
         self._stats: dict[str, list[float]] = {}
+
+    def _send(self, data: np.ndarray) -> Any:
+        """Scatter ``data`` to the cluster, unhashed: each worker fetches it from a peer with its first task.
+
+        Not ``broadcast=True``: its replication loop hung the test suite with two local workers under load.
+        """
+        return self.client.scatter(data, hash=False)
 
     def throughput(self) -> list[WorkerThroughput]:
         """Per-worker blocks, kernel entries and seconds over all products so far."""
@@ -128,7 +134,7 @@ class RowBlockOperator(SymmetricProductOperator):
         token = next(_counter)
         out = np.empty(V.shape)
         pending = dict(enumerate(self._blocks))
-        V_future = self.client.scatter(V, hash=False)  # V goes to the cluster once per product, as W does
+        V_future = self._send(V)  # once per product
         done = 0
         for attempt in range(self.retries + 1):
             futures = {self.client.submit(self._task, self._static_future, *self._task_args, s, e, V_future,
@@ -155,8 +161,8 @@ class RowBlockOperator(SymmetricProductOperator):
             if not pending:
                 break
             # the inputs of the lost blocks may have died with the worker: send them again, then resubmit
-            self._static_future = self.client.scatter(self._static, hash=False)
-            V_future = self.client.scatter(V, hash=False)
+            self._static_future = self._send(self._static)
+            V_future = self._send(V)
         if pending:
             raise RuntimeError(f"{len(pending)} row blocks of the distributed product were lost {self.retries + 1} "
                                "times (workers keep dying); check the cluster.")
