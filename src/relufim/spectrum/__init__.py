@@ -1,7 +1,7 @@
 """Eigenpairs with certificates, their clusters, and the spectral density (theory §10)."""
 
 from .density import SpectralDensity, matrix_spectral_density, spectral_density
-from .eigensolver import BlockEigResult, block_eigsh, orthonormalize
+from .eigensolver import BlockEigResult, block_eigsh, orthonormalize, residual_norms
 from .result import Cluster, SpectrumResult, detect_clusters, n_top, predicted_cluster_sizes, principal_cosines
 from .solve import feature_spectrum, matrix_spectrum, spectrum, spectrum_route
 
@@ -19,6 +19,7 @@ __all__ = [
     "block_eigsh",
     "BlockEigResult",
     "orthonormalize",
+    "residual_norms",
     "spectral_density",
     "matrix_spectral_density",
     "SpectralDensity",

@@ -38,7 +38,7 @@ from scipy.special import ndtr
 from .._validation import check_memory, check_positive_float, check_positive_int, check_square_matrix, check_weights
 from ..fim.operator import fisher_operator
 from ..fim.series import series_features
-from .eigensolver import block_eigsh
+from .eigensolver import block_eigsh, residual_norms
 from .result import SpectrumResult, n_top
 
 __all__ = ["SpectralDensity", "spectral_density", "matrix_spectral_density", "smoothed_counts", "wasserstein1"]
@@ -381,8 +381,7 @@ def _check_eigenpairs(eigenpairs: Any, p: int, k: int,
 def _check_pairs_of(matmat: Callable[[np.ndarray], np.ndarray], lam: np.ndarray, res: np.ndarray, Q: np.ndarray,
                     tol: float) -> None:
     """Refuse pairs that are not pairs of this operator: their residuals, recomputed with one product."""
-    R = np.asarray(matmat(Q), dtype=np.float64).reshape(Q.shape) - Q * lam
-    r = np.linalg.norm(R, axis=0)
+    r = residual_norms(lambda V: np.asarray(matmat(V), dtype=np.float64).reshape(V.shape), lam, Q)
     bound = np.maximum(2.0 * np.asarray(res, dtype=np.float64), tol * abs(float(lam[0])))
     bad = np.flatnonzero(~(r <= bound))
     if bad.size:

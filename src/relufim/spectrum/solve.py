@@ -51,7 +51,7 @@ from ..fim.operator import fisher_operator
 from ..fim.sampled import gaussian_input_chunks
 from ..fim.series import SeriesPreconditioner, n_series_features, series_features, series_preconditioner
 from ..model.activations import Activation, get_activation
-from .eigensolver import block_eigsh
+from .eigensolver import block_eigsh, residual_norms
 from .result import SpectrumResult, n_top
 
 __all__ = ["spectrum", "matrix_spectrum", "feature_spectrum", "spectrum_route", "auto_seed_degree", "DENSE_LIMIT",
@@ -135,10 +135,6 @@ def _dense_top(A: np.ndarray, k: int | None, vectors: bool) -> tuple[np.ndarray,
     return w[::-1].copy(), V[:, ::-1].copy()
 
 
-def _residuals(matmat: Callable[[np.ndarray], np.ndarray], w: np.ndarray, V: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(matmat(V) - V * w, axis=0)
-
-
 def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trace: float | None, sigma: float,
            method: str, vectors: bool, tol: float, maxiter: int, start: _Start | None, seed: int | None,
            progress: Progress | None, fisher: str, n: int | None = None, required: int | None = None,
@@ -157,7 +153,7 @@ def _solve(J: np.ndarray | LinearOperator, k: int | None, *, d: int | None, trac
         raise ValueError("k='all' needs the dense route; use method='dense' or 'auto'.")
     if use_dense:
         w, V = _dense_top(J, k, vectors)
-        resid = _residuals(J.__matmul__, w, V) if vectors else None
+        resid = residual_norms(J.__matmul__, w, V) if vectors else None
         return SpectrumResult.from_pairs(w, V, resid, tol=tol, d=d, p=p, method="dense", fisher=fisher,
                                          trace=trace, sigma=sigma, n=n, iterations=1)
     matmat = J.__matmul__ if dense else J.matmat
@@ -660,7 +656,7 @@ def _feature_solve(X: np.ndarray, k: int | None, *, d: int | None, sigma: float,
         pad = k - lam.size
         lam = np.concatenate([lam, np.zeros(pad)])
         U = np.hstack([U, np.zeros((p, pad))])
-    resid = _residuals(lambda V: X.T @ (X @ V) / n, lam, U)
+    resid = residual_norms(lambda V: X.T @ (X @ V) / n, lam, U)
     resid[lam == 0] = 0.0
     return SpectrumResult.from_pairs(lam, U, resid, tol=tol, d=d, p=p, method=res.method + "-gram", fisher=fisher,
                                      trace=trace, sigma=sigma, n=n, iterations=res.iterations, matvecs=res.matvecs,

@@ -48,7 +48,7 @@ from ..fim.full import (
     step_kernel_matrix,
 )
 from ..model.weights import column_norms, unit_columns
-from ..spectrum.eigensolver import block_eigsh
+from ..spectrum.eigensolver import block_eigsh, residual_norms
 from ..spectrum.result import SpectrumResult, n_top, principal_cosines
 from ..spectrum.solve import spectrum as readout_spectrum
 
@@ -506,7 +506,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             all_eigs = lam / sigma**2
             top = min(P, n_top(d) + extra)
             vecs = U[:, :top]
-            res = SpectrumResult.from_pairs(lam[:top], vecs, np.linalg.norm(F @ vecs - vecs * lam[:top], axis=0),
+            res = SpectrumResult.from_pairs(lam[:top], vecs, residual_norms(F.__matmul__, lam[:top], vecs),
                                             tol=tol, d=None, p=P, method="dense", fisher="full", trace=trace,
                                             sigma=sigma, iterations=1)
         else:
@@ -848,7 +848,7 @@ def compare_curvature(ref: CurvatureReference, A: np.ndarray, name: str, *, n: i
         if lam.shape != (ref.k,) or vecs.shape != (P, ref.k):
             raise ValueError(f"eigenpairs must be (values ({ref.k},), vectors ({P}, {ref.k})), got shapes "
                              f"{lam.shape} and {vecs.shape}.")
-        converged = bool(np.linalg.norm(A @ vecs - vecs * lam, axis=0).max() <= tol * max(abs(lam[0]), 1e-300))
+        converged = bool(residual_norms(A.__matmul__, lam, vecs).max() <= tol * max(abs(lam[0]), 1e-300))
     eig_err = np.abs(lam - ref.eigenvalues) / ref.eigenvalues
     cos = principal_cosines(ref.eigenvectors, vecs)
     ng = []

@@ -38,6 +38,7 @@ from ..model.harmonics import (
 )
 from ..model.kernels import arccos_kernel, step_kernel
 from ..model.weights import Scale, expected_squared_norm
+from ..spectrum.eigensolver import residual_norms
 from ..spectrum.result import n_top, predicted_cluster_sizes, principal_cosines
 from ..spectrum.solve import matrix_spectrum
 from .functions import predicted_eigenfunctions
@@ -367,8 +368,8 @@ def fisher_ntk_map(W: np.ndarray, n: int = 2000, seed: int | None = None, k: int
     safe_n = np.where(ln > 0, ln, np.inf)
     Amap = X @ U / np.sqrt(n * safe_f)
     Bmap = X.T @ A / np.sqrt(n * safe_n)
-    mapped_res = np.linalg.norm(X @ (X.T @ Amap) / n - Amap * lf, axis=0) / scale
-    back_res = np.linalg.norm(X.T @ (X @ Bmap) / n - Bmap * ln, axis=0) / scale
+    mapped_res = residual_norms(lambda V: X @ (X.T @ V) / n, lf, Amap) / scale
+    back_res = residual_norms(lambda V: X.T @ (X @ V) / n, ln, Bmap) / scale
     sizes = predicted_cluster_sizes(d)
     bounds = np.cumsum((0,) + sizes)
     cosines = []
