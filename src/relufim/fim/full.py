@@ -96,7 +96,7 @@ antiparallel care (:data:`relufim.model.kernels.ANTIPARALLEL_THRESHOLD`)."""
 _DENSE_BLOCK = 64
 _PRODUCT_BLOCK = 256
 
-#: Entries of the per-vector scratch of a product's :math:`e_i\cdot c_j` tiles (about 4 MB per thread).
+#: Numbers of the :math:`\alpha_{ij} = e_i\cdot c_j` block of one vector in a product (512 KB per thread: in cache).
 _ALPHA_ENTRIES = 1 << 16
 
 #: Numbers per near pair and coordinate that the size of a chunk of near pairs allows for their angle data
@@ -494,9 +494,9 @@ def _fill_dense(F: np.ndarray, u: _Units, tile: int, threads: int, progress: Pro
 
 # ----------------------------------------------------------------------------- products
 
-def _alpha_vectors(b: int, tile: int) -> int:
-    r"""Vectors per block of the :math:`\alpha_{ij} = e_i\cdot c_j` scratch (``_ALPHA_ENTRIES``, a tile at least)."""
-    return max(1, min(b, _ALPHA_ENTRIES // (tile * tile)))
+def _alpha_rows(tile: int) -> int:
+    r"""Rows of a tile per :math:`\alpha_{ij} = e_i\cdot c_j` block of one vector (``_ALPHA_ENTRIES`` at most)."""
+    return max(1, min(tile, _ALPHA_ENTRIES // tile))
 
 
 def _product_memory(p: int, d: int, b: int, tile: int, threads: int, row_block: int | None = None) -> int:
@@ -506,17 +506,22 @@ def _product_memory(p: int, d: int, b: int, tile: int, threads: int, row_block: 
     ``q = row_block`` for one task of a distributed product (:func:`distributed_full_block`), whose
     accumulators hold its own units only. In float64 numbers, per thread: the six coefficient tiles,
     the larger of two tiles (:math:`|t|` and the mask of near pairs, while they are found) and what
-    the near pairs hold afterwards, however many there are (:func:`_near_memory`), the
-    :math:`\alpha` block and its GEMM's output, three blocks of ``tile d b`` and one of ``tile b``,
-    and the two accumulators of ``q d b``; over all ``p`` units, ``c`` and its companions
-    (``6 p d b``), the weights and unit columns (``3 p (d + 1)``) and the input ``(p (d + 1), b)``;
-    the output ``(q (d + 1), b)``.
+    the near pairs hold afterwards, however many there are (:func:`_near_memory`), the GEMM
+    outputs ``(tile, d b)`` and ``(tile, b)``, the :math:`\alpha` block and its GEMM's output, and the
+    accumulators (:func:`_accumulator_size`, ``q (3 d b + b)``); over all ``p`` units, ``c`` and its
+    companions (``6 p d b``), the weights and unit columns (``3 p (d + 1)``) and the input
+    ``(p (d + 1), b)``; the output ``(q (d + 1), b)``.
     """
     q = p if row_block is None else min(row_block, p)
-    chunk = _alpha_vectors(b, tile)
-    per_thread = 6 * tile * tile + max(2 * tile * tile, _near_memory(tile, d, b)) \
-        + chunk * tile * (tile + d) + tile * b * (3 * d + 1) + 2 * q * d * b
+    rstep = _alpha_rows(tile)
+    per_thread = 6 * tile * tile + max(2 * tile * tile, _near_memory(tile, d, b)) + tile * b * (d + 1) \
+        + rstep * (tile + d) + _accumulator_size(q, d, b)
     return int(8 * (threads * per_thread + 6 * p * d * b + 3 * p * (d + 1) + (p + q) * (d + 1) * b))
+
+
+def _accumulator_size(q: int, d: int, b: int) -> int:
+    """Numbers of a pass's accumulator for ``q`` units (:class:`_Sums`)."""
+    return q * (3 * d * b + b)
 
 
 def _near_memory(tile: int, d: int, b: int) -> int:
@@ -553,6 +558,46 @@ def _tiles(p: int, tile: int, rows: tuple[int, int] | None) -> list[tuple[slice,
     return tiles
 
 
+class _Sums:
+    r"""The four sums a pass accumulates for ``q`` units, views of one flat array of :func:`_accumulator_size`.
+
+    ``y`` ``(q, d b)``: :math:`\sum_j\kappa_{0,ij}c_j - \sum_jB_{ij}\beta_je_j` and the near pairs'
+    :math:`G_{ij}c_j`; ``y_alpha`` ``(b, q, d)``: :math:`\sum_jA_{ij}\alpha_{ij}e_j`, in the order its
+    GEMMs write it; ``bc`` ``(q, d b)``: :math:`\sum_jB_{ij}c_j` and ``a_beta`` ``(q, b)``:
+    :math:`\sum_jA_{ij}\beta_j`, whose term :math:`e_i[\sum_jA_{ij}\beta_j - e_i\cdot\sum_jB_{ij}c_j]`
+    is formed once per unit at the end (:meth:`total`), not once per tile.
+    """
+
+    def __init__(self, flat: np.ndarray, q: int, d: int, b: int):
+        n = q * d * b
+        self.y = flat[:n].reshape(q, d * b)
+        self.y_alpha = flat[n:2 * n].reshape(b, q, d)
+        self.bc = flat[2 * n:3 * n].reshape(q, d * b)
+        self.a_beta = flat[3 * n:].reshape(q, b)
+
+    def total(self, ET: np.ndarray) -> np.ndarray:
+        """:math:`y = Mc` for the ``q`` units of unit columns ``ET`` ``(q, d)``, as ``(q, d, b)``."""
+        q, d = ET.shape
+        Y = self.y.reshape(q, d, -1)
+        Y += self.y_alpha.transpose(1, 2, 0)
+        z = self.a_beta - np.einsum("ilk,il->ik", self.bc.reshape(q, d, -1), ET)
+        Y += ET[:, :, None] * z[:, None, :]
+        return Y
+
+
+def _add_matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray, sign: float = 1.0) -> None:
+    r"""``out += sign * (a @ b)`` through ``scratch`` (``out``'s shape), which the GEMM writes first.
+
+    NumPy's GEMM releases the GIL, so the workers' products run side by side; SciPy's ``dgemm``,
+    which could add into ``out`` itself, holds it (two threads then took longer than one).
+    """
+    np.matmul(a, b, out=scratch)
+    if sign > 0:
+        out += scratch
+    else:
+        out -= scratch
+
+
 def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progress: Progress | None,
                   dtype: np.dtype = _FLOAT64, rows: tuple[int, int] | None = None) -> np.ndarray:
     r""":math:`FU` for ``U`` of shape ``(P, b)``: :math:`c = L^\top U`, :math:`y = Mc` tile by tile, :math:`FU = Ly`.
@@ -564,11 +609,12 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         y_i \mathrel{+}= \sum_j \kappa_{0,ij}c_j + e_i\Big[\sum_jA_{ij}\beta_j - e_i\cdot\sum_jB_{ij}c_j\Big]
         + \sum_jA_{ij}\alpha_{ij}e_j - \sum_jB_{ij}\beta_je_j ,
 
-    four GEMMs of the coefficient tiles with ``(n, d b)`` blocks, one with ``(n, b)``, and for
-    :math:`\alpha` one batched GEMM of unit columns, one elementwise product and one GEMM: about
-    :math:`(10d + 2)mn` flops per vector; near pairs add their explicit :math:`G_{ij}c_j`. With
-    ``dtype`` float32 every tile and GEMM is in single precision (the near pairs' angles still come
-    from the float64 unit columns); the result is returned in float64.
+    four GEMMs of the coefficient tiles with ``(n, d b)`` blocks, one with ``(n, b)``, each added
+    into its accumulator by BLAS (:class:`_Sums`; the bracket is formed once per unit at the end),
+    and for :math:`\alpha`, per vector, one GEMM of unit columns, one elementwise product and one
+    GEMM: about :math:`(10d + 2)mn` flops per vector; near pairs add their explicit
+    :math:`G_{ij}c_j`. With ``dtype`` float32 every tile and GEMM is in single precision (the near
+    pairs' angles still come from the float64 unit columns); the result is returned in float64.
 
     With ``rows = (s, e)`` only the rows of units ``s..e-1`` are computed, ``((e - s)(d + 1), b)``:
     their ``v`` rows, then their ``w`` rows. Each tile of those rows against all columns is used
@@ -585,66 +631,54 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     Q = ET[:, :, None] * beta[:, None, :]  # beta_j e_j, (p, d, b)
     C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
     CT = np.ascontiguousarray(C.transpose(2, 1, 0))  # (b, d, p): one (d, n) block per vector
-    chunk = _alpha_vectors(b, tile)
     s0, e0 = (0, p) if rows is None else rows  # the accumulators hold units s0..e0-1 only
     q = e0 - s0
 
-    def one_side(acc: np.ndarray, K0: np.ndarray, A: np.ndarray, B: np.ndarray, ri: slice, rj: slice,
+    def one_side(sums: _Sums, K0: np.ndarray, A: np.ndarray, B: np.ndarray, ri: slice, rj: slice,
                  scratch: tuple) -> None:
-        r"""``y[ri] += (M tile) c[rj]`` for coefficient tiles of shape (|ri|, |rj|) (``A`` contiguous).
+        r"""Add ``(M tile) c[rj]`` to the sums of units ``ri`` for coefficient tiles (|ri|, |rj|), ``A`` contiguous.
 
-        ``acc[0]`` is ``y`` as ``(q, d b)``; ``acc[1]``, read as ``(b, q, d)``, collects the
-        :math:`\sum_jA_{ij}\alpha_{ij}e_j` terms in the order their GEMM writes them. ``scratch`` is
-        the thread's ``(G, Z, z, alpha, y4)``.
+        ``scratch`` is the thread's ``(G, z, alpha, y)``: a ``(tile, d b)`` and a ``(tile, b)`` GEMM
+        output, the :math:`\alpha` block and its GEMM's output.
         """
         m, n = ri.stop - ri.start, rj.stop - rj.start
-        Y = acc[0, ri.start - s0:ri.stop - s0]  # (m, d b)
-        G, Z, z, alpha_buf, y4_buf = scratch
-        G, Z, z = G[:m], Z[:m], z[:m]
-        np.matmul(K0, C2[rj], out=G)
-        Y += G
-        np.matmul(B, Q2[rj], out=G)
-        Y -= G
-        np.matmul(B, C2[rj], out=Z)
-        np.matmul(A, beta[rj], out=z)
-        z -= np.einsum("ilk,il->ik", Z.reshape(m, d, b), ET[ri])  # A beta - e_i . (B c)
-        Y.reshape(m, d, b)[...] += ET[ri][:, :, None] * z[:, None, :]
-        Y4 = acc[1].reshape(b, q, d)
-        # the alpha block (kc vectors x rows x n) stays in cache and in the thread's buffers
-        cap, y_cap = min(_ALPHA_ENTRIES, alpha_buf.size), y4_buf.shape[0]
-        rstep = max(1, min(m, cap // n, y_cap))  # rows of the tile per alpha block
-        kchunk = max(1, min(b, cap // (rstep * n), y_cap // rstep))
+        li = slice(ri.start - s0, ri.stop - s0)
+        G, z, alpha_buf, y_buf = scratch
+        G, z = G[:m], z[:m]
+        _add_matmul(sums.y[li], K0, C2[rj], G)
+        _add_matmul(sums.y[li], B, Q2[rj], G, -1.0)
+        _add_matmul(sums.bc[li], B, C2[rj], G)
+        _add_matmul(sums.a_beta[li], A, beta[rj], z)
+        # sum_j A_ij alpha_ij e_j, a vector and a strip of rows at a time: the alpha block stays in cache
+        rstep = max(1, min(m, alpha_buf.size // n))
         for r0 in range(0, m, rstep):
             r1 = min(m, r0 + rstep)
-            mr, gi = r1 - r0, slice(ri.start + r0, ri.start + r1)
-            li = slice(gi.start - s0, gi.stop - s0)
-            for k0 in range(0, b, kchunk):
-                k1 = min(b, k0 + kchunk)
-                kc = k1 - k0
-                alpha = alpha_buf[:kc * mr * n].reshape(kc, mr, n)
-                np.matmul(ET[gi], CT[k0:k1, :, rj], out=alpha)  # alpha_ij = e_i . c_j for each vector
+            alpha = alpha_buf[:(r1 - r0) * n].reshape(r1 - r0, n)
+            y = y_buf[:r1 - r0]
+            rows_i = slice(li.start + r0, li.start + r1)
+            for k in range(b):
+                np.matmul(ET[ri.start + r0:ri.start + r1], CT[k, :, rj], out=alpha)  # alpha_ij = e_i . c_j
                 alpha *= A[r0:r1]
-                y4 = y4_buf[:kc * mr]
-                np.matmul(alpha.reshape(kc * mr, n), ET[rj], out=y4)  # sum_j A_ij alpha_ij e_j
-                Y4[k0:k1, li] += y4.reshape(kc, mr, d)
+                _add_matmul(sums.y_alpha[k, rows_i], alpha, ET[rj], y)
 
     mirrored = rows is None
 
     def work(ri: slice, rj: slice, bufs: tuple, acc: np.ndarray) -> None:
         m, n = ri.stop - ri.start, rj.stop - rj.start
         diag = ri == rj
+        sums = _Sums(acc, q, d, b)
         T, K0, S, A, B = (x[:m, :n] for x in bufs[:5])
         scratch = bufs[6:]
         np.matmul(ET[ri], E[:, rj], out=T)
         near = _angle_tile(T, K0, S, ri, rj, units, diag)
         _rank_two_coefficients(T, S, A, B, near, diag)
-        one_side(acc, K0, A, B, ri, rj, scratch)
+        one_side(sums, K0, A, B, ri, rj, scratch)
         if mirrored and not diag:
             AT = bufs[5][:n, :m]
             AT[...] = A.T
-            one_side(acc, K0.T, AT, B.T, rj, ri, scratch)
+            one_side(sums, K0.T, AT, B.T, rj, ri, scratch)
         if near is not None:  # the angles again, in this loop's smaller chunks: K0 went into the GEMMs above
-            Y3 = acc[0].reshape(q, d, b)
+            Y3 = sums.y.reshape(q, d, b)
             for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
                 G = pairs.rank_two().astype(dtype, copy=False)
                 np.add.at(Y3, pairs.gi - s0, np.matmul(G, C[pairs.gj]))  # G_ij c_j (kappa0 c_j is in the tile)
@@ -652,13 +686,12 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
                     np.add.at(Y3, pairs.gj, np.matmul(G, C[pairs.gi]))  # M symmetric: M_ji c_i = M_ij c_i
                 del G  # not kept while the next chunk is formed
 
-    # per thread: the tiles T, K0, S, A, B, A^T, then G, Z, z, the alpha block and its GEMM's output y4
-    acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=tile, out_shape=(2, q, d * b),
-                    threads=threads, n_buffers=6,
-                    extra_buffers=((tile, d * b), (tile, d * b), (tile, b), (chunk * tile * tile,), (chunk * tile, d)),
-                    progress=progress)
-    Y = acc[0].reshape(q, d, b)
-    Y += acc[1].reshape(b, q, d).transpose(1, 2, 0)
+    # per thread: the tiles T, K0, S, A, B, A^T, then the GEMM outputs G and z, the alpha block and its GEMM's output
+    rstep = _alpha_rows(tile)
+    acc = run_tiles(_tiles(p, tile, rows), work, backend=NumpyBackend(dtype), tile=tile,
+                    out_shape=(_accumulator_size(q, d, b),), threads=threads, n_buffers=6,
+                    extra_buffers=((tile, d * b), (tile, b), (rstep * tile,), (rstep, d)), progress=progress)
+    Y = _Sums(acc, q, d, b).total(ET[s0:e0])
     out = np.empty((q * (d + 1), b))
     out[:q] = np.einsum("jlk,jl->jk", Y, units.W.T[s0:e0])
     out[q:] = (Y * units.v[s0:e0, None, None]).reshape(q * d, b)
