@@ -8,6 +8,7 @@ digits near theta = 0 and pi, dense LAPACK, and the identities the symmetry give
 from __future__ import annotations
 
 import math
+import time
 import tracemalloc
 
 import mpmath
@@ -343,6 +344,19 @@ def test_operator_equals_dense_for_every_block_size(blk):
     assert np.abs(op @ U - F @ U).max() <= tol
     assert np.abs(op @ U[:, 0] - F @ U[:, 0]).max() <= tol
     assert op.products == 4
+
+
+def test_operator_counts_the_time_of_its_products():
+    W, v = network(3, 40, seed=13)
+    op = full_fisher_operator(W, v)
+    assert op.product_seconds == 0.0
+    U = np.ones((op.shape[0], 2))
+    start = time.perf_counter()
+    op @ U
+    first = op.product_seconds
+    assert 0.0 < first <= time.perf_counter() - start  # inside the call's own wall-clock time
+    op @ U
+    assert op.product_seconds > first and full_fisher_operator(W, v).product_seconds == 0.0  # per operator
 
 
 def test_operator_in_float32():

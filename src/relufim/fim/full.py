@@ -755,6 +755,7 @@ class FullFisherOperator(_FullFacts, SymmetricProductOperator):
     block : tile edge (units per tile)
     threads : worker threads
     products : vectors multiplied so far (each a pass over the :math:`p^2/2` unit pairs)
+    product_seconds : wall-clock seconds spent in those products
     """
 
     def __init__(self, W: np.ndarray, v: np.ndarray, *, sigma: float, block: int, threads: int,

@@ -49,6 +49,7 @@ class FisherOperator(FisherFacts, SymmetricProductOperator):
     backend : "numpy" or "torch"
     device : "cpu" or the torch device used
     products : number of vectors multiplied so far (each costs one pass over the tiles)
+    product_seconds : wall-clock seconds spent in those products
     """
 
     def __init__(self, W: np.ndarray, kernel: TileKernel, *, sigma: float, block: int | None, backend: str,

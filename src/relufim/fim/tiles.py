@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,12 +80,15 @@ class SymmetricProductOperator(LinearOperator):
 
     Subclasses set ``sigma``, ``products`` (vectors multiplied so far) and ``progress`` (called as
     ``progress(done, total)`` during each product, or None) and implement ``_product(V)`` for ``V`` of
-    shape ``(n, b)``; vectors, adjoints and the counting come from here.
+    shape ``(n, b)``; vectors, adjoints and the counting come from here, including
+    ``product_seconds``, the wall-clock time spent in products so far (what a solver's own work
+    is told apart from).
     """
 
     sigma: float
     products: int
     progress: Progress | None
+    product_seconds: float = 0.0
 
     @contextmanager
     def reporting(self, progress: Progress | None) -> Iterator[SymmetricProductOperator]:
@@ -114,7 +118,9 @@ class SymmetricProductOperator(LinearOperator):
     def _matmat(self, V: np.ndarray) -> np.ndarray:
         V = np.asarray(V, dtype=np.float64).reshape(self.shape[0], -1)
         self.products += V.shape[1]
+        start = time.perf_counter()
         out = self._product(V)
+        self.product_seconds += time.perf_counter() - start
         if self.sigma != 1.0:
             out /= self.sigma**2
         return out
