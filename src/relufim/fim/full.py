@@ -528,16 +528,14 @@ def _near_memory(tile: int, d: int, b: int) -> int:
     r"""Numbers that a tile's near pairs (theory §15.2) hold at once in a product with ``b`` vectors, at most.
 
     The tile's mask (an eighth of a tile of numbers), the row counts and indices of a strip of its
-    rows, and per pair of a chunk (:func:`_near_chunk_pairs`) in each of the two passes (the stable
-    angles; the products :math:`G_{ij}c_j`): the angle data of two chunks (the loop's and the next
-    one being formed: ``5 d + 22`` numbers counted with tracemalloc, charged ``5 d + 32``) and, in
-    the second pass, three ``(d, max(d, b))`` arrays (the rank-two parts and their products with ``c``).
+    rows, and per pair of a chunk (:func:`_near_chunk_pairs`) of the one pass that sets their
+    stable angles and adds their :math:`G_{ij}c_j`: the angle data of two chunks (the loop's and the
+    next one being formed: ``5 d + 22`` numbers counted with tracemalloc, charged ``5 d + 32``) and
+    three ``(d, max(d, b))`` arrays (the rank-two parts and their products with ``c``).
     """
-    def one_pass(width: int, arrays: int) -> int:
-        pairs = _near_chunk_pairs(tile * tile, d, width)
-        return pairs * (arrays * d * width + 5 * d + 32) + 3 * max(pairs, tile)
-
-    return tile * tile // 8 + max(one_pass(1, 0), one_pass(max(d, b), 3))
+    width = max(d, b)
+    pairs = _near_chunk_pairs(tile * tile, d, width)
+    return tile * tile // 8 + pairs * (3 * d * width + 5 * d + 32) + 3 * max(pairs, tile)
 
 
 def _tiles(p: int, tile: int, rows: tuple[int, int] | None) -> list[tuple[slice, slice]]:
@@ -670,21 +668,22 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         T, K0, S, A, B = (x[:m, :n] for x in bufs[:5])
         scratch = bufs[6:]
         np.matmul(ET[ri], E[:, rj], out=T)
-        near = _angle_tile(T, K0, S, ri, rj, units, diag)
+        near = _angle_tile(T, K0, S, ri, rj, units, diag, set_near=False)
+        if near is not None:  # each near pair's stable angle once: into the tiles, and its G_ij c_j added here
+            Y3 = sums.y.reshape(q, d, b)
+            for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
+                pairs.set_angles(K0, S)
+                G = pairs.rank_two().astype(dtype, copy=False)
+                np.add.at(Y3, pairs.gi - s0, np.matmul(G, C[pairs.gj]))  # G_ij c_j (kappa0 c_j comes with the tile)
+                if mirrored and not diag:
+                    np.add.at(Y3, pairs.gj, np.matmul(G, C[pairs.gi]))  # M symmetric: M_ji c_i = M_ij c_i
+                del G  # not kept while the next chunk is formed
         _rank_two_coefficients(T, S, A, B, near, diag)
         one_side(sums, K0, A, B, ri, rj, scratch)
         if mirrored and not diag:
             AT = bufs[5][:n, :m]
             AT[...] = A.T
             one_side(sums, K0.T, AT, B.T, rj, ri, scratch)
-        if near is not None:  # the angles again, in this loop's smaller chunks: K0 went into the GEMMs above
-            Y3 = sums.y.reshape(q, d, b)
-            for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
-                G = pairs.rank_two().astype(dtype, copy=False)
-                np.add.at(Y3, pairs.gi - s0, np.matmul(G, C[pairs.gj]))  # G_ij c_j (kappa0 c_j is in the tile)
-                if mirrored and not diag:
-                    np.add.at(Y3, pairs.gj, np.matmul(G, C[pairs.gi]))  # M symmetric: M_ji c_i = M_ij c_i
-                del G  # not kept while the next chunk is formed
 
     # per thread: the tiles T, K0, S, A, B, A^T, then the GEMM outputs G and z, the alpha block and its GEMM's output
     rstep = _alpha_rows(tile)
