@@ -221,7 +221,12 @@ def test_result_says_which_start_the_block_solver_took():
     assert auto.start == explicit.start == label
     assert auto.products == explicit.products and auto.to_dict()["start"] == auto.start
     assert rf.spectrum(W, method="matrix-free", seed_degree=2).start == "t-series degree 2"
-    assert rf.spectrum(W, method="matrix-free", X0=series_features(W, 2)).start == "X0"
+    # the caller's X0, and the degree-4 preconditioner where the route runs one: the label says both
+    given = rf.spectrum(W, method="matrix-free", X0=series_features(W, 2))
+    assert given.start == ("X0, t-series degree 4 preconditioner" if expected == 4 else "X0")
+    assert rf.spectrum(W, method="matrix-free", X0=series_features(W, 2), seed_degree=2).start == "X0"
+    with_four = rf.spectrum(W, method="matrix-free", X0=series_features(W, 2), seed_degree=4)
+    assert with_four.start == "X0, t-series degree 4 preconditioner"
     assert rf.spectrum(W, method="dense").start is None  # LAPACK: no products, no start
 
 

@@ -156,7 +156,8 @@ class SpectrumResult:
     workers : per-worker throughput of a distributed product (empty in-process)
     start : what the block solver started from (:func:`relufim.spectrum` with ``seed_degree``, theory
         §10.3): ``"t-series degree 2"`` (also on the sampled routes, mapped by :math:`X` on the Gram
-        side), ``"t-series degree 4, preconditioned"``, the caller's ``"X0"``, or for the FIM of all
+        side), ``"t-series degree 4, preconditioned"``, the caller's ``"X0"`` (``"X0, t-series degree 4
+        preconditioner"`` where that preconditioner ran on it), or for the FIM of all
         parameters (:func:`relufim.full_spectrum`, theory §15.5) ``"Hermite features degree 2"``. None where no product
         was taken (LAPACK), where the block solver started from random vectors
         (:func:`relufim.matrix_spectrum` or :func:`relufim.feature_spectrum` without ``X0``), and for

@@ -174,13 +174,13 @@ def _seeds(W: np.ndarray, X0: np.ndarray | None, degree: int = 2, count: int | N
     is the theory's approximate top space (theory §4, ``"t-series degree 2"``); for degree 4 or
     more, the top ``count`` eigenvectors of the truncation :math:`J_K` (``"t-series degree K,
     preconditioned"``). From degree 4 on, :math:`J_K` also preconditions the block solver, ``X0``
-    or not (theory §9–10).
+    or not (``"X0, t-series degree K preconditioner"`` with ``X0``; theory §9–10).
     """
     if degree <= 2:
         return _Start(series_features(W, 2), "t-series degree 2") if X0 is None else _Start(X0, "X0")
     M = series_preconditioner(W, degree)
     if X0 is not None:
-        return _Start(X0, "X0", M)
+        return _Start(X0, f"X0, t-series degree {degree} preconditioner", M)
     return _Start(M.seeds(count), f"t-series degree {degree}, preconditioned", M)
 
 
