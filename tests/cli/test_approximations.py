@@ -97,3 +97,19 @@ def test_spectrum_params_all_refuses_readout_only_options():
     with pytest.raises(ValueError, match="--method monte-carlo.*--backend torch"):
         check_full_options(method="monte-carlo", backend="torch")
     check_full_options()  # the defaults pass
+
+
+def test_spectrum_params_all_takes_the_hermite_seed_degree():
+    args = ["spectrum", "--params", "all", "--d", "3", "--p", "40", "--extra", "2", "--quiet", "--json"]
+    r = CliRunner().invoke(main, [*args, "--seed-degree", "4"])
+    assert r.exit_code == 0, r.output
+    four = json.loads(r.stdout)
+    assert four["start"] == "Hermite features degree 4, preconditioned"
+    two = json.loads(CliRunner().invoke(main, [*args, "--seed-degree", "2"]).stdout)
+    assert two["start"] == "Hermite features degree 2"
+    assert np.allclose(four["eigenvalues"], two["eigenvalues"], rtol=1e-8)  # the same pairs, either start
+    for bad in (["--seed-degree", "6"], ["--seed-degree", "4", "--all-eigenvalues"]):
+        r = CliRunner().invoke(main, [*args, *bad])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed-degree" in r.stderr
+    check_full_options(seed_degree=4)
+    check_full_options(seed_degree=2)

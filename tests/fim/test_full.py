@@ -7,6 +7,7 @@ digits near theta = 0 and pi, dense LAPACK, and the identities the symmetry give
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import tracemalloc
@@ -33,6 +34,9 @@ from relufim.fim.full import (
     full_hermite_features,
     full_monte_carlo_fisher,
     full_parameter_count,
+    full_series_preconditioner,
+    hermite_square_norms,
+    n_full_hermite_features,
     rescaling_directions,
 )
 from relufim.fim.sampled import gaussian_input_chunks
@@ -125,6 +129,55 @@ def test_hermite_features_against_monte_carlo_with_error_bars():
         mean, se = S.mean(0), S.std(0, ddof=1) / math.sqrt(n)
         # 16 entries x 10 polynomials at 5.5 standard errors (CLT; zero-variance entries must match exactly)
         assert np.all(np.abs(mean - H[:, q]) <= 5.5 * se + 1e-12), q
+
+
+def test_degree_four_hermite_features_against_monte_carlo_with_error_bars():
+    d, p, n = 3, 4, 400_000
+    W, v = network(d, p, seed=6)
+    H = full_hermite_features(W, v, degree=4)
+    assert H.shape == (p * (d + 1), n_full_hermite_features(d, 4)) == (16, 1 + 3 + 6 + 15)
+    x = np.vstack(list(gaussian_input_chunks(n, d, 7)))
+    G = full_gradients(W, v, x)
+    he = [np.ones(n), x, x * x - 1, x**3 - 3 * x, x**4 - 6 * x * x + 3]  # He_0..He_4 of each coordinate
+    quartic = list(itertools.combinations_with_replacement(range(d), 4))
+    for q, alpha in enumerate(quartic, start=H.shape[1] - len(quartic)):
+        counts = np.bincount(alpha, minlength=d)
+        h = np.prod([he[c][:, a] if c else he[0] for a, c in enumerate(counts)], axis=0)
+        S = G * h[:, None]
+        mean, se = S.mean(0), S.std(0, ddof=1) / math.sqrt(n)
+        # 16 entries x 15 polynomials at 5.5 standard errors (CLT; zero-variance entries must match exactly)
+        assert np.all(np.abs(mean - H[:, q]) <= 5.5 * se + 1e-12), alpha
+    assert np.array_equal(hermite_square_norms(d, 4)[-len(quartic):],
+                          [math.prod(math.factorial(c) for c in np.bincount(a, minlength=d)) for a in quartic])
+
+
+def test_hermite_truncations_are_nested_below_the_exact_fim():
+    # F = sum over all alpha of E[grad f h_alpha] E[grad f h_alpha]^T / alpha!: each truncation leaves out PSD terms
+    d, p = 3, 30
+    W, v = network(d, p, seed=8, scale="1/p")
+    F = full_fisher_matrix(W, v)
+    M = full_series_preconditioner(W, v, 4)
+    F4 = (M.eigenvectors * M.eigenvalues) @ M.eigenvectors.T
+    H2 = full_hermite_features(W, v)
+    F2 = (H2 / hermite_square_norms(d, 2)) @ H2.T
+    scale = np.linalg.eigvalsh(F)[-1]
+    for gap in (F - F4, F4 - F2, F - F2):
+        assert np.linalg.eigvalsh(gap)[0] > -1e-13 * scale  # PSD to round-off
+    assert np.trace(F2) < np.trace(F4) < np.trace(F)
+    # the preconditioner's shifted inverse on the whole space, (F4 - theta) T = R
+    R = np.random.default_rng(0).standard_normal((F.shape[0], 3))
+    theta = np.array([0.3, 0.01, 1e-4]) * scale
+    T = M(R, theta)
+    assert np.allclose(F4 @ T - T * theta, R, rtol=0, atol=1e-8 * np.abs(R).max())
+
+
+def test_hermite_degree_is_checked():
+    W, v = network(3, 10)
+    for bad in (3, 1, 2.0, True, "4"):
+        with pytest.raises(ValueError, match="degree must be 2 or 4"):
+            full_hermite_features(W, v, degree=bad)
+    with pytest.raises(ValueError, match="degree must be 2 or 4"):
+        full_series_preconditioner(W, v, 6)
 
 
 # ----------------------------------------------------------------------------- 2-D quadrature

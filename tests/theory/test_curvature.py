@@ -218,11 +218,33 @@ def test_full_spectrum_dense_null_space_and_statistics():
     assert np.allclose(s.readout.eigenvalues, readout[:s.readout.eigenvalues.size], rtol=1e-9)
 
 
+def test_full_spectrum_degree_four_start_agrees_with_dense_in_fewer_products():
+    d, p, k = 5, 300, 40  # pairs 21-40 lie in the degree-4 group
+    W, v = network(d, p, seed=12)
+    lam = np.linalg.eigvalsh(full_fisher_matrix(W, v))[::-1]
+    two = full_spectrum(W, v, k, method="matrix-free", tol=1e-9, seed_degree=2)
+    four = full_spectrum(W, v, k, method="matrix-free", tol=1e-9, seed_degree=4)
+    auto = full_spectrum(W, v, k, method="matrix-free", tol=1e-9)
+    assert four.result.start == auto.result.start == "Hermite features degree 4, preconditioned"
+    assert two.result.start == "Hermite features degree 2"
+    for s in (two, four):
+        assert s.result.converged.all()
+        # a residual r bounds the distance to an eigenvalue by r (symmetric matrix)
+        assert np.allclose(s.eigenvalues, lam[:k], rtol=0, atol=2e-9 * lam[0])
+    # the truncation F_4 holds the degree-4 group: its start and corrections need fewer vectors
+    assert four.result.matvecs < two.result.matvecs
+    with pytest.raises(ValueError, match="seed_degree must be"):
+        full_spectrum(W, v, k, seed_degree=3)
+    with pytest.raises(ValueError, match="k='all'"):
+        full_spectrum(W, v, "all", seed_degree=4)
+
+
 def test_full_spectrum_matrix_free_agrees_with_dense_and_measures_clusters():
     d, p = 5, 120
     W, v = network(d, p, seed=11)
     calls = []
-    mf = full_spectrum(W, v, method="matrix-free", tol=1e-10, product_progress=lambda *a: calls.append(a))
+    mf = full_spectrum(W, v, method="matrix-free", tol=1e-10, product_progress=lambda *a: calls.append(a),
+                       seed_degree=2)
     de = full_spectrum(W, v, method="dense", tol=1e-10)
     assert calls and calls[-1][0] == calls[-1][1]  # every product reported, each to its last tile
     assert mf.operator.progress is None  # the operator handed back reports nothing more to that callback

@@ -43,8 +43,8 @@ def check_full_options(*, method: str = "exact", n: int | None = None, activatio
         refused.append(f"--backend {backend}")
     if precision != "float64":
         refused.append(f"--precision {precision}")
-    if seed_degree != "auto":
-        refused.append("--seed-degree (the solver starts from the Hermite features of degree <= 2)")
+    if seed_degree not in ("auto", 2, 4):
+        refused.append(f"--seed-degree {seed_degree} (the start of the FIM of all parameters has degree 2 or 4)")
     if refused:
         raise ValueError("--params all computes the exact FIM of all parameters of a ReLU network in float64; "
                          "leave out " + "; ".join(refused) + ".")
@@ -62,6 +62,9 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     ``memory_peak_bytes``.
     """
     check_full_options(**options)
+    seed_degree = options.get("seed_degree", "auto")
+    if all_eigenvalues and seed_degree == 4:
+        raise ValueError("--all-eigenvalues takes every eigenvalue by LAPACK, with no start; leave out --seed-degree.")
     if scheduler is not None and all_eigenvalues:
         raise ValueError("--all-eigenvalues needs the dense F on this machine; leave out --scheduler.")
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
                 s = full_spectrum_summary(d, p, seed, scale=scale, extra=extra, all_eigenvalues=all_eigenvalues,
                                           density=density, progress=None if matrix_free else cb,
                                           product_progress=cb if matrix_free else None, density_progress=dcb,
-                                          client=client)
+                                          client=client, seed_degree=seed_degree)
     s["scheduler"] = scheduler
     s["seconds"] = time.perf_counter() - t0
     s["memory_peak_bytes"] = peak_memory_bytes()

@@ -81,7 +81,8 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
                           all_eigenvalues: bool = False, density: bool = False, density_vectors: int = 16,
                           density_steps: int = 60, tol: float = 1e-10, gap: float = 1.4,
                           progress: Progress | None = None, product_progress: Progress | None = None,
-                          density_progress: Progress | None = None, client: Any = None) -> dict[str, Any]:
+                          density_progress: Progress | None = None, client: Any = None,
+                          seed_degree: int | Literal["auto"] = "auto") -> dict[str, Any]:
     r"""The spectrum of the FIM of all parameters for a drawn network: the record of ``relufim spectrum --params all``.
 
     Keys: everything :meth:`relufim.theory.curvature.FullSpectrum.to_dict` holds (``params: "all"``,
@@ -99,6 +100,7 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     ``all_eigenvalues``: every eigenvalue by dense LAPACK and the numerical null space (the dense
     route; P x P memory). Otherwise the route is ``method`` (``"auto"``: dense up to P = 6000), or the
     products run on a Dask ``client`` (matrix-free; ``workers`` then lists each worker's throughput).
+    ``seed_degree``: the block solver's start, as in :func:`~relufim.theory.curvature.full_spectrum`.
 
     Examples
     --------
@@ -110,7 +112,8 @@ def full_spectrum_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale 
     W, v = draw_network(d, p, seed, scale)
     k: Any = "all" if all_eigenvalues else "clusters"
     s = full_spectrum(W, v, k, sigma=sigma, method="dense" if all_eigenvalues else method, extra=extra, tol=tol,
-                      gap=gap, progress=progress, product_progress=product_progress, client=client)
+                      gap=gap, progress=progress, product_progress=product_progress, client=client,
+                      seed_degree=seed_degree)
     out = s.to_dict()
     lam = np.asarray(out["eigenvalues"])
     out["gap_ratios"] = [float(x) for x in lam[:-1] / np.where(lam[1:] > 0, lam[1:], np.nan)]

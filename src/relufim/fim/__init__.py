@@ -12,6 +12,7 @@ from .full import (
     full_hermite_features,
     full_monte_carlo_fisher,
     full_parameter_count,
+    full_series_preconditioner,
     rescaling_directions,
     step_kernel_matrix,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "full_empirical_fisher",
     "rescaling_directions",
     "full_hermite_features",
+    "full_series_preconditioner",
     "step_kernel_matrix",
     "full_parameter_count",
     "NEAR_THRESHOLD",

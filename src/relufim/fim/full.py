@@ -55,6 +55,7 @@ from ..model.kernels import ANTIPARALLEL_THRESHOLD, two_pi_kappa_from_sum_norm, 
 from ..model.weights import column_norms, unit_columns
 from .distributed import RowBlockOperator, check_client, check_workers_fit, plan_row_blocks, worker_address
 from .sampled import StreamedGram, gaussian_input_chunks, input_chunk_count, input_chunks
+from .series import SeriesPreconditioner
 from .tiles import (
     NumpyBackend,
     SymmetricProductOperator,
@@ -76,6 +77,10 @@ __all__ = [
     "full_empirical_fisher",
     "rescaling_directions",
     "full_hermite_features",
+    "full_series_preconditioner",
+    "n_full_hermite_features",
+    "hermite_square_norms",
+    "HERMITE_DEGREES",
     "step_kernel_matrix",
     "full_parameter_count",
     "check_network",
@@ -1014,20 +1019,75 @@ def rescaling_directions(W: np.ndarray, v: np.ndarray, units: np.ndarray | None 
     return Z
 
 
-def full_hermite_features(W: np.ndarray, v: np.ndarray) -> np.ndarray:
-    r"""The vectors :math:`E[\nabla_\theta f(x)\,h(x)]` for the Hermite polynomials ``h`` of degree <= 2, ``(P, N)``.
+#: Degrees of the Hermite features :func:`full_hermite_features` has in closed form (odd degrees >= 3 vanish).
+HERMITE_DEGREES = (2, 4)
 
-    ``N = 1 + d + d(d+1)/2``: :math:`h = 1`, :math:`x_l`, :math:`x_lx_m - \delta_{lm}` (``l <= m``). In
-    closed form by Gaussian integration by parts (theory §15.5), with :math:`e = w/\|w\|` and
-    :math:`c = 1/\sqrt{2\pi}`:
 
-    * ``v_j`` entries: :math:`c\|w_j\|`, :math:`w_{jl}/2`, :math:`c\,w_{jl}w_{jm}/\|w_j\|`;
+def _check_degree(degree: Any) -> int:
+    """``degree`` if it is one of :data:`HERMITE_DEGREES`, else a clear error."""
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree not in HERMITE_DEGREES:
+        raise ValueError(f"degree must be 2 or 4 (the Hermite degrees of the features; odd degrees >= 3 give zero), "
+                         f"got {degree!r}.")
+    return int(degree)
+
+
+def _hermite_indices(d: int, degree: int) -> list[tuple[int, ...]]:
+    """The multi-indices of the feature columns, as sorted coordinate tuples: (), (l,), (l, m), then (l, m, n, o)."""
+    out: list[tuple[int, ...]] = [()]
+    for k in (1, 2, 4):
+        if k <= degree:
+            out += list(itertools.combinations_with_replacement(range(d), k))
+    return out
+
+
+def n_full_hermite_features(d: int, degree: int = 2) -> int:
+    """Columns of :func:`full_hermite_features`: ``1 + d + d(d+1)/2``, plus ``C(d+3, 4)`` for degree 4.
+
+    Examples
+    --------
+    >>> n_full_hermite_features(10, 2), n_full_hermite_features(10, 4)
+    (66, 781)
+    """
+    d = check_positive_int(d, "d")
+    degree = _check_degree(degree)
+    return 1 + d + d * (d + 1) // 2 + (math.comb(d + 3, 4) if degree == 4 else 0)
+
+
+def hermite_square_norms(d: int, degree: int = 2) -> np.ndarray:
+    r""":math:`E[h_\alpha^2] = \alpha!` for the columns of :func:`full_hermite_features`, ``(N,)`` (theory §15.5).
+
+    Examples
+    --------
+    >>> hermite_square_norms(2, 2)
+    array([1., 1., 1., 2., 1., 2.])
+    """
+    d = check_positive_int(d, "d")
+    degree = _check_degree(degree)
+    return np.array([math.prod(math.factorial(n) for n in np.bincount(np.array(a, dtype=int), minlength=d))
+                     for a in _hermite_indices(d, degree)], dtype=float)
+
+
+def full_hermite_features(W: np.ndarray, v: np.ndarray, degree: int = 2) -> np.ndarray:
+    r"""The vectors :math:`E[\nabla_\theta f(x)\,h_\alpha(x)]`, Hermite polynomials of degree <= ``degree``, ``(P, N)``.
+
+    :math:`h_\alpha(x) = \prod_l\mathrm{He}_{\alpha_l}(x_l)` (probabilists'), in the order ``1``, :math:`x_l`,
+    :math:`x_lx_m - \delta_{lm}` (``l <= m``) and, for ``degree=4``, the :math:`|\alpha| = 4` ones
+    (``N`` = :func:`n_full_hermite_features`). In closed form from the derivatives of the activation
+    along :math:`e = w/\|w\|` (theory §15.5), with :math:`c = 1/\sqrt{2\pi}` and
+    :math:`e^\alpha = \prod_le_l^{\alpha_l}`:
+
+    * ``v_j`` entries: :math:`c\|w_j\|`, :math:`w_{jl}/2`, :math:`c\|w_j\|e^\alpha` (degree 2),
+      :math:`-c\|w_j\|e^\alpha` (degree 4);
     * ``w_j`` block, coordinate ``a``, times :math:`v_j`: :math:`c\,e_a`, :math:`\delta_{al}/2`,
-      :math:`c(\delta_{al}e_m + \delta_{am}e_l - e_ae_le_m)`.
+      :math:`c(\alpha_ae^{\alpha - 1_a} - e_ae^\alpha)` (degree 2), :math:`c(3e_ae^\alpha - \alpha_ae^{\alpha - 1_a})`
+      (degree 4).
 
-    :math:`F = \sum_h E[\nabla f\,h]E[\nabla f\,h]^\top/\|h\|^2` over an orthogonal basis of
-    :math:`L^2(N(0,I_d))`, so these ``N`` vectors span (approximately) the top eigenspace of
-    ``F``; the block eigensolver starts from them at no product with ``F``.
+    Degree 3 (and every odd degree from 3 on) gives zero. :math:`F = \sum_\alpha E[\nabla f\,h_\alpha]
+    E[\nabla f\,h_\alpha]^\top/\alpha!` over all :math:`\alpha` (:func:`hermite_square_norms`), so the
+    degree-2 columns span (approximately) the top eigenspace of ``F``: the block eigensolver
+    starts from them at no product with ``F``; the truncation at degree 4 is
+    :func:`full_series_preconditioner`. The array is Fortran-ordered, so that its transpose is a
+    C-ordered ``(N, P)`` array without a copy.
 
     Examples
     --------
@@ -1035,8 +1095,8 @@ def full_hermite_features(W: np.ndarray, v: np.ndarray) -> np.ndarray:
     >>> W = rf.sample_weights(2, 6, seed=0)
     >>> v = np.ones(6)
     >>> H = full_hermite_features(W, v)
-    >>> H.shape
-    (18, 6)
+    >>> H.shape, full_hermite_features(W, v, degree=4).shape
+    ((18, 6), (18, 11))
     >>> Fn = full_monte_carlo_fisher(W, v, 200000, seed=0)
     >>> x = np.vstack(list(gaussian_input_chunks(200000, 2, 0)))   # E[grad f * x_1] by Monte Carlo
     >>> mc = (full_gradients(W, v, x) * x[:, :1]).mean(axis=0)
@@ -1044,26 +1104,60 @@ def full_hermite_features(W: np.ndarray, v: np.ndarray) -> np.ndarray:
     True
     """
     W, v = check_network(W, v)
+    degree = _check_degree(degree)
     u = _Units.of(W, v)
     d, p = W.shape
     c = 1.0 / math.sqrt(_TWO_PI)
-    lm = [(a, b) for a in range(d) for b in range(a, d)]
-    N = 1 + d + len(lm)
-    H = np.zeros((p * (d + 1), N))
-    Hw = H[p:].reshape(p, d, N)
+    indices = _hermite_indices(d, degree)
+    H = np.zeros((p * (d + 1), len(indices)), order="F")
     E = u.ET  # (p, d)
-    H[:p, 0] = c * u.r
-    Hw[:, :, 0] = c * E * u.v[:, None]
-    for l in range(d):
-        H[:p, 1 + l] = W[l] / 2
-        Hw[:, l, 1 + l] = u.v / 2
-    for q, (l, m) in enumerate(lm, start=1 + d):
-        H[:p, q] = c * u.r * E[:, l] * E[:, m]
-        col = -E * (E[:, l] * E[:, m])[:, None]
-        col[:, l] += E[:, m]
-        col[:, m] += E[:, l]
-        Hw[:, :, q] = c * col * u.v[:, None]
+    for q, alpha in enumerate(indices):
+        k = len(alpha)
+        if k == 1:
+            H[:p, q] = W[alpha[0]] / 2
+            H[p:, q].reshape(p, d)[:, alpha[0]] = u.v / 2
+            continue
+        power = np.prod(E[:, list(alpha)], axis=1) if k else np.ones(p)  # e^alpha
+        # the activation's k-th derivative and the step's (k-1)-th and (k+1)-th, in expectation, over c
+        relu_k, step_down, step_up = {0: (1.0, 0.0, 1.0), 2: (1.0, 1.0, -1.0), 4: (-1.0, -1.0, 3.0)}[k]
+        H[:p, q] = c * relu_k * u.r * power
+        col = step_up * E * power[:, None]  # E[step^(k+1)] e_a e^alpha
+        for t in range(k):  # alpha_a e^(alpha - 1_a): one term per position of a in alpha
+            rest = alpha[:t] + alpha[t + 1:]
+            col[:, alpha[t]] += step_down * np.prod(E[:, list(rest)], axis=1)
+        H[p:, q] = (c * col * u.v[:, None]).ravel()
     return H
+
+
+def full_series_preconditioner(W: np.ndarray, v: np.ndarray, degree: int = 4) -> SeriesPreconditioner:
+    r"""The truncation :math:`F_K = \sum_{|\alpha|\le K}E[\nabla f\,h_\alpha]E[\nabla f\,h_\alpha]^\top/\alpha!`.
+
+    Theory §15.5. Every eigenpair of :math:`F_K` (rank at most ``N`` = :func:`n_full_hermite_features`)
+    as a :class:`~relufim.fim.series.SeriesPreconditioner`: its top eigenvectors start the block
+    solver and its shifted inverse turns the residuals into Davidson corrections, as the t-series
+    does for ``J`` (theory §10). :math:`F - F_K` is positive semi-definite (the omitted degrees).
+    Costs the features (``8 P N`` bytes, ``N = 781`` at ``d = 10``), their ``N x N`` Gram and its
+    eigendecomposition; no product with ``F``.
+
+    Examples
+    --------
+    >>> import relufim as rf
+    >>> W = rf.sample_weights(3, 40, seed=0)
+    >>> v = np.random.default_rng(1).standard_normal(40) / np.sqrt(40)
+    >>> M = full_series_preconditioner(W, v)
+    >>> F4 = (M.eigenvectors * M.eigenvalues) @ M.eigenvectors.T
+    >>> bool(np.linalg.eigvalsh(full_fisher_matrix(W, v) - F4)[0] > -1e-12)
+    True
+    """
+    W, v = check_network(W, v)
+    degree = _check_degree(degree)
+    d, p = W.shape
+    N, P = n_full_hermite_features(d, degree), p * (d + 1)
+    check_memory(8.0 * (P * N + 3 * N * N), f"the degree-{degree} Hermite preconditioner ({N} features of length {P})",
+                 "use seed_degree=2 (the degree-2 features, no eigenproblem)")
+    features = full_hermite_features(W, v, degree).T  # (N, P), C-ordered: a view of the Fortran array
+    features /= np.sqrt(hermite_square_norms(d, degree))[:, None]
+    return SeriesPreconditioner.of_features(features, features @ features.T, degree)
 
 
 # ----------------------------------------------------------------------------- sampled counterparts

@@ -293,6 +293,16 @@ class SeriesPreconditioner:
         self.rotation = rotation
         self.degree = degree
 
+    @classmethod
+    def of_features(cls, features: np.ndarray, gram: np.ndarray, degree: int) -> SeriesPreconditioner:
+        r"""Every nonzero eigenpair of :math:`F^\top F` from the features ``F`` (N, n) and their Gram :math:`FF^\top`.
+
+        The eigenvalues below ``1e-14`` of the largest count as zero (outside the range).
+        """
+        evals, S = _gram_eigh(gram)
+        m = int(np.count_nonzero(evals > 1e-14 * max(float(evals[0]), 1e-300)))  # descending: a prefix
+        return cls(evals[:m].copy(), features, _feature_rotation(S[:, :m], evals[:m]), degree)
+
     @property
     def eigenvectors(self) -> np.ndarray:
         """The unit eigenvectors of :math:`J_K`, (p, m), formed on each access (``2 p N m`` flops)."""
@@ -339,6 +349,4 @@ def series_preconditioner(W: np.ndarray, degree: int = 4, *, chunk: int = 16384,
     check_memory(8.0 * (p * N + 3 * N * N), f"the degree-{degree} t-series preconditioner ({N} features of length {p})",
                  "use seed_degree=2 (the theory's vectors, no eigenproblem)")
     G, F = _Features(W, degree, chunk).gram(keep=True, progress=progress)
-    evals, S = _gram_eigh(G)
-    m = int(np.count_nonzero(evals > 1e-14 * max(float(evals[0]), 1e-300)))  # descending: a prefix
-    return SeriesPreconditioner(evals[:m].copy(), F, _feature_rotation(S[:, :m], evals[:m]), degree)
+    return SeriesPreconditioner.of_features(F, G, degree)

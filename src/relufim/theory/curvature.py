@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._validation import (
+    available_memory_bytes,
     check_choice,
     check_dense_fits,
     check_memory,
@@ -44,6 +45,8 @@ from ..fim.full import (
     full_fisher_matrix,
     full_fisher_operator,
     full_hermite_features,
+    full_series_preconditioner,
+    n_full_hermite_features,
     rescaling_directions,
     step_kernel_matrix,
 )
@@ -402,7 +405,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                   sigma: float = 1.0, method: Literal["auto", "dense", "matrix-free"] = "auto", extra: int = 10,
                   tol: float = 1e-10, maxiter: int = 300, gap: float = 1.4, block: int | None = None,
                   progress: Progress | None = None, product_progress: Progress | None = None,
-                  client: Any = None) -> FullSpectrum:
+                  client: Any = None, seed_degree: int | Literal["auto"] = "auto") -> FullSpectrum:
     r"""Top eigenpairs of the FIM of all parameters with residuals; its statistics, clusters and null space.
 
     Theory §15.5.
@@ -440,6 +443,12 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         Run the products on a Dask cluster (:func:`~relufim.fim.full.full_fisher_operator` with
         ``client=``; theory §10.6); implies the matrix-free route. The second moment is summed on
         the workers too.
+    seed_degree : {"auto", 2, 4}
+        What the block solver starts from (theory §15.5): 2, the Hermite features of degree <= 2;
+        4, the top eigenvectors of the degree-4 truncation :math:`F_4`
+        (:func:`~relufim.fim.full.full_series_preconditioner`), which also turns the residuals into
+        Davidson corrections. ``"auto"``: 4 on the matrix-free route when its features take at most
+        an eighth of the free memory, else 2. Only for top pairs (an int ``k`` or ``"clusters"``).
 
     Returns
     -------
@@ -479,14 +488,19 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
         required = kk
     route = full_spectrum_route(P, k, method=method, distributed=client is not None)  # checks method
+    degree = _full_seed_degree(seed_degree, route, kk, d, P)
     H = full_hermite_features(W, v)
     all_eigs = None
     op: FullFisherOperator | DistributedFullFisherOperator | None = None
 
     def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], label: str) -> tuple[Any, SpectrumResult]:
-        r = block_eigsh(matmat, P, kk, X0=H, tol=tol, maxiter=maxiter, progress=progress, required=required,
-                        krylov_blocks=KRYLOV_BLOCKS)
-        return r, _result(r, P, label, tol, trace, sigma)
+        start, M = H, None
+        if degree == 4:  # after the route's memory checks
+            M = full_series_preconditioner(W, v, 4)
+            start = M.seeds(min(kk + max(4, kk // 8), M.eigenvalues.size))  # the block solver's default width
+        r = block_eigsh(matmat, P, kk, X0=start, tol=tol, maxiter=maxiter, progress=progress, required=required,
+                        krylov_blocks=KRYLOV_BLOCKS, preconditioner=M)
+        return r, _result(r, P, label, tol, trace, sigma, degree)
 
     if route == "dense":
         if kk is None:  # F, its eigenvectors and LAPACK's workspace
@@ -517,8 +531,11 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         op = full_fisher_operator(W, v, block=block, client=client)  # returned without the caller's callback
         trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
         b = kk + max(4, kk // 8)
-        check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b),
-                     f"the block solver's search space for P = {P}, k = {kk}", "ask for fewer eigenpairs k")
+        features = 8.0 * P * n_full_hermite_features(d, 4) if degree == 4 else 0.0
+        check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b) + features,
+                     f"the block solver's search space for P = {P}, k = {kk}"
+                     + (" and its degree-4 preconditioner" if degree == 4 else ""),
+                     "ask for fewer eigenpairs k" + (", or seed_degree=2" if degree == 4 else ""))
         with op.reporting(product_progress):
             r, res = top_pairs(op.matmat, route)
             if route == "distributed":
@@ -537,10 +554,25 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
                         operator=op)
 
 
-def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float) -> SpectrumResult:
+def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float, degree: int) -> SpectrumResult:
+    start = "Hermite features degree 2" if degree == 2 else f"Hermite features degree {degree}, preconditioned"
     return SpectrumResult.from_pairs(r.eigenvalues, r.eigenvectors, r.residuals, tol=tol, d=None, p=P, method=method,
                                      fisher="full", trace=trace, sigma=sigma, iterations=r.iterations,
-                                     matvecs=r.matvecs, start="Hermite features degree 2")  # full_hermite_features
+                                     matvecs=r.matvecs, start=start)
+
+
+def _full_seed_degree(seed_degree: Any, route: str, k: int | None, d: int, P: int) -> int:
+    """The start :func:`full_spectrum` takes: 2 or 4 as asked, or by the ``"auto"`` rule; checked up front."""
+    if seed_degree == "auto" and not isinstance(seed_degree, bool):
+        if k is None or route == "dense":
+            return 2
+        return 4 if 8.0 * P * n_full_hermite_features(d, 4) <= available_memory_bytes() / 8 else 2
+    if isinstance(seed_degree, bool) or not isinstance(seed_degree, (int, np.integer)) or seed_degree not in (2, 4):
+        raise ValueError(f"seed_degree must be 'auto', 2 or 4 (the Hermite degree of the start), got {seed_degree!r}.")
+    if k is None and seed_degree == 4:
+        raise ValueError("seed_degree=4 starts the block solver for top pairs; k='all' takes every eigenvalue by "
+                         "LAPACK. Ask for an int k or 'clusters', or leave seed_degree out.")
+    return int(seed_degree)
 
 
 def _rescaling_residual(FZ: np.ndarray, Z: np.ndarray, lmax: float) -> float:
