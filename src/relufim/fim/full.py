@@ -1107,26 +1107,47 @@ def full_hermite_features(W: np.ndarray, v: np.ndarray, degree: int = 2) -> np.n
     degree = _check_degree(degree)
     u = _Units.of(W, v)
     d, p = W.shape
-    c = 1.0 / math.sqrt(_TWO_PI)
-    indices = _hermite_indices(d, degree)
-    H = np.zeros((p * (d + 1), len(indices)), order="F")
-    E = u.ET  # (p, d)
-    for q, alpha in enumerate(indices):
-        k = len(alpha)
-        if k == 1:
-            H[:p, q] = W[alpha[0]] / 2
-            H[p:, q].reshape(p, d)[:, alpha[0]] = u.v / 2
-            continue
-        power = np.prod(E[:, list(alpha)], axis=1) if k else np.ones(p)  # e^alpha
-        # the activation's k-th derivative and the step's (k-1)-th and (k+1)-th, in expectation, over c
-        relu_k, step_down, step_up = {0: (1.0, 0.0, 1.0), 2: (1.0, 1.0, -1.0), 4: (-1.0, -1.0, 3.0)}[k]
-        H[:p, q] = c * relu_k * u.r * power
-        col = step_up * E * power[:, None]  # E[step^(k+1)] e_a e^alpha
-        for t in range(k):  # alpha_a e^(alpha - 1_a): one term per position of a in alpha
-            rest = alpha[:t] + alpha[t + 1:]
-            col[:, alpha[t]] += step_down * np.prod(E[:, list(rest)], axis=1)
-        H[p:, q] = (c * col * u.v[:, None]).ravel()
+    H = np.zeros((p * (d + 1), n_full_hermite_features(d, degree)), order="F")
+    q = 0
+    for k in (0, 1, 2, 4):
+        if k > degree:
+            break
+        combos = list(itertools.combinations_with_replacement(range(d), k))
+        idx = np.array(combos, dtype=int).reshape(len(combos), k)  # (1, 0) for the constant
+        step = max(1, (1 << 22) // (p * d))  # columns at a time: (p, d, step) temporaries of 32 MB at most
+        for s in range(0, idx.shape[0], step):
+            block = idx[s:s + step]
+            _hermite_columns(u, block, H[:, q:q + block.shape[0]])
+            q += block.shape[0]
     return H
+
+
+#: Per degree k: E[ReLU^(k)(z)], E[step^(k+1)(z)] and E[step^(k-1)(z)], z ~ N(0, 1) (theory §15.5).
+_RIDGE_MOMENTS = {0: (1 / math.sqrt(_TWO_PI), 1 / math.sqrt(_TWO_PI), 0.0), 1: (0.5, 0.0, 0.5),
+                  2: (1 / math.sqrt(_TWO_PI), -1 / math.sqrt(_TWO_PI), 1 / math.sqrt(_TWO_PI)),
+                  4: (-1 / math.sqrt(_TWO_PI), 3 / math.sqrt(_TWO_PI), -1 / math.sqrt(_TWO_PI))}
+
+
+def _hermite_columns(u: _Units, idx: np.ndarray, out: np.ndarray) -> None:
+    r"""Write the feature columns of the multi-indices ``idx`` ``(n, k)`` (sorted coordinates) into ``out`` ``(P, n)``.
+
+    ``v_j``: :math:`E[\mathrm{ReLU}^{(k)}]\|w_j\|e_j^\alpha`; ``w_j``, coordinate ``a``:
+    :math:`v_j(E[\mathrm{step}^{(k+1)}]e_{ja}e_j^\alpha + E[\mathrm{step}^{(k-1)}]\alpha_ae_j^{\alpha-1_a})`, the
+    last term one product of ``k - 1`` coordinates per position of ``a`` in ``alpha``.
+    """
+    p, d = u.ET.shape
+    n, k = idx.shape
+    relu_k, step_up, step_down = _RIDGE_MOMENTS[k]
+    factors = u.E[idx]  # (n, k, p): e_j at each coordinate of each alpha
+    power = factors.prod(axis=1)  # e_j^alpha, (n, p)
+    cols = out.T  # (n, P), C-ordered: each column of the Fortran-ordered out is a contiguous row here
+    cols[:, :p] = relu_k * power * u.r
+    Hw = step_up * power[:, :, None] * u.ET  # (n, p, d)
+    for t in range(k):  # alpha_a e^(alpha - 1_a): the coordinate at position t left out
+        rest = np.delete(factors, t, axis=1).prod(axis=1)  # (n, p)
+        Hw[np.arange(n), :, idx[:, t]] += step_down * rest  # one coordinate a per column: no repeats
+    Hw *= u.v[:, None]
+    cols[:, p:] = Hw.reshape(n, p * d)
 
 
 def full_series_preconditioner(W: np.ndarray, v: np.ndarray, degree: int = 4) -> SeriesPreconditioner:
