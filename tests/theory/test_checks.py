@@ -55,3 +55,13 @@ def test_spectrum_summary_fields():
     # Monte Carlo cluster means near the exact ones (sampling error ~ sqrt(1/n) relative)
     for c_mc, c_ex in zip(mc["clusters"], s["clusters"]):
         assert c_mc["mean"] == pytest.approx(c_ex["mean"], rel=0.15)
+
+
+def test_principal_cosines_take_orthonormal_bases_as_they_are():
+    # oracle: the principal angles of two planes in R^3 at a known angle, and the QR route on skewed bases
+    phi = 0.3
+    A = np.eye(3)[:, :2]
+    B = np.column_stack([[1.0, 0.0, 0.0], [0.0, np.cos(phi), np.sin(phi)]])
+    np.testing.assert_allclose(principal_cosines(A, B, orthonormal=True), [1.0, np.cos(phi)], atol=1e-15)
+    skew = np.array([[2.0, 1.0], [0.0, 3.0]])  # same spans, not orthonormal columns
+    np.testing.assert_allclose(principal_cosines(A @ skew, B @ skew), [1.0, np.cos(phi)], atol=1e-14)

@@ -107,8 +107,11 @@ def _build_clusters(eigenvalues: np.ndarray, d: int | None) -> tuple[Cluster, ..
     return tuple(clusters)
 
 
-def principal_cosines(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def principal_cosines(A: np.ndarray, B: np.ndarray, *, orthonormal: bool = False) -> np.ndarray:
     """Cosines of the principal angles between ``range(A)`` and ``range(B)`` (columns), descending (theory §10).
+
+    With ``orthonormal=True`` the columns of both are taken as orthonormal already (no QR): for a
+    caller that compares one basis with several others.
 
     Examples
     --------
@@ -123,8 +126,7 @@ def principal_cosines(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"A and B must have the same number of rows (the dimension of the space), got {A.shape} "
                          f"and {B.shape}.")
-    Qa, _ = np.linalg.qr(A)
-    Qb, _ = np.linalg.qr(B)
+    Qa, Qb = (A, B) if orthonormal else (np.linalg.qr(A)[0], np.linalg.qr(B)[0])
     return np.clip(np.linalg.svd(Qa.T @ Qb, compute_uv=False), 0.0, 1.0)
 
 

@@ -145,8 +145,9 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
     cuts = [0, *[i + 1 for i in np.flatnonzero(ratios > gap)], lam.size]
     cuts = sorted(set(cuts))
     spans = {}
-    if features is not None:
-        spans = {0: features[:, :1], 1: features[:, :1 + d], 2: features}
+    if features is not None:  # one QR: the leading columns of Q span the leading columns of the features
+        Q = np.linalg.qr(features)[0]
+        spans = {0: Q[:, :1], 1: Q[:, :1 + d], 2: Q}
     out = []
     for c, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]), start=1):
         vals = lam[a:b]
@@ -154,7 +155,9 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
         if eigenvectors is not None:
             U = eigenvectors[:, a:b]
             share = float((U[:p] ** 2).sum() / U.shape[1])
-            captured = {k: float(np.sum(principal_cosines(U, S) ** 2) / U.shape[1]) for k, S in spans.items()}
+            QU = np.linalg.qr(U)[0]
+            captured = {k: float(np.sum(principal_cosines(QU, S, orthonormal=True) ** 2) / U.shape[1])
+                        for k, S in spans.items()}
         closed = bool(b < lam.size)
         out.append(MeasuredCluster(index=c, size=int(b - a), mean=float(vals.mean()), min=float(vals.min()),
                                    max=float(vals.max()), gap_below=float(ratios[b - 1]) if closed else None,
