@@ -63,7 +63,8 @@ def limit_values(d: int, p: int, activation: str, scale: str | float) -> dict[st
                    "which also preconditions the solver (fewer products at large p); auto = 4 on the "
                    "matrix-free route where its set-up costs less than a product, else 2. With --params all: "
                    "2 = the Hermite features of degree <= 2; 4 = eigenvectors of their degree-4 truncation F_4, "
-                   "also a preconditioner; auto = 4 on the matrix-free route.")
+                   "also a preconditioner; auto = 4 on the matrix-free route when more pairs than the top "
+                   "d(d+3)/2 are asked for.")
 @click.option("--params", type=click.Choice(["v", "all"]), default="v", show_default=True,
               help="The FIM of the output weights v (the papers' J), or of all parameters (W and v, theory §15).")
 @click.option("--all-eigenvalues", "all_eigenvalues", is_flag=True,

@@ -450,8 +450,10 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         What the block solver starts from (theory §15.5): 2, the Hermite features of degree <= 2;
         4, the top eigenvectors of the degree-4 truncation :math:`F_4`
         (:func:`~relufim.fim.full.full_series_preconditioner`), which also turns the residuals into
-        Davidson corrections. ``"auto"``: 4 on the matrix-free route when its features take at most
-        an eighth of the free memory, else 2. Only for top pairs (an int ``k`` or ``"clusters"``).
+        Davidson corrections. ``"auto"``: 4 on the matrix-free route when more than the top
+        ``d(d+3)/2`` pairs are required (they reach into the degree-4 group) and its features take
+        at most an eighth of the free memory, else 2. Only for top pairs (an int ``k`` or
+        ``"clusters"``).
 
     Returns
     -------
@@ -491,7 +493,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             raise ValueError(f"k = {kk} exceeds the number of parameters P = p(d+1) = {P}.")
         required = kk
     route = full_spectrum_route(P, k, method=method, distributed=client is not None)  # checks method
-    degree = _full_seed_degree(seed_degree, route, kk, d, P)
+    degree = _full_seed_degree(seed_degree, route, required, d, P)
     H = full_hermite_features(W, v)
     all_eigs = None
     op: FullFisherOperator | DistributedFullFisherOperator | None = None
@@ -564,15 +566,20 @@ def _result(r: Any, P: int, method: str, tol: float, trace: float, sigma: float,
                                      matvecs=r.matvecs, start=start)
 
 
-def _full_seed_degree(seed_degree: Any, route: str, k: int | None, d: int, P: int) -> int:
-    """The start :func:`full_spectrum` takes: 2 or 4 as asked, or by the ``"auto"`` rule; checked up front."""
+def _full_seed_degree(seed_degree: Any, route: str, required: int | None, d: int, P: int) -> int:
+    """The start :func:`full_spectrum` takes: 2 or 4 as asked, or by the ``"auto"`` rule; checked up front.
+
+    ``"auto"``: 4 on the matrix-free routes when the required pairs reach past the top group of
+    ``d(d+3)/2`` (which the degree-2 features already hold) into the degree-4 group, and the
+    features take at most an eighth of the free memory; else 2.
+    """
     if seed_degree == "auto" and not isinstance(seed_degree, bool):
-        if k is None or route == "dense":
+        if required is None or route == "dense" or required <= n_top(d):
             return 2
         return 4 if 8.0 * P * n_full_hermite_features(d, 4) <= available_memory_bytes() / 8 else 2
     if isinstance(seed_degree, bool) or not isinstance(seed_degree, (int, np.integer)) or seed_degree not in (2, 4):
         raise ValueError(f"seed_degree must be 'auto', 2 or 4 (the Hermite degree of the start), got {seed_degree!r}.")
-    if k is None and seed_degree == 4:
+    if required is None and seed_degree == 4:
         raise ValueError("seed_degree=4 starts the block solver for top pairs; k='all' takes every eigenvalue by "
                          "LAPACK. Ask for an int k or 'clusters', or leave seed_degree out.")
     return int(seed_degree)
