@@ -75,6 +75,13 @@ def naive_full_fisher(W: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the floor of a product
 
+def _compiled_alpha() -> bool:
+    """Whether the products use the optional compiled alpha terms (``relufim/fim/_calpha.c``)."""
+    from relufim.fim import full
+
+    return full._calpha is not None
+
+
 def tile_floor(d: int, b: int, tile: int = 256, repeats: int = 5) -> dict:
     """The best share of the GEMM rate a product of the FIM of all parameters can reach here.
 
@@ -195,7 +202,7 @@ def part_topk(args) -> dict:
     best, best_all = max(f["share"] for f in floors), max(f["share_all_cores"] for f in floors)
     gemm_time = flops / (rate * 1e9)
     return {"part": "topk", "d": d, "p": p, "P": op.shape[0], "k": k, "tol": args.tol, "gemm_gflops": rate,
-            "gemm_gflops_before_after": rates, "start": res.start,
+            "gemm_gflops_before_after": rates, "start": res.start, "compiled_alpha": _compiled_alpha(),
             "time_s": dt, "products": res.iterations, "matvecs": res.matvecs, "operator_vectors": vectors,
             "flops": flops, "gemm_time_s": gemm_time, "ratio_to_gemm": dt / gemm_time,
             "product_time_s": in_products, "rest_time_s": dt - in_products, "floors": floors,
@@ -282,7 +289,8 @@ def report(r: dict) -> None:
               f"{r['max_rel_difference']:.1e}")
     elif r["part"] == "topk":
         print(f"GEMM rate before and after the solve: {r['gemm_gflops_before_after'][0]:.1f}, "
-              f"{r['gemm_gflops_before_after'][1]:.1f} GFLOP/s (the better one is used); start: {r['start']}")
+              f"{r['gemm_gflops_before_after'][1]:.1f} GFLOP/s (the better one is used); start: {r['start']}; "
+              f"alpha terms: {'compiled' if r['compiled_alpha'] else 'NumPy passes'}")
         print(f"top {r['k']} eigenpairs, tol {r['tol']:g} (full_spectrum, matrix-free): {r['time_s']:.1f} s, "
               f"{r['products']} products, {r['operator_vectors']} vectors multiplied; {r['converged']}/{r['k']} "
               f"converged, max residual {r['max_residual_rel']:.1e} lambda_max")

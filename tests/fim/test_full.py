@@ -399,6 +399,41 @@ def test_operator_equals_dense_for_every_block_size(blk):
     assert op.products == 4
 
 
+@pytest.mark.parametrize("blk", [5, 16, 37])
+def test_compiled_alpha_terms_match_the_numpy_passes_and_dense(blk, monkeypatch):
+    from relufim.fim import full
+
+    if full._calpha is None:
+        pytest.skip("the optional compiled alpha terms are not built in this installation")
+    d, p = 4, 37
+    W, v = network(d, p, seed=21, scale="1/p")
+    F = full_fisher_matrix(W, v)
+    U = np.random.default_rng(blk).standard_normal((F.shape[0], 11))
+    op = full_fisher_operator(W, v, block=blk, threads=2)
+    compiled = op @ U
+    monkeypatch.setattr(full, "_calpha", None)
+    passes = op @ U
+    # both sum P products of O(|F| |U|) terms: round-off well below 1e-12 of that scale
+    tol = 1e-12 * np.abs(F).max() * np.abs(U).sum(axis=0).max()
+    assert np.abs(compiled - F @ U).max() <= tol and np.abs(passes - F @ U).max() <= tol
+
+
+def test_compiled_alpha_terms_refuse_wrong_arrays():
+    from relufim.fim import full
+
+    if full._calpha is None:
+        pytest.skip("the optional compiled alpha terms are not built in this installation")
+    EI, CJ, EJ, A, Y = np.ones((3, 2)), np.ones((4, 2, 5)), np.ones((2, 5)), np.ones((3, 5)), np.zeros((4, 3, 2))
+    full._calpha.add_alpha_terms(EI, CJ, EJ, A, Y)
+    assert np.allclose(Y, 2.0 * 5.0)  # sum over 5 columns of 1 * (1 . 1 over 2 coordinates) * 1
+    with pytest.raises(ValueError, match="unit stride"):
+        full._calpha.add_alpha_terms(EI, CJ, EJ, np.ones((3, 4)), Y)  # A with the wrong number of columns
+    with pytest.raises(TypeError, match="float64"):
+        full._calpha.add_alpha_terms(EI.astype(np.float32), CJ, EJ, A, Y)
+    with pytest.raises(ValueError, match="unit stride"):
+        full._calpha.add_alpha_terms(EI, CJ, np.asfortranarray(np.ones((2, 5))), A, Y)
+
+
 def test_operator_counts_the_time_of_its_products():
     W, v = network(3, 40, seed=13)
     op = full_fisher_operator(W, v)

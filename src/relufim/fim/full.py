@@ -110,6 +110,14 @@ _NEAR_VECTORS = 8
 
 _FLOAT64 = np.dtype(np.float64)
 
+try:  # the alpha terms of a product fused into one pass (optional: built with the package where a C compiler is found)
+    from . import _calpha
+except ImportError:  # pragma: no cover - depends on the installation
+    _calpha = None
+
+#: Columns per tile the compiled alpha terms take (its scratch row); wider tiles use the NumPy passes.
+_CALPHA_MAX_COLUMNS = 4096
+
 
 def full_parameter_count(d: int, p: int) -> int:
     """Number of parameters ``P = p (d + 1)`` of the network (``p`` readout weights, ``p d`` hidden weights).
@@ -512,15 +520,17 @@ def _product_memory(p: int, d: int, b: int, tile: int, threads: int, row_block: 
     accumulators hold its own units only. In float64 numbers, per thread: the six coefficient tiles,
     the larger of two tiles (:math:`|t|` and the mask of near pairs, while they are found) and what
     the near pairs hold afterwards, however many there are (:func:`_near_memory`), the GEMM
-    outputs ``(tile, d b)`` and ``(tile, b)``, the :math:`\alpha` block and its GEMM's output, and the
+    outputs ``(tile, d b)`` and ``(tile, b)``, the :math:`\alpha` block and its GEMM's output (or
+    the compiled path's aligned copies of a coefficient tile and two ``(d, tile)`` blocks), and the
     accumulators (:func:`_accumulator_size`, ``q (3 d b + b)``); over all ``p`` units, ``c`` and its
     companions (``6 p d b``), the weights and unit columns (``3 p (d + 1)``) and the input
     ``(p (d + 1), b)``; the output ``(q (d + 1), b)``.
     """
     q = p if row_block is None else min(row_block, p)
     rstep = _alpha_rows(tile)
+    alpha = rstep * (tile + d) + tile * (tile + 2 * d + 2)  # the NumPy alpha block, and the compiled path's copies
     per_thread = 6 * tile * tile + max(2 * tile * tile, _near_memory(tile, d, b)) + tile * b * (d + 1) \
-        + rstep * (tile + d) + _accumulator_size(q, d, b)
+        + alpha + _accumulator_size(q, d, b)
     return int(8 * (threads * per_thread + 6 * p * d * b + 3 * p * (d + 1) + (p + q) * (d + 1) * b))
 
 
@@ -613,9 +623,11 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         + \sum_jA_{ij}\alpha_{ij}e_j - \sum_jB_{ij}\beta_je_j ,
 
     four GEMMs of the coefficient tiles with ``(n, d b)`` blocks, one with ``(n, b)``, each added
-    into its accumulator by BLAS (:class:`_Sums`; the bracket is formed once per unit at the end),
-    and for :math:`\alpha`, per vector, one GEMM of unit columns, one elementwise product and one
-    GEMM: about :math:`(10d + 2)mn` flops per vector; near pairs add their explicit
+    into its accumulator (:class:`_Sums`; the bracket is formed once per unit at the end), and for
+    :math:`\alpha`, per vector, one GEMM of unit columns, one elementwise product and one GEMM, or
+    where the optional compiled module is built, one fused pass over the tile (``_calpha.c``, the
+    dot products :math:`e_i\cdot c_j` kept in registers): about :math:`(10d + 2)mn` flops per
+    vector; near pairs add their explicit
     :math:`G_{ij}c_j`. With ``dtype`` float32 every tile and GEMM is in single precision (the near
     pairs' angles still come from the float64 unit columns); the result is returned in float64.
 
@@ -652,6 +664,9 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         _add_matmul(sums.y[li], B, Q2[rj], G, -1.0)
         _add_matmul(sums.bc[li], B, C2[rj], G)
         _add_matmul(sums.a_beta[li], A, beta[rj], z)
+        if _calpha is not None and C.dtype == np.float64 and n <= _CALPHA_MAX_COLUMNS:  # fused, compiled
+            _calpha.add_alpha_terms(ET[ri], CT[:, :, rj], E[:, rj], A, sums.y_alpha[:, li])
+            return
         # sum_j A_ij alpha_ij e_j, a vector and a strip of rows at a time: the alpha block stays in cache
         rstep = max(1, min(m, alpha_buf.size // n))
         for r0 in range(0, m, rstep):

@@ -1,0 +1,250 @@
+/* The alpha terms of a product with the FIM of all parameters, fused (optional compiled path; theory §15.4).
+ *
+ * add_alpha_terms(EI, CJ, EJ, A, Y): for every vector k, row unit i and coordinate a,
+ *
+ *     Y[k, i, a] += sum_j A[i, j] (e_i . c_kj) e_j[a],
+ *
+ * with EI (m, d) the unit columns of the rows, CJ (b, d, n) the vectors c of the columns, EJ (d, n)
+ * the unit columns of the columns, A (m, n) the coefficient tile and Y (b, m, d) the accumulator, all
+ * float64 with a unit stride along j (the tile's columns; any other strides). NumPy does the same in
+ * three passes per vector (a GEMM of inner dimension d, an elementwise product with A, a GEMM of
+ * output width d) whose temporaries leave the registers; here the dot products e_i . c_kj stay in
+ * registers, are scaled by A and go straight into the second sum. The GIL is released during the
+ * loops, so the engine's tile threads run on all cores.
+ *
+ * This module is optional: when it is not compiled, the library uses the NumPy passes (same results
+ * to round-off).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXN 4096
+
+/* eight doubles in one vector register (AVX-512; split by the compiler elsewhere), loadable unaligned */
+typedef double v8d __attribute__((vector_size(64), aligned(8)));
+
+static inline v8d load8(const double *p) { v8d v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void store8(double *p, v8d v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline double sum8(v8d v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+static int get(PyObject *obj, Py_buffer *view, int ndim, int writable, const char *name) {
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->ndim != ndim || view->itemsize != 8 || view->format == NULL || view->format[0] != 'd') {
+        PyErr_Format(PyExc_TypeError, "%s must be a %d-D float64 array", name, ndim);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* w[j] = A[j] * sum_l e[l] c[l][j]: 64 columns at a time in eight independent register accumulators */
+static void first_sum(const double *restrict e, Py_ssize_t se, const double *restrict c, Py_ssize_t sc,
+                      const double *restrict a, Py_ssize_t d, Py_ssize_t n, double *restrict w) {
+    Py_ssize_t j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {
+        v8d s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
+        for (Py_ssize_t l = 0; l < d; l++) {
+            const double el = e[l * se];
+            const double *cl = c + l * sc + j0;
+            s0 += el * load8(cl);
+            s1 += el * load8(cl + 8);
+            s2 += el * load8(cl + 16);
+            s3 += el * load8(cl + 24);
+            s4 += el * load8(cl + 32);
+            s5 += el * load8(cl + 40);
+            s6 += el * load8(cl + 48);
+            s7 += el * load8(cl + 56);
+        }
+        const double *aj = a + j0;
+        double *wj = w + j0;
+        store8(wj, s0 * load8(aj));
+        store8(wj + 8, s1 * load8(aj + 8));
+        store8(wj + 16, s2 * load8(aj + 16));
+        store8(wj + 24, s3 * load8(aj + 24));
+        store8(wj + 32, s4 * load8(aj + 32));
+        store8(wj + 40, s5 * load8(aj + 40));
+        store8(wj + 48, s6 * load8(aj + 48));
+        store8(wj + 56, s7 * load8(aj + 56));
+    }
+    for (; j0 + 8 <= n; j0 += 8) {
+        v8d s = {0};
+        for (Py_ssize_t l = 0; l < d; l++) s += e[l * se] * load8(c + l * sc + j0);
+        store8(w + j0, s * load8(a + j0));
+    }
+    for (Py_ssize_t j = j0; j < n; j++) {
+        double s = 0.0;
+        for (Py_ssize_t l = 0; l < d; l++) s += e[l * se] * c[l * sc + j];
+        w[j] = a[j] * s;
+    }
+}
+
+/* first_sum for two rows at once (e, e2 and their coefficient rows a, a2): each load of c serves both */
+static void first_sum2(const double *restrict e, const double *restrict e2, Py_ssize_t se,
+                       const double *restrict c, Py_ssize_t sc, const double *restrict a,
+                       const double *restrict a2, Py_ssize_t d, Py_ssize_t n, double *restrict w,
+                       double *restrict w2) {
+    Py_ssize_t j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {
+        v8d s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
+        for (Py_ssize_t l = 0; l < d; l++) {
+            const double el = e[l * se], fl = e2[l * se];
+            const double *cl = c + l * sc + j0;
+            const v8d c0 = load8(cl), c1 = load8(cl + 8), c2 = load8(cl + 16), c3 = load8(cl + 24);
+            s0 += el * c0; s1 += el * c1; s2 += el * c2; s3 += el * c3;
+            t0 += fl * c0; t1 += fl * c1; t2 += fl * c2; t3 += fl * c3;
+        }
+        store8(w + j0, s0 * load8(a + j0)); store8(w + j0 + 8, s1 * load8(a + j0 + 8));
+        store8(w + j0 + 16, s2 * load8(a + j0 + 16)); store8(w + j0 + 24, s3 * load8(a + j0 + 24));
+        store8(w2 + j0, t0 * load8(a2 + j0)); store8(w2 + j0 + 8, t1 * load8(a2 + j0 + 8));
+        store8(w2 + j0 + 16, t2 * load8(a2 + j0 + 16)); store8(w2 + j0 + 24, t3 * load8(a2 + j0 + 24));
+    }
+    if (j0 < n) {  /* the last columns, one row at a time */
+        first_sum(e, se, c + j0, sc, a + j0, d, n - j0, w + j0);
+        first_sum(e2, se, c + j0, sc, a2 + j0, d, n - j0, w2 + j0);
+    }
+}
+
+/* y[a] += sum_j w[j] E[a][j] for NA coordinates at once (NA register accumulators, one load of w each) */
+#define SECOND_SUM(NA)                                                                                   \
+    static void second_sum_##NA(const double *restrict w, const double *restrict E, Py_ssize_t sE,      \
+                                Py_ssize_t n, double *restrict y, Py_ssize_t sy) {                       \
+        v8d s[NA];                                                                                       \
+        for (int t = 0; t < NA; t++) s[t] = (v8d){0};                                                    \
+        Py_ssize_t j = 0;                                                                                \
+        for (; j + 8 <= n; j += 8) {                                                                     \
+            const v8d wj = load8(w + j);                                                                 \
+            _Pragma("GCC unroll 8")                                                                      \
+            for (int t = 0; t < NA; t++) s[t] += wj * load8(E + t * sE + j);                             \
+        }                                                                                                \
+        for (int t = 0; t < NA; t++) {                                                                   \
+            double r = sum8(s[t]);                                                                       \
+            for (Py_ssize_t jj = j; jj < n; jj++) r += w[jj] * E[t * sE + jj];                           \
+            y[t * sy] += r;                                                                              \
+        }                                                                                                \
+    }
+SECOND_SUM(8)
+SECOND_SUM(4)
+SECOND_SUM(2)
+SECOND_SUM(1)
+
+/* second_sum for two rows at once: each load of E serves both */
+#define SECOND_SUM2(NA)                                                                                  \
+    static void second_sum2_##NA(const double *restrict w, const double *restrict w2,                  \
+                                 const double *restrict E, Py_ssize_t sE, Py_ssize_t n,                 \
+                                 double *restrict y, double *restrict y2, Py_ssize_t sy) {               \
+        v8d s[NA], t[NA];                                                                                \
+        for (int u = 0; u < NA; u++) s[u] = t[u] = (v8d){0};                                             \
+        Py_ssize_t j = 0;                                                                                \
+        for (; j + 8 <= n; j += 8) {                                                                     \
+            const v8d wj = load8(w + j), vj = load8(w2 + j);                                             \
+            _Pragma("GCC unroll 8")                                                                      \
+            for (int u = 0; u < NA; u++) {                                                               \
+                const v8d eu = load8(E + u * sE + j);                                                    \
+                s[u] += wj * eu;                                                                         \
+                t[u] += vj * eu;                                                                         \
+            }                                                                                            \
+        }                                                                                                \
+        for (int u = 0; u < NA; u++) {                                                                   \
+            double r = sum8(s[u]), q = sum8(t[u]);                                                       \
+            for (Py_ssize_t jj = j; jj < n; jj++) { r += w[jj] * E[u * sE + jj]; q += w2[jj] * E[u * sE + jj]; } \
+            y[u * sy] += r;                                                                              \
+            y2[u * sy] += q;                                                                             \
+        }                                                                                                \
+    }
+SECOND_SUM2(8)
+SECOND_SUM2(4)
+SECOND_SUM2(2)
+SECOND_SUM2(1)
+
+static void second_sum2(const double *restrict w, const double *restrict w2, const double *restrict E,
+                        Py_ssize_t sE, Py_ssize_t d, Py_ssize_t n, double *restrict y, double *restrict y2,
+                        Py_ssize_t sy) {
+    Py_ssize_t a = 0;
+    for (; a + 8 <= d; a += 8) second_sum2_8(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
+    for (; a + 4 <= d; a += 4) second_sum2_4(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
+    for (; a + 2 <= d; a += 2) second_sum2_2(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
+    for (; a < d; a++) second_sum2_1(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
+}
+
+static void second_sum(const double *restrict w, const double *restrict E, Py_ssize_t sE, Py_ssize_t d,
+                       Py_ssize_t n, double *restrict y, Py_ssize_t sy) {
+    Py_ssize_t a = 0;
+    for (; a + 8 <= d; a += 8) second_sum_8(w, E + a * sE, sE, n, y + a * sy, sy);
+    for (; a + 4 <= d; a += 4) second_sum_4(w, E + a * sE, sE, n, y + a * sy, sy);
+    for (; a + 2 <= d; a += 2) second_sum_2(w, E + a * sE, sE, n, y + a * sy, sy);
+    for (; a < d; a++) second_sum_1(w, E + a * sE, sE, n, y + a * sy, sy);
+}
+
+static PyObject *add_alpha_terms(PyObject *self, PyObject *args) {
+    PyObject *oei, *oc, *oej, *oa, *oy;
+    if (!PyArg_ParseTuple(args, "OOOOO", &oei, &oc, &oej, &oa, &oy)) return NULL;
+    Py_buffer ei, c, ej, a, y;
+    if (get(oei, &ei, 2, 0, "EI") < 0) return NULL;
+    if (get(oc, &c, 3, 0, "CJ") < 0) { PyBuffer_Release(&ei); return NULL; }
+    if (get(oej, &ej, 2, 0, "EJ") < 0) { PyBuffer_Release(&ei); PyBuffer_Release(&c); return NULL; }
+    if (get(oa, &a, 2, 0, "A") < 0) { PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); return NULL; }
+    if (get(oy, &y, 3, 1, "Y") < 0) {
+        PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); PyBuffer_Release(&a);
+        return NULL;
+    }
+    const Py_ssize_t m = ei.shape[0], d = ei.shape[1], b = c.shape[0], n = c.shape[2];
+    const int shapes_ok = c.shape[1] == d && ej.shape[0] == d && ej.shape[1] == n && a.shape[0] == m
+        && a.shape[1] == n && y.shape[0] == b && y.shape[1] == m && y.shape[2] == d;
+    const int strides_ok = c.strides[2] == 8 && ej.strides[1] == 8 && a.strides[1] == 8
+        && ei.strides[0] % 8 == 0 && ei.strides[1] % 8 == 0 && c.strides[0] % 8 == 0 && c.strides[1] % 8 == 0
+        && ej.strides[0] % 8 == 0 && a.strides[0] % 8 == 0 && y.strides[0] % 8 == 0 && y.strides[1] % 8 == 0
+        && y.strides[2] % 8 == 0;
+    if (!shapes_ok || !strides_ok || n > MAXN) {
+        PyErr_SetString(PyExc_ValueError, shapes_ok && strides_ok
+            ? "add_alpha_terms: at most 4096 columns per tile"
+            : "add_alpha_terms: EI (m, d), CJ (b, d, n), EJ (d, n), A (m, n), Y (b, m, d), unit stride along n");
+        PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); PyBuffer_Release(&a); PyBuffer_Release(&y);
+        return NULL;
+    }
+    const double *pei = ei.buf, *pc = c.buf, *pej = ej.buf, *pa = a.buf;
+    double *py = y.buf;
+    const Py_ssize_t se0 = ei.strides[0] / 8, se1 = ei.strides[1] / 8, sc0 = c.strides[0] / 8, sc1 = c.strides[1] / 8;
+    const Py_ssize_t sj0 = ej.strides[0] / 8, sa0 = a.strides[0] / 8;
+    const Py_ssize_t sy0 = y.strides[0] / 8, sy1 = y.strides[1] / 8, sy2 = y.strides[2] / 8;
+    /* the unit columns and each vector's c block, copied to 64-byte aligned rows: a vector load that
+       straddles two cache lines costs two (NumPy's arrays are 16-byte aligned) */
+    const Py_ssize_t ld = (n + 7) / 8 * 8;
+    double *buf = aligned_alloc(64, (size_t)(2 * d * ld + 2 * ld + m * ld) * sizeof(double));
+    if (buf == NULL) {
+        PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); PyBuffer_Release(&a); PyBuffer_Release(&y);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    double *Eb = buf, *cb = buf + d * ld, *w = buf + 2 * d * ld, *w2 = w + ld, *Ab = w2 + ld;
+    for (Py_ssize_t l = 0; l < d; l++) memcpy(Eb + l * ld, pej + l * sj0, (size_t)n * sizeof(double));
+    for (Py_ssize_t i = 0; i < m; i++) memcpy(Ab + i * ld, pa + i * sa0, (size_t)n * sizeof(double));
+    for (Py_ssize_t k = 0; k < b; k++) {  /* a vector's c block (d x n) stays in L1 over the rows */
+        for (Py_ssize_t l = 0; l < d; l++) memcpy(cb + l * ld, pc + k * sc0 + l * sc1, (size_t)n * sizeof(double));
+        Py_ssize_t i = 0;
+        for (; i + 2 <= m; i += 2) {  /* two rows at a time: each load of c and of E serves both */
+            first_sum2(pei + i * se0, pei + (i + 1) * se0, se1, cb, ld, Ab + i * ld, Ab + (i + 1) * ld, d, n, w, w2);
+            second_sum2(w, w2, Eb, ld, d, n, py + k * sy0 + i * sy1, py + k * sy0 + (i + 1) * sy1, sy2);
+        }
+        for (; i < m; i++) {
+            first_sum(pei + i * se0, se1, cb, ld, Ab + i * ld, d, n, w);
+            second_sum(w, Eb, ld, d, n, py + k * sy0 + i * sy1, sy2);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(buf);
+    PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); PyBuffer_Release(&a); PyBuffer_Release(&y);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"add_alpha_terms", add_alpha_terms, METH_VARARGS,
+     "add_alpha_terms(EI, CJ, EJ, A, Y): Y[k, i, a] += sum_j A[i, j] (EI[i] . CJ[k, :, j]) EJ[a, j]."},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_calpha", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__calpha(void) { return PyModule_Create(&module); }
