@@ -107,6 +107,67 @@ static void first_sum2(const double *restrict e, const double *restrict e2, Py_s
     }
 }
 
+static void second_sum(const double *restrict w, const double *restrict E, Py_ssize_t sE, Py_ssize_t d,
+                       Py_ssize_t n, double *restrict y, Py_ssize_t sy);
+
+/* first_sum for four rows at once (rows e + r * sr, coefficient rows a + r * sa, outputs w + r * sw) */
+static void first_sum4(const double *restrict e, Py_ssize_t sr, Py_ssize_t se, const double *restrict c,
+                       Py_ssize_t sc, const double *restrict a, Py_ssize_t sa, Py_ssize_t d, Py_ssize_t n,
+                       double *restrict w, Py_ssize_t sw) {
+    Py_ssize_t j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) {
+        v8d s[4][2];
+        for (int r = 0; r < 4; r++) s[r][0] = s[r][1] = (v8d){0};
+        for (Py_ssize_t l = 0; l < d; l++) {
+            const double *cl = c + l * sc + j0;
+            const v8d c0 = load8(cl), c1 = load8(cl + 8);
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < 4; r++) {
+                const double el = e[r * sr + l * se];
+                s[r][0] += el * c0;
+                s[r][1] += el * c1;
+            }
+        }
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < 4; r++) {
+            store8(w + r * sw + j0, s[r][0] * load8(a + r * sa + j0));
+            store8(w + r * sw + j0 + 8, s[r][1] * load8(a + r * sa + j0 + 8));
+        }
+    }
+    if (j0 < n)
+        for (int r = 0; r < 4; r++) first_sum(e + r * sr, se, c + j0, sc, a + r * sa + j0, d, n - j0, w + r * sw + j0);
+}
+
+/* y_r[a] += sum_j w_r[j] E[a][j] for four rows r and four coordinates a at a time */
+static void second_sum4(const double *restrict w, Py_ssize_t sw, const double *restrict E, Py_ssize_t sE,
+                        Py_ssize_t d, Py_ssize_t n, double *restrict y, Py_ssize_t sr, Py_ssize_t sy) {
+    Py_ssize_t a = 0;
+    for (; a + 4 <= d; a += 4) {
+        v8d s[4][4];
+        for (int r = 0; r < 4; r++) for (int u = 0; u < 4; u++) s[r][u] = (v8d){0};
+        Py_ssize_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            v8d e[4];
+            _Pragma("GCC unroll 4")
+            for (int u = 0; u < 4; u++) e[u] = load8(E + (a + u) * sE + j);
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < 4; r++) {
+                const v8d wr = load8(w + r * sw + j);
+                _Pragma("GCC unroll 4")
+                for (int u = 0; u < 4; u++) s[r][u] += wr * e[u];
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int u = 0; u < 4; u++) {
+                double t = sum8(s[r][u]);
+                for (Py_ssize_t jj = j; jj < n; jj++) t += w[r * sw + jj] * E[(a + u) * sE + jj];
+                y[r * sr + (a + u) * sy] += t;
+            }
+    }
+    if (a < d)
+        for (int r = 0; r < 4; r++) second_sum(w + r * sw, E + a * sE, sE, d - a, n, y + r * sr + a * sy, sy);
+}
+
 /* y[a] += sum_j w[j] E[a][j] for NA coordinates at once (NA register accumulators, one load of w each) */
 #define SECOND_SUM(NA)                                                                                   \
     static void second_sum_##NA(const double *restrict w, const double *restrict E, Py_ssize_t sE,      \
@@ -212,18 +273,22 @@ static PyObject *add_alpha_terms(PyObject *self, PyObject *args) {
     /* the unit columns and each vector's c block, copied to 64-byte aligned rows: a vector load that
        straddles two cache lines costs two (NumPy's arrays are 16-byte aligned) */
     const Py_ssize_t ld = (n + 7) / 8 * 8;
-    double *buf = aligned_alloc(64, (size_t)(2 * d * ld + 2 * ld + m * ld) * sizeof(double));
+    double *buf = aligned_alloc(64, (size_t)(2 * d * ld + 4 * ld + m * ld) * sizeof(double));
     if (buf == NULL) {
         PyBuffer_Release(&ei); PyBuffer_Release(&c); PyBuffer_Release(&ej); PyBuffer_Release(&a); PyBuffer_Release(&y);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    double *Eb = buf, *cb = buf + d * ld, *w = buf + 2 * d * ld, *w2 = w + ld, *Ab = w2 + ld;
+    double *Eb = buf, *cb = buf + d * ld, *w = buf + 2 * d * ld, *w2 = w + ld, *Ab = w + 4 * ld;
     for (Py_ssize_t l = 0; l < d; l++) memcpy(Eb + l * ld, pej + l * sj0, (size_t)n * sizeof(double));
     for (Py_ssize_t i = 0; i < m; i++) memcpy(Ab + i * ld, pa + i * sa0, (size_t)n * sizeof(double));
     for (Py_ssize_t k = 0; k < b; k++) {  /* a vector's c block (d x n) stays in L1 over the rows */
         for (Py_ssize_t l = 0; l < d; l++) memcpy(cb + l * ld, pc + k * sc0 + l * sc1, (size_t)n * sizeof(double));
         Py_ssize_t i = 0;
+        for (; i + 4 <= m; i += 4) {  /* four rows at a time: each load of c and of E serves four */
+            first_sum4(pei + i * se0, se0, se1, cb, ld, Ab + i * ld, ld, d, n, w, ld);
+            second_sum4(w, ld, Eb, ld, d, n, py + k * sy0 + i * sy1, sy1, sy2);
+        }
         for (; i + 2 <= m; i += 2) {  /* two rows at a time: each load of c and of E serves both */
             first_sum2(pei + i * se0, pei + (i + 1) * se0, se1, cb, ld, Ab + i * ld, Ab + (i + 1) * ld, d, n, w, w2);
             second_sum2(w, w2, Eb, ld, d, n, py + k * sy0 + i * sy1, py + k * sy0 + (i + 1) * sy1, sy2);
