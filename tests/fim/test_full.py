@@ -434,6 +434,22 @@ def test_compiled_alpha_terms_refuse_wrong_arrays():
         full._calpha.add_alpha_terms(EI, CJ, np.asfortranarray(np.ones((2, 5))), A, Y)
 
 
+def test_compiled_product_adds_into_its_output():
+    from relufim.fim import full
+
+    if full._calpha is None:
+        pytest.skip("the optional compiled module is not built in this installation")
+    rng = np.random.default_rng(3)
+    tile = rng.standard_normal((9, 9))
+    b, out = rng.standard_normal((5, 4)), rng.standard_normal((6, 4))
+    for a in (tile[:6, :5], tile[:5, :6].T, np.ascontiguousarray(tile[:6, :5])):  # a tile, its mirror, a copy
+        before = out.copy()
+        full._add_matmul(out, a, b, np.empty_like(out), -1.0)
+        np.testing.assert_allclose(out, before - a @ b, rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="add_product"):
+        full._calpha.add_product(full._DGEMM, tile[:6, :5], b[:4], out, 1.0)
+
+
 def test_operator_counts_the_time_of_its_products():
     W, v = network(3, 40, seed=13)
     op = full_fisher_operator(W, v)

@@ -304,7 +304,46 @@ static PyObject *add_alpha_terms(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Fortran BLAS dgemm, as scipy.linalg.cython_blas exports it (a capsule holding the function pointer) */
+typedef void dgemm_t(char *, char *, int *, int *, int *, double *, double *, int *, double *, int *, double *,
+                     double *, int *);
+
+static PyObject *add_product(PyObject *self, PyObject *args) {
+    PyObject *cap, *oa, *ob, *oc;
+    double alpha;
+    if (!PyArg_ParseTuple(args, "OOOOd", &cap, &oa, &ob, &oc, &alpha)) return NULL;
+    dgemm_t *dgemm = (dgemm_t *)PyCapsule_GetPointer(cap, PyCapsule_GetName(cap));
+    if (dgemm == NULL) return NULL;
+    Py_buffer a, b, c;
+    if (get(oa, &a, 2, 0, "a") < 0) return NULL;
+    if (get(ob, &b, 2, 0, "b") < 0) { PyBuffer_Release(&a); return NULL; }
+    if (get(oc, &c, 2, 1, "out") < 0) { PyBuffer_Release(&a); PyBuffer_Release(&b); return NULL; }
+    int M = (int)c.shape[0], N = (int)c.shape[1], K = (int)a.shape[1];
+    /* out (row-major, unit column stride) += alpha a @ b is out^T += alpha b^T a^T in column-major terms */
+    int ok = a.shape[0] == M && b.shape[0] == K && b.shape[1] == N && c.strides[1] == 8 && b.strides[1] == 8
+        && (a.strides[1] == 8 || a.strides[0] == 8) && M > 0 && N > 0 && K > 0;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "add_product: a (M, K), b (K, N), out (M, N), unit stride along the rows "
+                                          "of b and out and along either axis of a");
+        PyBuffer_Release(&a); PyBuffer_Release(&b); PyBuffer_Release(&c);
+        return NULL;
+    }
+    char tb_ = 'N', ta_;
+    int ldb = (int)(b.strides[0] / 8), ldc = (int)(c.strides[0] / 8), lda;
+    if (a.strides[1] == 8 && (a.strides[0] != 8 || K == 1)) { ta_ = 'N'; lda = (int)(a.strides[0] / 8); }
+    else { ta_ = 'T'; lda = (int)(a.strides[1] / 8); }
+    if (lda < 1) lda = 1;
+    double one = 1.0;
+    Py_BEGIN_ALLOW_THREADS
+    dgemm(&tb_, &ta_, &N, &M, &K, &alpha, (double *)b.buf, &ldb, (double *)a.buf, &lda, &one, (double *)c.buf, &ldc);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&a); PyBuffer_Release(&b); PyBuffer_Release(&c);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"add_product", add_product, METH_VARARGS,
+     "add_product(dgemm, a, b, out, alpha): out += alpha a @ b by the BLAS dgemm in the capsule, without the GIL."},
     {"add_alpha_terms", add_alpha_terms, METH_VARARGS,
      "add_alpha_terms(EI, CJ, EJ, A, Y): Y[k, i, a] += sum_j A[i, j] (EI[i] . CJ[k, :, j]) EJ[a, j]."},
     {NULL, NULL, 0, NULL}

@@ -111,9 +111,13 @@ _NEAR_VECTORS = 8
 _FLOAT64 = np.dtype(np.float64)
 
 try:  # the alpha terms of a product fused into one pass (optional: built with the package where a C compiler is found)
+    from scipy.linalg import cython_blas
+
     from . import _calpha
-except ImportError:  # pragma: no cover - depends on the installation
-    _calpha = None
+
+    _DGEMM = cython_blas.__pyx_capi__["dgemm"]  # SciPy's BLAS, called from _calpha without the GIL
+except (ImportError, AttributeError, KeyError):  # pragma: no cover - depends on the installation
+    _calpha = _DGEMM = None
 
 #: Columns per tile the compiled alpha terms take (its scratch row); wider tiles use the NumPy passes.
 _CALPHA_MAX_COLUMNS = 4096
@@ -599,11 +603,18 @@ class _Sums:
 
 
 def _add_matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray, sign: float = 1.0) -> None:
-    r"""``out += sign * (a @ b)`` through ``scratch`` (``out``'s shape), which the GEMM writes first.
+    r"""``out += sign * (a @ b)``: by BLAS into ``out`` where the compiled module is built, else via ``scratch``.
 
-    NumPy's GEMM releases the GIL, so the workers' products run side by side; SciPy's ``dgemm``,
-    which could add into ``out`` itself, holds it (two threads then took longer than one).
+    The compiled path calls SciPy's ``dgemm`` with ``beta = 1`` from C, without the GIL, so the
+    workers' products run side by side and no ``(m, n)`` sum is added afterwards (that addition
+    cost about 15 % of the coefficient GEMMs). SciPy's Python ``dgemm`` could add into ``out`` too
+    but holds the GIL: two threads then took longer than one. The fallback lets NumPy's GEMM
+    (which releases the GIL) write ``scratch`` (``out``'s shape) and adds it.
     """
+    if _calpha is not None and out.dtype == np.float64 and a.dtype == np.float64 == b.dtype \
+            and out.strides[1] == 8 and b.strides[1] == 8 and 8 in a.strides:
+        _calpha.add_product(_DGEMM, a, b, out, sign)
+        return
     np.matmul(a, b, out=scratch)
     if sign > 0:
         out += scratch
