@@ -84,6 +84,21 @@ def test_unconverged_pairs_are_flagged_and_required():
     assert calls and calls[-1] == (2, 2)
 
 
+@pytest.mark.parametrize("spread", [1.0, 1e-5])  # a well-conditioned block; one whose rotation amplifies 1e5-fold
+def test_orthonormalize_keeps_the_block_off_the_basis(spread):
+    rng = np.random.default_rng(7)
+    Q = np.linalg.qr(rng.standard_normal((2000, 40)))[0]  # the basis to stay orthogonal to
+    X = rng.standard_normal((2000, 12)) + 3.0 * Q[:, :12]  # a large component along the basis
+    X[:, 1] = X[:, 0] + spread * X[:, 1]  # nearly dependent columns when spread is small
+    V = orthonormalize(X, against=Q)
+    assert V.shape[1] == 12
+    assert np.abs(V.T @ V - np.eye(12)).max() < 1e-12
+    assert np.abs(Q.T @ V).max() < 1e-12  # orthogonal to the basis to round-off, however ill-conditioned
+    # the span of the projected block is kept: its projection off Q lies in range(V)
+    Xp = X - Q @ (Q.T @ X)
+    assert np.abs(Xp - V @ (V.T @ Xp)).max() < 1e-9 * np.abs(Xp).max()
+
+
 def test_orthonormalize_drops_dependent_columns():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 3))

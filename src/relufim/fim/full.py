@@ -1167,13 +1167,13 @@ def _hermite_columns(u: _Units, idx: np.ndarray, out: np.ndarray) -> None:
     factors = u.E[idx]  # (n, k, p): e_j at each coordinate of each alpha
     power = factors.prod(axis=1)  # e_j^alpha, (n, p)
     cols = out.T  # (n, P), C-ordered: each column of the Fortran-ordered out is a contiguous row here
-    cols[:, :p] = relu_k * power * u.r
-    Hw = step_up * power[:, :, None] * u.ET  # (n, p, d)
+    np.multiply(power, relu_k * u.r, out=cols[:, :p])
+    Hw = cols[:, p:].reshape(n, p, d)  # the w blocks, written in place
+    np.multiply(power[:, :, None], step_up * u.ET, out=Hw)
     for t in range(k):  # alpha_a e^(alpha - 1_a): the coordinate at position t left out
         rest = np.delete(factors, t, axis=1).prod(axis=1)  # (n, p)
         Hw[np.arange(n), :, idx[:, t]] += step_down * rest  # one coordinate a per column: no repeats
     Hw *= u.v[:, None]
-    cols[:, p:] = Hw.reshape(n, p * d)
 
 
 def full_series_preconditioner(W: np.ndarray, v: np.ndarray, degree: int = 4) -> SeriesPreconditioner:

@@ -320,7 +320,10 @@ class SeriesPreconditioner:
         gap = lam[:, None] - theta[None, :]
         tiny = 1e-12 * max(float(lam[0]), 1e-300)
         gap = np.where(np.abs(gap) > tiny, gap, np.copysign(tiny, gap + 0.0))
-        return self.features.T @ (self.rotation @ (C / gap + C / theta[None, :])) - R / theta[None, :]
+        Z = self.rotation @ (C / gap + C / theta[None, :])  # (N, m)
+        out = (Z.T @ self.features).T  # Fortran-ordered (n, m), like the solver's residuals: no transposing pass
+        out -= R / theta[None, :]
+        return out
 
 
 def series_preconditioner(W: np.ndarray, degree: int = 4, *, chunk: int = 16384,
