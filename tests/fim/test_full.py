@@ -434,6 +434,23 @@ def test_compiled_alpha_terms_refuse_wrong_arrays():
         full._calpha.add_alpha_terms(EI, CJ, np.asfortranarray(np.ones((2, 5))), A, Y)
 
 
+def test_compiled_angle_coefficients_against_their_formulas():
+    from relufim.fim import full
+
+    if full._calpha is None:
+        pytest.skip("the optional compiled module is not built in this installation")
+    T = np.array([[1.2, 1.0, 0.5, 0.0], [-0.3, -1.0, -1.5, 0.99]])
+    K0, A, B = np.empty_like(T), np.empty_like(T), np.empty_like(T)
+    full._calpha.angle_coefficients(T, K0, A, B)
+    t = np.clip([[1.2, 1.0, 0.5, 0.0], [-0.3, -1.0, -1.5, 0.99]], -1.0, 1.0)
+    s = np.sqrt(1.0 - t * t)
+    assert np.array_equal(T, t)  # clipped in place
+    np.testing.assert_allclose(K0, (np.pi - np.arccos(t)) / (2 * np.pi), rtol=0, atol=1e-15)
+    a = np.divide(1.0, 2 * np.pi * s, out=np.zeros_like(s), where=s > 0)  # 0 where sin = 0: set apart anyway
+    np.testing.assert_allclose(A, a, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(B, t * a, rtol=1e-14, atol=0)
+
+
 def test_compiled_product_adds_into_its_output():
     from relufim.fim import full
 

@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -341,7 +342,51 @@ static PyObject *add_product(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* One pass over a cosine tile: T clipped to [-1, 1] in place, K0 = (pi - theta) / (2 pi),
+   A = 1 / (2 pi sin theta) (0 where sin theta = 0), B = cos theta A (theory §15.4). */
+static PyObject *angle_coefficients(PyObject *self, PyObject *args) {
+    PyObject *ot, *ok, *oa, *ob;
+    if (!PyArg_ParseTuple(args, "OOOO", &ot, &ok, &oa, &ob)) return NULL;
+    Py_buffer t, k, a, b;
+    if (get(ot, &t, 2, 1, "T") < 0) return NULL;
+    if (get(ok, &k, 2, 1, "K0") < 0) { PyBuffer_Release(&t); return NULL; }
+    if (get(oa, &a, 2, 1, "A") < 0) { PyBuffer_Release(&t); PyBuffer_Release(&k); return NULL; }
+    if (get(ob, &b, 2, 1, "B") < 0) { PyBuffer_Release(&t); PyBuffer_Release(&k); PyBuffer_Release(&a); return NULL; }
+    const Py_ssize_t m = t.shape[0], n = t.shape[1];
+    int ok_ = k.shape[0] == m && k.shape[1] == n && a.shape[0] == m && a.shape[1] == n && b.shape[0] == m
+        && b.shape[1] == n && t.strides[1] == 8 && k.strides[1] == 8 && a.strides[1] == 8 && b.strides[1] == 8;
+    if (!ok_) {
+        PyErr_SetString(PyExc_ValueError, "angle_coefficients: T, K0, A, B of one shape, unit stride along the rows");
+        PyBuffer_Release(&t); PyBuffer_Release(&k); PyBuffer_Release(&a); PyBuffer_Release(&b);
+        return NULL;
+    }
+    const double inv2pi = 0.15915494309189533577;  /* 1 / (2 pi) */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m; i++) {
+        double *restrict tr = (double *)((char *)t.buf + i * t.strides[0]);
+        double *restrict kr = (double *)((char *)k.buf + i * k.strides[0]);
+        double *restrict ar = (double *)((char *)a.buf + i * a.strides[0]);
+        double *restrict br = (double *)((char *)b.buf + i * b.strides[0]);
+#pragma omp simd
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double c = tr[j];
+            c = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+            tr[j] = c;
+            kr[j] = 0.5 - acos(c) * inv2pi;
+            const double s2 = (1.0 - c) * (1.0 + c);
+            const double r = s2 > 0.0 ? inv2pi / sqrt(s2) : 0.0;
+            ar[j] = r;
+            br[j] = c * r;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&t); PyBuffer_Release(&k); PyBuffer_Release(&a); PyBuffer_Release(&b);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"angle_coefficients", angle_coefficients, METH_VARARGS,
+     "angle_coefficients(T, K0, A, B): clip T; K0 = (pi - acos T) / 2 pi, A = 1 / (2 pi sin), B = T A, one pass."},
     {"add_product", add_product, METH_VARARGS,
      "add_product(dgemm, a, b, out, alpha): out += alpha a @ b by the BLAS dgemm in the capsule, without the GIL."},
     {"add_alpha_terms", add_alpha_terms, METH_VARARGS,

@@ -699,7 +699,14 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         T, K0, S, A, B = (x[:m, :n] for x in bufs[:5])
         scratch = bufs[6:]
         np.matmul(ET[ri], E[:, rj], out=T)
-        near = _angle_tile(T, K0, S, ri, rj, units, diag, set_near=False)
+        fused = _calpha is not None and dtype == _FLOAT64
+        if fused:  # kappa0, A and B in one compiled pass; the near pairs and the diagonal are set below
+            if diag:
+                np.fill_diagonal(T, 0.0)
+            _calpha.angle_coefficients(T, K0, A, B)
+            near = _near_pairs(T, ri, rj)
+        else:
+            near = _angle_tile(T, K0, S, ri, rj, units, diag, set_near=False)
         if near is not None:  # each near pair's stable angle once: into the tiles, and its G_ij c_j added here
             Y3 = sums.y.reshape(q, d, b)
             for pairs in near.chunks(T, units, _near_chunk_pairs(T.size, d, max(d, b))):
@@ -709,7 +716,17 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
                 if mirrored and not diag:
                     np.add.at(Y3, pairs.gj, np.matmul(G, C[pairs.gi]))  # M symmetric: M_ji c_i = M_ij c_i
                 del G  # not kept while the next chunk is formed
-        _rank_two_coefficients(T, S, A, B, near, diag)
+        if not fused:
+            _rank_two_coefficients(T, S, A, B, near, diag)
+        else:  # as _angle_tile and _rank_two_coefficients leave them: G explicit at the near pairs, exact diagonal
+            if near is not None:
+                A[near.mask] = 0.0
+                B[near.mask] = 0.0
+            if diag:
+                np.fill_diagonal(T, 1.0)
+                np.fill_diagonal(K0, 0.5)
+                np.fill_diagonal(A, 0.0)
+                np.fill_diagonal(B, 0.0)
         one_side(sums, K0, A, B, ri, rj, scratch)
         if mirrored and not diag:
             AT = bufs[5][:n, :m]
