@@ -1,5 +1,7 @@
 """The block eigensolver and the matrix-free spectrum route against dense eigh."""
 
+import importlib
+
 import numpy as np
 import pytest
 import scipy.linalg as sla
@@ -97,6 +99,63 @@ def test_orthonormalize_keeps_the_block_off_the_basis(spread):
     # the span of the projected block is kept: its projection off Q lies in range(V)
     Xp = X - Q @ (Q.T @ X)
     assert np.abs(Xp - V @ (V.T @ Xp)).max() < 1e-9 * np.abs(Xp).max()
+
+
+@pytest.mark.parametrize("inside", [0.0, 1 - 1e-8])  # a block off the basis; one almost inside it
+def test_orthonormalize_projects_twice_only_after_cancellation(inside, monkeypatch):
+    es = importlib.import_module("relufim.spectrum.eigensolver")  # relufim.spectrum is also a function
+
+    calls = []
+    project = es._subtract_projection
+    monkeypatch.setattr(es, "_subtract_projection", lambda X, Q: (calls.append(1), project(X, Q)))
+    rng = np.random.default_rng(3)
+    Q = np.linalg.qr(rng.standard_normal((3000, 30)))[0]
+    X = (1 - inside) * rng.standard_normal((3000, 8)) + inside * Q @ rng.standard_normal((30, 8))
+    V = orthonormalize(X, against=Q)
+    assert V.shape[1] == 8 and np.abs(V.T @ V - np.eye(8)).max() < 1e-12
+    # one pass leaves ~1e-16 of the column before it: relative to the 1e-8 that survives, 1e-8; a second pass is due
+    assert np.abs(Q.T @ V).max() < 1e-12
+    assert len(calls) == (1 if inside == 0.0 else 2)
+
+
+def _spy_ritz(monkeypatch):
+    es = importlib.import_module("relufim.spectrum.eigensolver")
+    firsts = []
+    form = es._RitzBlock.form
+    monkeypatch.setattr(es._RitzBlock, "form", lambda self, space, S, theta, first: (
+        firsts.append(first), form(self, space, S, theta, first))[1])
+    return firsts
+
+
+def test_deferred_ritz_vectors_return_the_last_steps_pairs(monkeypatch):
+    # five separated pairs converge first; 15 in a tight cluster take longer: the first five are deferred
+    lam = np.concatenate([[50.0, 40.0, 30.0, 20.0, 10.0], 5.0 + 1e-3 * np.arange(15)[::-1], np.linspace(0, 1, 980)])
+    Q = np.linalg.qr(np.random.default_rng(0).standard_normal((1000, 1000)))[0]
+    A = (Q * lam) @ Q.T
+    firsts = _spy_ritz(monkeypatch)
+    r = block_eigsh(lambda V: A @ V, 1000, 20, tol=1e-10, maxiter=200)
+    assert max(firsts) > 0  # some steps did defer a converged run
+    assert r.converged.all()
+    np.testing.assert_allclose(r.eigenvalues, lam[:20], rtol=0, atol=1e-9 * 50)
+    # the residuals reported are those of the returned vectors (not of an earlier step's)
+    true = np.linalg.norm(A @ r.eigenvectors - r.eigenvectors * r.eigenvalues, axis=0)
+    np.testing.assert_allclose(r.residuals, true, rtol=1e-6, atol=1e-13 * 50)
+    assert np.abs(r.eigenvectors.T @ r.eigenvectors - np.eye(20)).max() < 1e-12
+
+
+def test_a_new_ritz_value_above_a_deferred_run_forms_it_again(monkeypatch):
+    # X0 holds the exact eigenvectors of 10 .. 9.6, so they converge at once and are deferred; the pair of
+    # 100 enters later above them, and the deferred run is formed again, in its new order
+    lam = np.concatenate([[100.0, 10.0, 9.9, 9.8, 9.7, 9.6], np.full(1994, 1.0)])
+    I = np.eye(2000)
+    firsts, calls = _spy_ritz(monkeypatch), []
+    r = block_eigsh(lambda V: lam[:, None] * V, 2000, 6, X0=I[:, 1:6], block=6, tol=1e-10, maxiter=100,
+                    progress=lambda n, m: calls.append(n))
+    assert calls[0] == 5 and firsts[1] == 0  # five leading pairs converged at step 1, yet step 2 formed them again
+    assert calls[-1] == 6
+    np.testing.assert_allclose(r.eigenvalues, lam[:6], rtol=0, atol=1e-8)
+    true = np.linalg.norm(lam[:, None] * r.eigenvectors - r.eigenvectors * r.eigenvalues, axis=0)
+    np.testing.assert_allclose(r.residuals, true, rtol=1e-6, atol=1e-12)
 
 
 def test_orthonormalize_drops_dependent_columns():

@@ -85,7 +85,8 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
 def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: float = 1e-10) -> np.ndarray:
     """Orthonormal basis of ``range(X)`` (minus ``range(against)``), dropping dependent directions.
 
-    Block Gram–Schmidt against ``against`` (twice), then SVQB (Stathopoulos & Wu 2002): the
+    Block Gram–Schmidt against ``against`` (a second pass where a column lost more than
+    :data:`_ONE_PASS` of its norm in the first), then SVQB (Stathopoulos & Wu 2002): the
     eigendecomposition of the column-scaled Gram matrix ``X^T X`` gives the basis, directions
     with a relative singular value below ``1e-7`` are dropped as dependent, and the sweep is
     repeated until the basis is orthonormal to 1e-12; after an ill-conditioned sweep (relative
@@ -106,10 +107,15 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
         return X
     scale = max(float(_column_norms(X).max()), np.finfo(float).tiny)
     project = against is not None and against.shape[1] > 0
+    norms = None
     if project:
-        for _ in range(2):
+        before = _column_norms(X)
+        _subtract_projection(X, against)
+        norms = _column_norms(X)
+        if np.any(norms < _ONE_PASS * before):  # cancellation: what is left along `against` may not be round-off
             _subtract_projection(X, against)
-    keep = _column_norms(X) > drop_tol * scale
+            norms = _column_norms(X)
+    keep = (norms if norms is not None else _column_norms(X)) > drop_tol * scale
     if not keep.all():
         X = np.asfortranarray(X[:, keep])
     spare = np.empty_like(X, order="F")  # the rotations ping-pong between X and this buffer
@@ -138,6 +144,14 @@ def _subtract_projection(X: np.ndarray, Q: np.ndarray) -> None:
         X -= Q @ C
 
 
+#: Share of its norm a column must keep through one projection off ``against`` for that pass to
+#: suffice in :func:`orthonormalize` (the criterion of Daniel, Gragg, Kaufman & Stewart 1976): what
+#: one pass leaves along ``against`` is round-off of the column's norm before it, at most sqrt(2)
+#: times the round-off of its norm after. Below it (cancellation) the block is projected again.
+#: The residuals of Ritz pairs are orthogonal to the basis in exact arithmetic, so a solve mostly
+#: takes one pass.
+_ONE_PASS = 1 / np.sqrt(2.0)
+
 #: Relative eigenvalue of the scaled Gram matrix (squared singular value) below which a
 #: direction counts as dependent in :func:`orthonormalize`.
 _SVQB_RANK_TOL = 1e-14
@@ -158,6 +172,52 @@ def _fill_random(V: np.ndarray, b: int, p: int, rng: np.random.Generator, agains
         guard = np.hstack([against, V]) if against.shape[1] else V
         V = np.hstack([V, orthonormalize(rng.standard_normal((p, missing)), against=guard)])
     return V
+
+
+class _RitzBlock:
+    """The Ritz vectors ``X``, their images ``AX``, residuals ``R`` and residual norms of a step, kept in place.
+
+    Fortran-ordered like the space (no transposing copies later) and reused from step to step, so
+    a step allocates nothing and a deferred run (:func:`block_eigsh`, Notes) stays where it is.
+    The arrays returned are views, valid until the next :meth:`form` or :meth:`store`.
+    """
+
+    def __init__(self, p: int, capacity: int):
+        self._arrays = [np.empty((p, capacity), order="F") for _ in range(3)]
+        self._res = np.empty(capacity)
+
+    def _reserve(self, n: int, keep: int) -> None:
+        if n > self._res.size:
+            grown = [np.empty((a.shape[0], n), order="F") for a in self._arrays]
+            for g, a in zip(grown, self._arrays, strict=True):
+                g[:, :keep] = a[:, :keep]
+            self._arrays = grown
+            self._res = np.concatenate([self._res[:keep], np.empty(n - keep)])
+
+    def form(self, space: _Space, S: np.ndarray, theta: np.ndarray,
+             first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Columns ``first:`` for the Rayleigh–Ritz rotation ``S`` (two GEMMs with the space); ``:first`` kept."""
+        n = S.shape[1]
+        self._reserve(n, first)
+        X, AX, R = (a[:, :n] for a in self._arrays)
+        cols = slice(first, n)
+        np.matmul(space.basis, S[:, cols], out=X[:, cols])
+        np.matmul(space.images, S[:, cols], out=AX[:, cols])
+        np.multiply(X[:, cols], theta[cols], out=R[:, cols])
+        np.subtract(AX[:, cols], R[:, cols], out=R[:, cols])
+        self._res[cols] = _column_norms(R[:, cols])
+        return X, AX, R, self._res[:n]
+
+    def store(self, X: np.ndarray, AX: np.ndarray, R: np.ndarray,
+              res: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Hold pairs formed elsewhere (the switch out of low precision), so a later step can defer them."""
+        n = X.shape[1]
+        self._reserve(n, 0)
+        out = [a[:, :n] for a in self._arrays]
+        for o, x in zip(out, (X, AX, R), strict=True):
+            o[...] = x
+        self._res[:n] = res
+        return out[0], out[1], out[2], self._res[:n]
 
 
 class _Space:
@@ -282,6 +342,13 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     it, and every later product is ``matmat``. So the returned residuals are computed from
     float64 images only and every pair flagged as converged meets ``tol`` in float64.
 
+    *Deferred Ritz vectors.* Forming the Ritz vectors and their images costs two GEMMs with the
+    whole basis per step. The leading run of pairs that had converged at the previous step is
+    not formed again while its Ritz values stay within the tolerance of theirs (no new value
+    entered the run); the run is formed, and every residual recomputed, when the required pairs
+    look converged and before a restart, so the returned pairs and residuals are always those of
+    the last Rayleigh–Ritz step.
+
     *Never dropping a cluster member.* If, when the wanted pairs have converged, the smallest
     Ritz value of the block equals the ``k``-th to within the tolerance, the block may cut a
     cluster; the block is then enlarged by ``k`` columns and the iteration continues.
@@ -313,8 +380,10 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     H = np.zeros((0, 0))
     matvecs = low_matvecs = 0
     theta = np.zeros(0)
+    ritz = _RitzBlock(p, b)
     X = V
     res = np.full(b, np.inf)
+    deferred, complete = 0, True
     low = matmat_low is not None
     best_low = np.inf
     it = 0
@@ -331,13 +400,15 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         space.append(V, AV)
         evals, S = np.linalg.eigh(H)
         order = np.argsort(evals)[::-1][: min(b, space.size)]
-        theta, S = evals[order], S[:, order]
-        X = np.matmul(space.basis, S, out=np.empty((p, S.shape[1]), order="F"))  # Fortran like the space:
-        AX = np.matmul(space.images, S, out=np.empty((p, S.shape[1]), order="F"))  # no transposing copies later
-        R = np.multiply(X, theta, out=np.empty_like(X))
-        np.subtract(AX, R, out=R)
-        res = _column_norms(R)
+        theta_before, theta, S = theta, evals[order], S[:, order]
         scale = max(abs(theta[0]), np.finfo(float).tiny)
+        # the leading run converged at the last step is not re-formed (Notes, deferred Ritz vectors), unless a
+        # new Ritz value entered it; "complete" forms it when the step needs every pair
+        if deferred and (low or S.shape[1] < deferred
+                         or np.abs(theta[:deferred] - theta_before[:deferred]).max() > tol * scale):
+            deferred = 0
+        X, AX, R, res = ritz.form(space, S, theta, deferred)
+        complete = deferred == 0
         if low:  # the mixed-precision rule (Notes)
             worst = float(res[:required].max())
             if worst <= switch_tol * scale or worst >= 0.5 * best_low or it == maxiter:
@@ -347,11 +418,17 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
                 space.reset(X, AX)
                 H = np.diag(theta)
                 R = AX - X * theta
-                res = _column_norms(R)
+                X, AX, R, res = ritz.store(X, AX, R, _column_norms(R))
                 scale = max(abs(theta[0]), np.finfo(float).tiny)
             best_low = min(best_low, worst)
         conv = (res <= tol * scale) & (not low)
         n_conv = int(np.count_nonzero(conv[:required]))
+        restart = space.size + b > krylov_blocks * b or space.size + b > p
+        if not complete and (n_conv == required or restart):  # the result or the restart needs every pair
+            X, AX, R, res = ritz.form(space, S, theta, 0)
+            complete = True
+            conv = res <= tol * scale
+            n_conv = int(np.count_nonzero(conv[:required]))
         if progress is not None:
             progress(n_conv, required)
         if n_conv == required:
@@ -359,18 +436,24 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
             if not cut:
                 break
             b = min(p, b + k)  # the whole block sits in one cluster, which may go on: enlarge it
-        if space.size + b > krylov_blocks * b or space.size + b > p:
+        if restart or space.size + b > krylov_blocks * b or space.size + b > p:  # (b may have grown)
+            if not complete:
+                X, AX, R, res = ritz.form(space, S, theta, 0)
+                complete = True
             # thick restart: keep the Ritz vectors and their images, no product needed
             space.reset(X, AX)
             H = np.diag(theta)
         # expand by the residuals of the unconverged pairs (locked pairs cost no further products)
         active = np.flatnonzero(~conv)
+        deferred = int(active[0]) if active.size else conv.size  # the leading converged run
         grow = R[:, active] if preconditioner is None else preconditioner(R[:, active], theta[active])
         V = orthonormalize(grow, against=space.basis)
         if V.shape[1] < active.size:  # lost rank: complete with random directions
             V = _fill_random(V, min(active.size, p - space.size), p, rng, space.basis)
         if V.shape[1] == 0:
             break
+    if not complete:  # stopped by maxiter or a lost rank with the deferred run not formed
+        X, AX, R, res = ritz.form(space, S, theta, 0)
     scale = max(abs(theta[0]), np.finfo(float).tiny) if theta.size else 1.0
     keep = slice(0, k)
     return BlockEigResult(
