@@ -598,7 +598,8 @@ class _Sums:
         Y = self.y.reshape(q, d, -1)
         Y += self.y_alpha.transpose(1, 2, 0)
         z = self.a_beta - np.einsum("ilk,il->ik", self.bc.reshape(q, d, -1), ET)
-        Y += ET[:, :, None] * z[:, None, :]
+        for coord in range(d):  # one coordinate at a time: no (q, d, b) temporary
+            Y[:, coord] += ET[:, coord, None] * z
         return Y
 
 
@@ -651,8 +652,10 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     # read only: views in float64, copies in float32
     v, E, ET, WT = (x.astype(dtype, copy=False) for x in (units.v, units.E, units.ET, units.W.T))
     a = U[:p].astype(dtype, copy=False)
-    C = U[p:].astype(dtype, copy=False).reshape(p, d, b) * v[:, None, None]  # c_j = v_j b_j + a_j w_j, (p, d, b)
-    C += WT[:, :, None] * a[:, None, :]
+    C = np.empty((p, d, b), dtype)  # c_j = v_j b_j + a_j w_j, (p, d, b), in one pass from U
+    np.multiply(U[p:].T.reshape(b, p, d).transpose(1, 2, 0), v[:, None, None], out=C, casting="same_kind")
+    for coord in range(d):  # one coordinate at a time: no (p, d, b) temporary
+        C[:, coord] += WT[:, coord, None] * a
     beta = np.einsum("jlk,jl->jk", C, ET)  # (p, b)
     Q = ET[:, :, None] * beta[:, None, :]  # beta_j e_j, (p, d, b)
     C2, Q2 = C.reshape(p, d * b), Q.reshape(p, d * b)
@@ -741,7 +744,7 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
     Y = _Sums(acc, q, d, b).total(ET[s0:e0])
     out = np.empty((q * (d + 1), b))
     out[:q] = np.einsum("jlk,jl->jk", Y, units.W.T[s0:e0])
-    out[q:] = (Y * units.v[s0:e0, None, None]).reshape(q * d, b)
+    np.multiply(Y, units.v[s0:e0, None, None], out=out[q:].reshape(q, d, b))
     return out
 
 
