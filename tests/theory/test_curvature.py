@@ -301,6 +301,28 @@ def test_measured_clusters_assume_no_sizes():
     assert [c.size for c in cl] == [2, 3, 1] and cl[-1].closed is False and cl[0].gap_below == pytest.approx(9.5 / 2)
 
 
+def test_measured_clusters_capture_depends_on_the_span_only():
+    # the share of each group's span inside the feature spans, against a direct projection; a basis of the same
+    # groups that is not orthonormal (mixed within each group) gives the same shares
+    rng = np.random.default_rng(5)
+    P, d = 400, 2
+    feats = rng.standard_normal((P, 1 + d + d * (d + 1) // 2))
+    U = np.linalg.qr(np.column_stack([feats[:, :3] + 0.1 * rng.standard_normal((P, 3)),
+                                      rng.standard_normal((P, 3))]))[0]
+    lam = np.array([9.0, 4.0, 3.9, 3.8, 1.0, 0.9])
+    ref = measured_clusters(lam, U, P // 3, d, features=feats)
+    mixed = U.copy()
+    mixed[:, 1:4] = U[:, 1:4] @ rng.standard_normal((3, 3))
+    got = measured_clusters(lam, mixed, P // 3, d, features=feats)
+    Q1 = np.linalg.qr(feats[:, :1 + d])[0]
+    for a, b, c in zip(ref, got, [(0, 1), (1, 4), (4, 6)], strict=True):
+        block = U[:, c[0]:c[1]]
+        direct = np.sum((Q1.T @ block) ** 2) / block.shape[1]  # trace of the projector onto span, per vector
+        assert a.captured[1] == pytest.approx(direct, abs=1e-12)
+        for k in a.captured:
+            assert b.captured[k] == pytest.approx(a.captured[k], abs=1e-12)
+
+
 def test_bad_input():
     W, v = network(3, 10)
     with pytest.raises(ValueError, match="exceeds the number of parameters"):

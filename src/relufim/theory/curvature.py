@@ -155,7 +155,8 @@ def measured_clusters(eigenvalues: np.ndarray, eigenvectors: np.ndarray | None, 
         if eigenvectors is not None:
             U = eigenvectors[:, a:b]
             share = float((U[:p] ** 2).sum() / U.shape[1])
-            QU = np.linalg.qr(U)[0]
+            G = U.T @ U  # the solvers' eigenvectors are orthonormal already: a QR only where they are not
+            QU = U if np.abs(G - np.eye(G.shape[0])).max() < 1e-10 else np.linalg.qr(U)[0]
             captured = {k: float(np.sum(principal_cosines(QU, S, orthonormal=True) ** 2) / U.shape[1])
                         for k, S in spans.items()}
         closed = bool(b < lam.size)
