@@ -83,7 +83,7 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
 
 
 def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: float = 1e-10) -> np.ndarray:
-    """Orthonormal basis of ``range(X)`` (minus ``range(against)``), dropping dependent directions.
+    """Orthonormal basis of ``range(X)`` (minus ``range(against)``), dropping dependent directions (theory §10.3).
 
     Block Gram–Schmidt against ``against`` (a second pass where a column lost more than
     :data:`_ONE_PASS` of its norm in the first), then SVQB (Stathopoulos & Wu 2002): the
@@ -279,6 +279,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
                 switch_tol: float = MIXED_SWITCH_TOL,
                 preconditioner: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> BlockEigResult:
     r"""Top ``k`` eigenpairs of a symmetric PSD operator ``A`` given by ``matmat(V) = A @ V``.
+
+    Theory §10.3: a block seeded with the theory's vectors, SVQB, Rayleigh–Ritz with soft locking.
 
     Parameters
     ----------
