@@ -345,6 +345,11 @@ def _rank_two_coefficients(T: np.ndarray, S: np.ndarray, A: np.ndarray, B: np.nd
         np.fill_diagonal(S, 1.0)
     np.divide(_INV_2PI, S, out=A)
     np.multiply(T, A, out=B)
+    _clear_rank_two(A, B, near, diagonal_tile)
+
+
+def _clear_rank_two(A: np.ndarray, B: np.ndarray, near: _NearPairs | None, diagonal_tile: bool) -> None:
+    """Zero ``A`` and ``B`` at the near pairs (their stable ``G`` is added explicitly) and on a diagonal tile."""
     if near is not None:
         A[near.mask] = 0.0
         B[near.mask] = 0.0
@@ -722,14 +727,10 @@ def _full_product(units: _Units, U: np.ndarray, tile: int, threads: int, progres
         if not fused:
             _rank_two_coefficients(T, S, A, B, near, diag)
         else:  # as _angle_tile and _rank_two_coefficients leave them: G explicit at the near pairs, exact diagonal
-            if near is not None:
-                A[near.mask] = 0.0
-                B[near.mask] = 0.0
+            _clear_rank_two(A, B, near, diag)
             if diag:
                 np.fill_diagonal(T, 1.0)
                 np.fill_diagonal(K0, 0.5)
-                np.fill_diagonal(A, 0.0)
-                np.fill_diagonal(B, 0.0)
         one_side(sums, K0, A, B, ri, rj, scratch)
         if mirrored and not diag:
             AT = bufs[5][:n, :m]
