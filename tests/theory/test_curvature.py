@@ -7,6 +7,7 @@ torch.func), dense LAPACK, the readout FIM of today's engine, and identities of 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -321,6 +322,24 @@ def test_measured_clusters_capture_depends_on_the_span_only():
         assert a.captured[1] == pytest.approx(direct, abs=1e-12)
         for k in a.captured:
             assert b.captured[k] == pytest.approx(a.captured[k], abs=1e-12)
+
+
+@pytest.mark.parametrize("k, method, message", [("all", "auto", "every eigenpair"),
+                                               (30, "matrix-free", "Hermite features")])
+def test_refusals_come_before_the_features_and_the_tile_passes(k, method, message, monkeypatch):
+    # a request that cannot fit is refused with its numbers before any P x N or tile pass is spent on it
+    import relufim._validation as validation
+    import relufim.fim.full as full
+
+    curv = sys.modules["relufim.theory.curvature"]
+    W, v = network(3, 1000)  # P = 4000: the operator's tiles (11 MB) fit in 20 MB, the solver's space does not
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 20_000_000)
+    spent = []
+    monkeypatch.setattr(curv, "full_hermite_features", lambda *a, **kw: spent.append("features"))
+    monkeypatch.setattr(full.FullFisherOperator, "frobenius_norm_squared", lambda self: spent.append("tiles"))
+    with pytest.raises(ValueError, match=message):
+        full_spectrum(W, v, k, method=method)
+    assert spent == []
 
 
 def test_bad_input():

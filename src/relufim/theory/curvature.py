@@ -17,6 +17,7 @@ Theory §15. Two halves:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -495,12 +496,13 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         required = kk
     route = full_spectrum_route(P, k, method=method, distributed=client is not None)  # checks method
     degree = _full_seed_degree(seed_degree, route, required, d, P)
-    H = full_hermite_features(W, v)
+    # the degree-2 Hermite features (the start and the clusters' spans), formed after the route's memory checks
+    features = functools.cache(lambda: full_hermite_features(W, v))
     all_eigs = None
     op: FullFisherOperator | DistributedFullFisherOperator | None = None
 
     def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], label: str) -> tuple[Any, SpectrumResult]:
-        start, M = H, None
+        start, M = features(), None
         if degree == 4:  # after the route's memory checks
             M = full_series_preconditioner(W, v, 4)
             start = M.seeds(min(kk + max(4, kk // 8), M.eigenvalues.size))  # the block solver's default width
@@ -535,13 +537,13 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             null = _null_space_by_theorem(W, v, _rescaling_residual(F @ Z, Z, lmax), f"all {p}")
     else:
         op = full_fisher_operator(W, v, block=block, client=client)  # returned without the caller's callback
-        trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
         b = kk + max(4, kk // 8)
-        features = 8.0 * P * n_full_hermite_features(d, 4) if degree == 4 else 0.0
-        check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b) + op.memory_bytes(b) + features,
-                     f"the block solver's search space for P = {P}, k = {kk}"
-                     + (" and its degree-4 preconditioner" if degree == 4 else ""),
+        n_features = n_full_hermite_features(d, 2) + (n_full_hermite_features(d, 4) if degree == 4 else 0)
+        check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b + n_features) + op.memory_bytes(b),
+                     f"the block solver's search space and the {n_features} Hermite features for P = {P}, k = {kk}"
+                     + (" (with the degree-4 preconditioner)" if degree == 4 else ""),
                      "ask for fewer eigenpairs k" + (", or seed_degree=2" if degree == 4 else ""))
+        trace, fro2, fro_method = op.trace(), op.frobenius_norm_squared(), "exact, per pair of units over the tiles"
         with op.reporting(product_progress):
             r, res = top_pairs(op.matmat, route)
             if route == "distributed":
@@ -551,7 +553,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
             null = _null_space_by_theorem(W, v, _rescaling_residual(op.matmat(Zs), Zs, lmax),
                                           f"{Zs.shape[1]} sampled")
     J = readout_spectrum(W, k=min(p, kk if kk is not None else n_top(d) + extra), sigma=sigma)
-    clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=H)
+    clusters = measured_clusters(res.eigenvalues, res.eigenvectors, p, d, gap=gap, features=features())
     return FullSpectrum(result=res, readout=J, d=d, p=p, P=P, sigma=sigma, trace=trace / sigma**2,
                         mean_eigenvalue=trace / P / sigma**2, second_moment=fro2 / P / sigma**4,
                         second_moment_method=fro_method, lambda_max=lmax / sigma**2,
