@@ -46,9 +46,14 @@ def test_approximations_out_writes_json_and_figures(tmp_path):
     (["--damping", "0"], "expected positive numbers"),
     (["--n", "a,b"], "comma-separated integers"),
     (["--noise", "-1", "--d", "2", "--p", "5"], "noise"),
+    (["--d", "0", "--p", "100"], "d must be >= 1"),
+    (["--d", "3", "--p", "50", "--n", "0"], "n must be >= 1"),
+    (["--d", "3", "--p", "50", "--seeds", "0"], "seeds"),
+    (["--d", "3", "--p", "50", "--teacher-width", "2"], "teacher_width"),
 ])
-def test_approximations_bad_input_is_one_line_exit_2(args, message):
-    r = CliRunner().invoke(main, ["approximations", *args, "--quiet"])
+@pytest.mark.parametrize("quiet", [["--quiet"], []])  # refused before any progress output
+def test_approximations_bad_input_is_one_line_exit_2(args, message, quiet):
+    r = CliRunner().invoke(main, ["approximations", *args, *quiet])
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("relufim: error:") and message in lines[0]
@@ -113,3 +118,14 @@ def test_spectrum_params_all_takes_the_hermite_seed_degree():
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--seed-degree" in r.stderr
     check_full_options(seed_degree=4)
     check_full_options(seed_degree=2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--d", "10", "--p", "5"], "d must be smaller than p"),
+    (["--d", "3", "--p", "50", "--extra", "-1"], "extra must be >= 0"),
+    (["--d", "3", "--p", "50", "--scale", "foo"], "scale must be"),
+])
+def test_spectrum_params_all_refuses_bad_sizes_before_any_progress(args, message):
+    r = CliRunner().invoke(main, ["spectrum", "--params", "all", *args])  # not --quiet: no progress line first
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("relufim: error:") and message in lines[0]

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from ..experiments.full_fisher import full_spectrum_summary
+from .._validation import check_positive_int
+from ..experiments.full_fisher import check_draw, full_spectrum_summary
 from ..fim.full import full_parameter_count
 from ..report.full_fisher import format_full_spectrum_table
 from ..theory.curvature import full_spectrum_route
@@ -62,6 +63,8 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     ``memory_peak_bytes``.
     """
     check_full_options(**options)
+    check_draw(d, p, scale)  # before any progress output: a bad argument is one line
+    check_positive_int(extra, "extra", minimum=0)
     seed_degree = options.get("seed_degree", "auto")
     if all_eigenvalues and seed_degree == 4:
         raise ValueError("--all-eigenvalues takes every eigenvalue by LAPACK, with no start; leave out --seed-degree.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..experiments.full_fisher import approximations_summary
+from ..experiments.full_fisher import approximations_summary, check_approximations_arguments
 from ..report.figures import save_figure
 from ..report.full_fisher import approximations_figures, format_approximations_table
 from ._common import (
@@ -59,6 +59,8 @@ def approximations_command(d: int, p: int, seed: int, scale: str, n_values: list
     Example: relufim approximations --d 10 --p 1000 --json
     """
     t0 = time.perf_counter()
+    check_approximations_arguments(d, p, scale=parse_scale(scale), seeds=seeds, noise=noise, n_values=n_values,
+                                   teacher_width=teacher_width)
     total = 3 + 2 * len(n_values) * seeds
     with stage(f"judging the approximations: d = {d}, p = {p}, P = {p * (d + 1)}", enabled=not quiet):
         with progress_bar("  approximations judged", total, enabled=not quiet) as cb:

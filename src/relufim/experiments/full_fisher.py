@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -30,7 +30,7 @@ from ..fim.full import (
     full_monte_carlo_fisher,
 )
 from ..fim.sampled import gaussian_input_chunks
-from ..model.weights import Scale, sample_weights
+from ..model.weights import Scale, entry_variance, sample_weights
 from ..spectrum.density import matrix_spectral_density
 from ..theory.curvature import (
     FullSpectrum,
@@ -45,8 +45,8 @@ from ..theory.curvature import (
 from ..theory.ntk import ntk_limit
 from ._stages import stage_counter
 
-__all__ = ["draw_network", "full_spectrum_summary", "approximations_summary", "monte_carlo_error_constant",
-           "APPROXIMATION_NAMES"]
+__all__ = ["draw_network", "full_spectrum_summary", "approximations_summary", "check_approximations_arguments",
+           "check_draw", "monte_carlo_error_constant", "APPROXIMATION_NAMES"]
 
 Progress = Callable[[int, int], None]
 
@@ -177,6 +177,49 @@ def monte_carlo_error_constant(W: np.ndarray, v: np.ndarray, frobenius_norm: flo
     return float(q.mean() / f2 - 1.0), float(q.std(ddof=1) / math.sqrt(q.size) / f2)
 
 
+def check_draw(d: int, p: int, scale: Scale = "1/p") -> tuple[int, int]:
+    """The sizes and weight scale of :func:`draw_network`, checked before any work: ``(d, p)``, ``d < p``.
+
+    The CLI calls it before its progress output, so a bad argument is one line and nothing else.
+
+    Examples
+    --------
+    >>> check_draw(3, 40, "1/d")
+    (3, 40)
+    """
+    d = check_positive_int(d, "d")
+    p = check_positive_int(p, "p")
+    if d >= p:
+        raise ValueError(f"d must be smaller than p (hidden weights need d < p, theory §1), got d = {d}, p = {p}.")
+    entry_variance(scale, d, p)
+    return d, p
+
+
+def check_approximations_arguments(d: int, p: int, *, scale: Scale = "1/p", seeds: int = 1, noise: float = 0.1,
+                                   n_values: Sequence[int] = (250,), teacher_width: int | None = None
+                                   ) -> tuple[int, int, int, float, tuple[int, ...], int]:
+    """The sizes and sample settings of :func:`approximations_summary`, checked before any work.
+
+    Returns ``(d, p, seeds, noise, n_values, teacher_width)`` with ``n_values`` sorted and unique
+    and ``teacher_width`` defaulting to ``p``. The CLI calls it before its progress output.
+
+    Examples
+    --------
+    >>> check_approximations_arguments(3, 40, n_values=(400, 100, 400))
+    (3, 40, 1, 0.1, (100, 400), 40)
+    """
+    d, p = check_draw(d, p, scale)
+    seeds = check_positive_int(seeds, "seeds")
+    noise = check_positive_float(noise, "noise")
+    n_values = tuple(sorted({check_positive_int(n, "n") for n in n_values}))
+    if not n_values:
+        raise ValueError("n_values must hold at least one sample size.")
+    q = p if teacher_width is None else check_positive_int(teacher_width, "teacher_width")
+    if q <= d:
+        raise ValueError(f"teacher_width must exceed d = {d} (hidden weights need d < p), got {q}.")
+    return d, p, seeds, noise, n_values, q
+
+
 def approximations_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale = "1/p",
                            n_values: tuple[int, ...] = (250, 1000, 4000), seeds: int = 1, noise: float = 0.1,
                            damping: float | tuple[float, ...] = 1e-3, k: int | None = None,
@@ -231,19 +274,11 @@ def approximations_summary(d: int, p: int, seed: int | None = 0, *, scale: Scale
     ([100, 400], 2)
     """
     t_start = time.perf_counter()
-    d = check_positive_int(d, "d")
-    p = check_positive_int(p, "p")
-    seeds = check_positive_int(seeds, "seeds")
-    noise = check_positive_float(noise, "noise")
-    n_values = tuple(sorted({check_positive_int(n, "n") for n in n_values}))
-    if not n_values:
-        raise ValueError("n_values must hold at least one sample size.")
-    q = p if teacher_width is None else check_positive_int(teacher_width, "teacher_width")
+    d, p, seeds, noise, n_values, q = check_approximations_arguments(
+        d, p, scale=scale, seeds=seeds, noise=noise, n_values=n_values, teacher_width=teacher_width)
     W, v = check_network(*draw_network(d, p, seed, scale))
     base = 0 if seed is None else int(seed)
-    Wt, vt = draw_network(d, q, base + 1000, scale) if q > d else (None, None)
-    if Wt is None:
-        raise ValueError(f"teacher_width must exceed d = {d} (hidden weights need d < p), got {q}.")
+    Wt, vt = draw_network(d, q, base + 1000, scale)
     sigma = noise
     g = teacher_gradient(W, v, Wt, vt) / sigma**2  # the gradient of the negative log-likelihood
     ref = curvature_reference(W, v, g, k=k, damping=damping, sigma=sigma)
