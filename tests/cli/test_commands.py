@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 from click.testing import CliRunner
 
 import relufim as rf
@@ -107,3 +108,11 @@ def test_cli_convergence_writes_figures_and_json(tmp_path):
                  ["convergence", "--d", "2", "--p", "40", "--activation", "nope"]):
         r = runner.invoke(main, args)
         assert r.exit_code == 2 and "relufim: error:" in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("command", [["spectrum"], ["spectrum", "--params", "all"], ["dynamics"], ["functions"],
+                                     ["mdl"], ["approximations"]])
+def test_d_not_below_p_is_one_line_before_any_progress(command):
+    r = CliRunner().invoke(main, [*command, "--d", "10", "--p", "5"])  # not --quiet: nothing printed before it
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "d must be smaller than p" in lines[0], r.stderr

@@ -14,8 +14,9 @@ from typing import Any
 import click
 
 from .._validation import check_positive_int
-from ..experiments.full_fisher import check_draw, full_spectrum_summary
+from ..experiments.full_fisher import full_spectrum_summary
 from ..fim.full import full_parameter_count
+from ..model.weights import check_weight_sizes
 from ..report.full_fisher import format_full_spectrum_table
 from ..theory.curvature import full_spectrum_route
 from ._common import (
@@ -63,7 +64,7 @@ def run_full_spectrum(*, d: int, p: int, seed: int, scale: str | float, extra: i
     ``memory_peak_bytes``.
     """
     check_full_options(**options)
-    check_draw(d, p, scale)  # before any progress output: a bad argument is one line
+    check_weight_sizes(d, p, scale)  # before any progress output: a bad argument is one line
     check_positive_int(extra, "extra", minimum=0)
     seed_degree = options.get("seed_degree", "auto")
     if all_eigenvalues and seed_degree == 4:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..experiments.function_space import dynamics_curves
-from ..model.weights import sample_weights
+from ..model.weights import check_weight_sizes, sample_weights
 from ..report.figures import dynamics_figure, save_figure
 from ..report.tables import format_dynamics_table
 from ..theory.dynamics import gradient_descent
@@ -41,6 +41,7 @@ def dynamics_command(d: int, p: int, steps: int, lr: float | None, n: int | None
     """
     if d < 1 or p < 1:
         raise ValueError(f"--d and --p must be >= 1, got d = {d}, p = {p}.")
+    check_weight_sizes(d, p)  # d < p, before any progress output
     with stage(f"drawing W (d = {d}, p = {p})", enabled=not quiet):
         W = sample_weights(d, p, seed=seed)
     with stage(f"{steps} steps of {'population' if n is None else f'sample (n = {n})'} gradient descent",

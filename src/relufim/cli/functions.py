@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..experiments.function_space import circle_forms
-from ..model.weights import sample_weights
+from ..model.weights import check_weight_sizes, sample_weights
 from ..report.figures import function_group_figure, save_figure
 from ..report.tables import format_functions_table
 from ..theory.functions import function_forms
@@ -37,6 +37,7 @@ def functions_command(d: int, p: int, n: int, seed: int, out: Path | None, as_js
     """
     if d < 1 or p < 1 or n < 1:
         raise ValueError(f"--d, --p and --n must be >= 1, got d = {d}, p = {p}, n = {n}.")
+    check_weight_sizes(d, p)  # d < p, before any progress output
     with stage(f"drawing W (d = {d}, p = {p})", enabled=not quiet):
         W = sample_weights(d, p, seed=seed)
     with stage("computing the cluster eigenvectors and the function forms", enabled=not quiet):

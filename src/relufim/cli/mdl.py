@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..experiments.mdl import mdl_risk_curve
+from ..model.weights import check_weight_sizes
 from ..report.figures import save_figure
 from ..report.mdl import FIGURE_FILES, format_mdl_table, mdl_risk_figure
 from ._common import (
@@ -75,6 +76,7 @@ def mdl_command(d: int, p: int, n_values: list[int], reps: int, beta: float, rad
             raise ValueError(f"{name} must be >= {minimum}.")
     if any(n < 1 for n in n_values):
         raise ValueError(f"--n must hold sample sizes >= 1, got {','.join(map(str, n_values))}.")
+    check_weight_sizes(d, p)  # d < p, before any progress output
     path = (DEFAULT_OUT if out is None else Path(out)) / FIGURE_FILES["risk"]
     total = len(set(n_values)) * reps
     with warnings_on_stderr():

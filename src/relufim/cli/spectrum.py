@@ -7,7 +7,7 @@ import time
 import click
 
 from ..model.activations import get_activation
-from ..model.weights import sample_weights
+from ..model.weights import check_weight_sizes, sample_weights
 from ..report.tables import format_spectrum_table
 from ..spectrum.solve import spectrum_route
 from ..theory.checks import spectrum_summary
@@ -115,6 +115,7 @@ def spectrum_command(d: int, p: int, seed: int, method: str, n: int | None, acti
                          "products; leave them out with --method monte-carlo.")
     t0 = time.perf_counter()
     sc = parse_scale(scale)
+    check_weight_sizes(d, p, sc)  # before any progress output: a bad argument is one line
     with scheduler_client(scheduler, quiet) as client:
         solver: dict = {"seed_degree": seed_degree, "precision": precision}
         if backend != "numpy":

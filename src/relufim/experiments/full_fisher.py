@@ -30,7 +30,7 @@ from ..fim.full import (
     full_monte_carlo_fisher,
 )
 from ..fim.sampled import gaussian_input_chunks
-from ..model.weights import Scale, entry_variance, sample_weights
+from ..model.weights import Scale, check_weight_sizes, sample_weights
 from ..spectrum.density import matrix_spectral_density
 from ..theory.curvature import (
     FullSpectrum,
@@ -46,7 +46,7 @@ from ..theory.ntk import ntk_limit
 from ._stages import stage_counter
 
 __all__ = ["draw_network", "full_spectrum_summary", "approximations_summary", "check_approximations_arguments",
-           "check_draw", "monte_carlo_error_constant", "APPROXIMATION_NAMES"]
+           "monte_carlo_error_constant", "APPROXIMATION_NAMES"]
 
 Progress = Callable[[int, int], None]
 
@@ -177,24 +177,6 @@ def monte_carlo_error_constant(W: np.ndarray, v: np.ndarray, frobenius_norm: flo
     return float(q.mean() / f2 - 1.0), float(q.std(ddof=1) / math.sqrt(q.size) / f2)
 
 
-def check_draw(d: int, p: int, scale: Scale = "1/p") -> tuple[int, int]:
-    """The sizes and weight scale of :func:`draw_network`, checked before any work: ``(d, p)``, ``d < p``.
-
-    The CLI calls it before its progress output, so a bad argument is one line and nothing else.
-
-    Examples
-    --------
-    >>> check_draw(3, 40, "1/d")
-    (3, 40)
-    """
-    d = check_positive_int(d, "d")
-    p = check_positive_int(p, "p")
-    if d >= p:
-        raise ValueError(f"d must be smaller than p (hidden weights need d < p, theory §1), got d = {d}, p = {p}.")
-    entry_variance(scale, d, p)
-    return d, p
-
-
 def check_approximations_arguments(d: int, p: int, *, scale: Scale = "1/p", seeds: int = 1, noise: float = 0.1,
                                    n_values: Sequence[int] = (250,), teacher_width: int | None = None
                                    ) -> tuple[int, int, int, float, tuple[int, ...], int]:
@@ -208,7 +190,7 @@ def check_approximations_arguments(d: int, p: int, *, scale: Scale = "1/p", seed
     >>> check_approximations_arguments(3, 40, n_values=(400, 100, 400))
     (3, 40, 1, 0.1, (100, 400), 40)
     """
-    d, p = check_draw(d, p, scale)
+    d, p = check_weight_sizes(d, p, scale)
     seeds = check_positive_int(seeds, "seeds")
     noise = check_positive_float(noise, "noise")
     n_values = tuple(sorted({check_positive_int(n, "n") for n in n_values}))

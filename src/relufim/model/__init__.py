@@ -14,10 +14,11 @@ from .harmonics import (
 )
 from .kernels import arccos_kernel, arccos_kernel_series_coefficients, relu_family_kernel, step_kernel
 from .network import Network, covariance_root, network, whitened_weights
-from .weights import Scale, column_norms, expected_squared_norm, sample_weights, unit_columns
+from .weights import Scale, check_weight_sizes, column_norms, expected_squared_norm, sample_weights, unit_columns
 
 __all__ = [
     "sample_weights",
+    "check_weight_sizes",
     "expected_squared_norm",
     "column_norms",
     "unit_columns",

@@ -8,7 +8,8 @@ import numpy as np
 
 from .._validation import check_memory, check_positive_float, check_positive_int, check_weights
 
-__all__ = ["sample_weights", "expected_squared_norm", "column_norms", "unit_columns", "entry_variance", "Scale"]
+__all__ = ["sample_weights", "check_weight_sizes", "expected_squared_norm", "column_norms", "unit_columns",
+           "entry_variance", "Scale"]
 
 Scale = str | float
 """``"1/p"`` (default, the papers' convention), ``"1/d"``, ``"unit"`` or a float variance."""
@@ -28,6 +29,28 @@ def entry_variance(scale: Scale, d: int, p: int) -> float | None:
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"scale must be '1/p', '1/d', 'unit' or a positive float, got {scale!r}.")
     return check_positive_float(scale, "scale (the entry variance)")
+
+
+def check_weight_sizes(d: int, p: int, scale: Scale = "1/p") -> tuple[int, int]:
+    """Sizes and scale of a network's hidden weights, checked before any work: ``(d, p)`` with ``d < p`` (theory §1).
+
+    The commands call it before their progress output, so that a bad argument is one line.
+
+    Examples
+    --------
+    >>> check_weight_sizes(3, 40, "1/d")
+    (3, 40)
+    >>> check_weight_sizes(10, 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: d must be smaller than p (hidden weights need d < p, theory §1), got d = 10, p = 5.
+    """
+    d = check_positive_int(d, "d")
+    p = check_positive_int(p, "p")
+    if d >= p:
+        raise ValueError(f"d must be smaller than p (hidden weights need d < p, theory §1), got d = {d}, p = {p}.")
+    entry_variance(scale, d, p)
+    return d, p
 
 
 def sample_weights(d: int, p: int, seed: int | np.random.Generator | None = None, scale: Scale = "1/p") -> np.ndarray:
