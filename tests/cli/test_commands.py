@@ -110,9 +110,12 @@ def test_cli_convergence_writes_figures_and_json(tmp_path):
         assert r.exit_code == 2 and "relufim: error:" in r.stderr and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("command", [["spectrum"], ["spectrum", "--params", "all"], ["dynamics"], ["functions"],
-                                     ["mdl"], ["approximations"]])
-def test_d_not_below_p_is_one_line_before_any_progress(command):
+@pytest.mark.parametrize("command, message", [
+    (["spectrum"], "d must be smaller than p"), (["spectrum", "--params", "all"], "d must be smaller than p"),
+    (["dynamics"], "d must be smaller than p"), (["functions"], "d must be smaller than p"),
+    (["mdl"], "d must be smaller than p"), (["approximations"], "d must be smaller than p"),
+    (["convergence"], "every width p must be at least")])
+def test_d_not_below_p_is_one_line_before_any_progress(command, message):
     r = CliRunner().invoke(main, [*command, "--d", "10", "--p", "5"])  # not --quiet: nothing printed before it
     lines = r.stderr.strip().splitlines()
-    assert r.exit_code == 2 and len(lines) == 1 and "d must be smaller than p" in lines[0], r.stderr
+    assert r.exit_code == 2 and len(lines) == 1 and message in lines[0], r.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..experiments.convergence import convergence
+from ..experiments.convergence import check_convergence_arguments, convergence
 from ..report.figures import convergence_figure, save_figure, trace_share_figure
 from ..report.tables import format_convergence_table
 from ..theory.limit import trace_share_curve
@@ -48,6 +48,7 @@ def convergence_command(d: int, p: list[int], seeds: int, activation: str, scale
     (same sign, at least 3 widths); otherwise the table says why there is none. With
     --out, writes the figures. Example: relufim convergence --d 10 --p 500,1000,2000 --seeds 3 --out conv/
     """
+    check_convergence_arguments(d, p, seeds, activation, parse_scale(scale))  # before any progress output
     total = len(p) * seeds
     with progress_bar("widths x seeds", total, enabled=not quiet) as cb:
         res = convergence(d=d, p=p, seeds=seeds, activation=activation, scale=parse_scale(scale), progress=cb)

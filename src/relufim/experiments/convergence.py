@@ -26,8 +26,8 @@ from ..model.weights import Scale, entry_variance, sample_weights
 from ..spectrum import predicted_cluster_sizes, spectrum
 from ..theory.limit import limit_cluster_values
 
-__all__ = ["ClusterConvergence", "ConvergenceResult", "convergence", "fit_rate", "rate_verdict",
-           "finite_cluster_values", "RATE_STATUSES", "STATISTICS"]
+__all__ = ["ClusterConvergence", "ConvergenceResult", "convergence", "check_convergence_arguments", "fit_rate",
+           "rate_verdict", "finite_cluster_values", "RATE_STATUSES", "STATISTICS"]
 
 STATISTICS = ("cluster1", "cluster2", "cluster3", "top_fraction")
 
@@ -268,6 +268,37 @@ def finite_cluster_values(W: np.ndarray, activation: str | Activation = "relu") 
     return np.array([c1, c2, c3, res.top_fraction if res.top_fraction is not None else float("nan")]), match
 
 
+def check_convergence_arguments(d: int, p: int | Sequence[int], seeds: int | Sequence[int] = 5,
+                                activation: str | Activation = "relu", scale: Scale = "1/p"
+                                ) -> tuple[int, list[int], list[int], Activation]:
+    """The arguments of :func:`convergence`, checked before any work: ``(d, widths, seeds, activation)``.
+
+    ``d >= 2``; every width holds the three clusters (``p >= d(d+3)/2 + 2``); ``seeds`` a count or
+    a list of seeds. The CLI calls it before its progress output.
+
+    Examples
+    --------
+    >>> d, ps, seeds, act = check_convergence_arguments(2, [100, 200], 2)
+    >>> d, ps, seeds, act.name
+    (2, [100, 200], [0, 1], 'relu')
+    """
+    d = check_positive_int(d, "d", minimum=2)
+    ps = [check_positive_int(v, "p") for v in (p if isinstance(p, (list, tuple, np.ndarray)) else [p])]
+    if not ps:
+        raise ValueError("p must list at least one width.")
+    need = d * (d + 3) // 2 + 2
+    if min(ps) < need:
+        raise ValueError(f"every width p must be at least d(d+3)/2 + 2 = {need} to hold the three clusters, "
+                         f"got {min(ps)}.")
+    seed_list = list(range(check_positive_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else \
+        [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must be >= 1.")
+    act = get_activation(activation)
+    entry_variance(scale, d, 1)
+    return d, ps, seed_list, act
+
+
 def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), seeds: int | Sequence[int] = 5,
                 activation: str | Activation = "relu", scale: Scale = "1/p",
                 progress: Callable[[int, int], None] | None = None) -> ConvergenceResult:
@@ -301,20 +332,7 @@ def convergence(d: int = 10, p: Sequence[int] = (500, 1000, 2000, 5000, 10000), 
     >>> res.values.shape
     (2, 2, 4)
     """
-    d = check_positive_int(d, "d", minimum=2)
-    ps = [check_positive_int(v, "p") for v in (p if isinstance(p, (list, tuple, np.ndarray)) else [p])]
-    if not ps:
-        raise ValueError("p must list at least one width.")
-    need = d * (d + 3) // 2 + 2
-    if min(ps) < need:
-        raise ValueError(f"every width p must be at least d(d+3)/2 + 2 = {need} to hold the three clusters, "
-                         f"got {min(ps)}.")
-    seed_list = list(range(check_positive_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else \
-        [int(s) for s in seeds]
-    if not seed_list:
-        raise ValueError("seeds must be >= 1.")
-    act = get_activation(activation)
-    entry_variance(scale, d, 1)
+    d, ps, seed_list, act = check_convergence_arguments(d, p, seeds, activation, scale)
     t0 = time.perf_counter()
     limits = [limit_cluster_values(d, act, scale, pp) for pp in ps]
     values = np.empty((len(ps), len(seed_list), len(STATISTICS)))
