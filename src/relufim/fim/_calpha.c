@@ -82,32 +82,6 @@ static void first_sum(const double *restrict e, Py_ssize_t se, const double *res
     }
 }
 
-/* first_sum for two rows at once (e, e2 and their coefficient rows a, a2): each load of c serves both */
-static void first_sum2(const double *restrict e, const double *restrict e2, Py_ssize_t se,
-                       const double *restrict c, Py_ssize_t sc, const double *restrict a,
-                       const double *restrict a2, Py_ssize_t d, Py_ssize_t n, double *restrict w,
-                       double *restrict w2) {
-    Py_ssize_t j0 = 0;
-    for (; j0 + 32 <= n; j0 += 32) {
-        v8d s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
-        for (Py_ssize_t l = 0; l < d; l++) {
-            const double el = e[l * se], fl = e2[l * se];
-            const double *cl = c + l * sc + j0;
-            const v8d c0 = load8(cl), c1 = load8(cl + 8), c2 = load8(cl + 16), c3 = load8(cl + 24);
-            s0 += el * c0; s1 += el * c1; s2 += el * c2; s3 += el * c3;
-            t0 += fl * c0; t1 += fl * c1; t2 += fl * c2; t3 += fl * c3;
-        }
-        store8(w + j0, s0 * load8(a + j0)); store8(w + j0 + 8, s1 * load8(a + j0 + 8));
-        store8(w + j0 + 16, s2 * load8(a + j0 + 16)); store8(w + j0 + 24, s3 * load8(a + j0 + 24));
-        store8(w2 + j0, t0 * load8(a2 + j0)); store8(w2 + j0 + 8, t1 * load8(a2 + j0 + 8));
-        store8(w2 + j0 + 16, t2 * load8(a2 + j0 + 16)); store8(w2 + j0 + 24, t3 * load8(a2 + j0 + 24));
-    }
-    if (j0 < n) {  /* the last columns, one row at a time */
-        first_sum(e, se, c + j0, sc, a + j0, d, n - j0, w + j0);
-        first_sum(e2, se, c + j0, sc, a2 + j0, d, n - j0, w2 + j0);
-    }
-}
-
 static void second_sum(const double *restrict w, const double *restrict E, Py_ssize_t sE, Py_ssize_t d,
                        Py_ssize_t n, double *restrict y, Py_ssize_t sy);
 
@@ -192,45 +166,6 @@ SECOND_SUM(4)
 SECOND_SUM(2)
 SECOND_SUM(1)
 
-/* second_sum for two rows at once: each load of E serves both */
-#define SECOND_SUM2(NA)                                                                                  \
-    static void second_sum2_##NA(const double *restrict w, const double *restrict w2,                  \
-                                 const double *restrict E, Py_ssize_t sE, Py_ssize_t n,                 \
-                                 double *restrict y, double *restrict y2, Py_ssize_t sy) {               \
-        v8d s[NA], t[NA];                                                                                \
-        for (int u = 0; u < NA; u++) s[u] = t[u] = (v8d){0};                                             \
-        Py_ssize_t j = 0;                                                                                \
-        for (; j + 8 <= n; j += 8) {                                                                     \
-            const v8d wj = load8(w + j), vj = load8(w2 + j);                                             \
-            _Pragma("GCC unroll 8")                                                                      \
-            for (int u = 0; u < NA; u++) {                                                               \
-                const v8d eu = load8(E + u * sE + j);                                                    \
-                s[u] += wj * eu;                                                                         \
-                t[u] += vj * eu;                                                                         \
-            }                                                                                            \
-        }                                                                                                \
-        for (int u = 0; u < NA; u++) {                                                                   \
-            double r = sum8(s[u]), q = sum8(t[u]);                                                       \
-            for (Py_ssize_t jj = j; jj < n; jj++) { r += w[jj] * E[u * sE + jj]; q += w2[jj] * E[u * sE + jj]; } \
-            y[u * sy] += r;                                                                              \
-            y2[u * sy] += q;                                                                             \
-        }                                                                                                \
-    }
-SECOND_SUM2(8)
-SECOND_SUM2(4)
-SECOND_SUM2(2)
-SECOND_SUM2(1)
-
-static void second_sum2(const double *restrict w, const double *restrict w2, const double *restrict E,
-                        Py_ssize_t sE, Py_ssize_t d, Py_ssize_t n, double *restrict y, double *restrict y2,
-                        Py_ssize_t sy) {
-    Py_ssize_t a = 0;
-    for (; a + 8 <= d; a += 8) second_sum2_8(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
-    for (; a + 4 <= d; a += 4) second_sum2_4(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
-    for (; a + 2 <= d; a += 2) second_sum2_2(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
-    for (; a < d; a++) second_sum2_1(w, w2, E + a * sE, sE, n, y + a * sy, y2 + a * sy, sy);
-}
-
 static void second_sum(const double *restrict w, const double *restrict E, Py_ssize_t sE, Py_ssize_t d,
                        Py_ssize_t n, double *restrict y, Py_ssize_t sy) {
     Py_ssize_t a = 0;
@@ -280,7 +215,7 @@ static PyObject *add_alpha_terms(PyObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    double *Eb = buf, *cb = buf + d * ld, *w = buf + 2 * d * ld, *w2 = w + ld, *Ab = w + 4 * ld;
+    double *Eb = buf, *cb = buf + d * ld, *w = buf + 2 * d * ld, *Ab = w + 4 * ld;  /* w: four rows */
     for (Py_ssize_t l = 0; l < d; l++) memcpy(Eb + l * ld, pej + l * sj0, (size_t)n * sizeof(double));
     for (Py_ssize_t i = 0; i < m; i++) memcpy(Ab + i * ld, pa + i * sa0, (size_t)n * sizeof(double));
     for (Py_ssize_t k = 0; k < b; k++) {  /* a vector's c block (d x n) stays in L1 over the rows */
@@ -290,11 +225,7 @@ static PyObject *add_alpha_terms(PyObject *self, PyObject *args) {
             first_sum4(pei + i * se0, se0, se1, cb, ld, Ab + i * ld, ld, d, n, w, ld);
             second_sum4(w, ld, Eb, ld, d, n, py + k * sy0 + i * sy1, sy1, sy2);
         }
-        for (; i + 2 <= m; i += 2) {  /* two rows at a time: each load of c and of E serves both */
-            first_sum2(pei + i * se0, pei + (i + 1) * se0, se1, cb, ld, Ab + i * ld, Ab + (i + 1) * ld, d, n, w, w2);
-            second_sum2(w, w2, Eb, ld, d, n, py + k * sy0 + i * sy1, py + k * sy0 + (i + 1) * sy1, sy2);
-        }
-        for (; i < m; i++) {
+        for (; i < m; i++) {  /* the last m mod 4 rows of a tile, one at a time */
             first_sum(pei + i * se0, se1, cb, ld, Ab + i * ld, d, n, w);
             second_sum(w, Eb, ld, d, n, py + k * sy0 + i * sy1, sy2);
         }

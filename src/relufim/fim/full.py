@@ -1078,13 +1078,19 @@ def _check_degree(degree: Any) -> int:
     return int(degree)
 
 
+def _hermite_index_blocks(d: int, degree: int) -> list[np.ndarray]:
+    """The multi-indices of the feature columns by degree ``k`` (0, 1, 2, then 4): ``(n_k, k)`` sorted coordinates."""
+    blocks = []
+    for k in (0, 1, 2, 4):
+        if k <= degree:
+            combos = list(itertools.combinations_with_replacement(range(d), k))
+            blocks.append(np.array(combos, dtype=int).reshape(len(combos), k))  # (1, 0) for the constant
+    return blocks
+
+
 def _hermite_indices(d: int, degree: int) -> list[tuple[int, ...]]:
     """The multi-indices of the feature columns, as sorted coordinate tuples: (), (l,), (l, m), then (l, m, n, o)."""
-    out: list[tuple[int, ...]] = [()]
-    for k in (1, 2, 4):
-        if k <= degree:
-            out += list(itertools.combinations_with_replacement(range(d), k))
-    return out
+    return [tuple(int(c) for c in row) for block in _hermite_index_blocks(d, degree) for row in block]
 
 
 def n_full_hermite_features(d: int, degree: int = 2) -> int:
@@ -1156,12 +1162,8 @@ def full_hermite_features(W: np.ndarray, v: np.ndarray, degree: int = 2) -> np.n
     d, p = W.shape
     H = np.zeros((p * (d + 1), n_full_hermite_features(d, degree)), order="F")
     q = 0
-    for k in (0, 1, 2, 4):
-        if k > degree:
-            break
-        combos = list(itertools.combinations_with_replacement(range(d), k))
-        idx = np.array(combos, dtype=int).reshape(len(combos), k)  # (1, 0) for the constant
-        step = max(1, (1 << 22) // (p * d))  # columns at a time: (p, d, step) temporaries of 32 MB at most
+    step = max(1, (1 << 22) // (p * d))  # columns at a time: (p, d, step) temporaries of 32 MB at most
+    for idx in _hermite_index_blocks(d, degree):
         for s in range(0, idx.shape[0], step):
             block = idx[s:s + step]
             _hermite_columns(u, block, H[:, q:q + block.shape[0]])

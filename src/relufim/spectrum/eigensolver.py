@@ -105,17 +105,17 @@ def orthonormalize(X: np.ndarray, against: np.ndarray | None = None, drop_tol: f
     X = np.array(X, dtype=np.float64, copy=True, order="F")
     if X.shape[1] == 0:
         return X
-    scale = max(float(_column_norms(X).max()), np.finfo(float).tiny)
+    norms = _column_norms(X)
+    scale = max(float(norms.max()), np.finfo(float).tiny)
     project = against is not None and against.shape[1] > 0
-    norms = None
     if project:
-        before = _column_norms(X)
+        before = norms
         _subtract_projection(X, against)
         norms = _column_norms(X)
         if np.any(norms < _ONE_PASS * before):  # cancellation: what is left along `against` may not be round-off
             _subtract_projection(X, against)
             norms = _column_norms(X)
-    keep = (norms if norms is not None else _column_norms(X)) > drop_tol * scale
+    keep = norms > drop_tol * scale
     if not keep.all():
         X = np.asfortranarray(X[:, keep])
     spare = np.empty_like(X, order="F")  # the rotations ping-pong between X and this buffer
@@ -156,7 +156,7 @@ _ONE_PASS = 1 / np.sqrt(2.0)
 #: direction counts as dependent in :func:`orthonormalize`.
 _SVQB_RANK_TOL = 1e-14
 
-#: An SVQB rotation multiplies what two projections left along ``against`` (round-off, ~1e-16 of
+#: An SVQB rotation multiplies what the projections left along ``against`` (round-off, ~1e-16 of
 #: each column) by at most ``1/sqrt(lambda_min/lambda_max)``; below this ratio (an amplification
 #: above 1e3) :func:`orthonormalize` projects once more, else the rotated block keeps its
 #: orthogonality to 1e-13 and the third projection (a third of its cost) is skipped.
@@ -174,6 +174,16 @@ def _fill_random(V: np.ndarray, b: int, p: int, rng: np.random.Generator, agains
     return V
 
 
+def _grown(arrays: list[np.ndarray], capacity: int, keep: int) -> list[np.ndarray]:
+    """Fortran-ordered ``(p, capacity)`` copies of ``arrays`` holding their first ``keep`` columns."""
+    out = []
+    for a in arrays:
+        g = np.empty((a.shape[0], capacity), order="F")
+        g[:, :keep] = a[:, :keep]
+        out.append(g)
+    return out
+
+
 class _RitzBlock:
     """The Ritz vectors ``X``, their images ``AX``, residuals ``R`` and residual norms of a step, kept in place.
 
@@ -185,13 +195,16 @@ class _RitzBlock:
     def __init__(self, p: int, capacity: int):
         self._arrays = [np.empty((p, capacity), order="F") for _ in range(3)]
         self._res = np.empty(capacity)
+        self.kept = 0  # leading columns the last form() kept from an earlier step
+
+    @property
+    def complete(self) -> bool:
+        """Whether every column is of the last Rayleigh–Ritz step (none deferred)."""
+        return self.kept == 0
 
     def _reserve(self, n: int, keep: int) -> None:
         if n > self._res.size:
-            grown = [np.empty((a.shape[0], n), order="F") for a in self._arrays]
-            for g, a in zip(grown, self._arrays, strict=True):
-                g[:, :keep] = a[:, :keep]
-            self._arrays = grown
+            self._arrays = _grown(self._arrays, n, keep)
             self._res = np.concatenate([self._res[:keep], np.empty(n - keep)])
 
     def form(self, space: _Space, S: np.ndarray, theta: np.ndarray,
@@ -199,6 +212,7 @@ class _RitzBlock:
         """Columns ``first:`` for the Rayleigh–Ritz rotation ``S`` (two GEMMs with the space); ``:first`` kept."""
         n = S.shape[1]
         self._reserve(n, first)
+        self.kept = first
         X, AX, R = (a[:, :n] for a in self._arrays)
         cols = slice(first, n)
         np.matmul(space.basis, S[:, cols], out=X[:, cols])
@@ -213,6 +227,7 @@ class _RitzBlock:
         """Hold pairs formed elsewhere (the switch out of low precision), so a later step can defer them."""
         n = X.shape[1]
         self._reserve(n, 0)
+        self.kept = 0
         out = [a[:, :n] for a in self._arrays]
         for o, x in zip(out, (X, AX, R), strict=True):
             o[...] = x
@@ -238,12 +253,8 @@ class _Space:
 
     def _reserve(self, size: int) -> None:
         capacity = self._basis.shape[1]
-        if size > capacity:
-            capacity = max(size, 2 * capacity)  # the same for both arrays
-            for name in ("_basis", "_images"):
-                grown = np.empty((self._basis.shape[0], capacity), order="F")
-                grown[:, :self.size] = getattr(self, name)[:, :self.size]
-                setattr(self, name, grown)
+        if size > capacity:  # the same capacity for both arrays
+            self._basis, self._images = _grown([self._basis, self._images], max(size, 2 * capacity), self.size)
 
     def append(self, V: np.ndarray, AV: np.ndarray) -> None:
         m = V.shape[1]
@@ -255,6 +266,11 @@ class _Space:
     def reset(self, X: np.ndarray, AX: np.ndarray) -> None:
         self.size = 0
         self.append(X, AX)
+
+
+def _restart_due(size: int, b: int, krylov_blocks: int, p: int) -> bool:
+    """Whether the search space (``size`` columns) has no room for another block of ``b``: a thick restart."""
+    return size + b > krylov_blocks * b or size + b > p
 
 
 def _float64_ritz_block(matmat: MatMat, X: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -385,7 +401,7 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
     ritz = _RitzBlock(p, b)
     X = V
     res = np.full(b, np.inf)
-    deferred, complete = 0, True
+    deferred = 0
     low = matmat_low is not None
     best_low = np.inf
     it = 0
@@ -405,12 +421,11 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
         theta_before, theta, S = theta, evals[order], S[:, order]
         scale = max(abs(theta[0]), np.finfo(float).tiny)
         # the leading run converged at the last step is not re-formed (Notes, deferred Ritz vectors), unless a
-        # new Ritz value entered it; "complete" forms it when the step needs every pair
+        # new Ritz value entered it; it is formed below when the step needs every pair (ritz.complete)
         if deferred and (low or S.shape[1] < deferred
                          or np.abs(theta[:deferred] - theta_before[:deferred]).max() > tol * scale):
             deferred = 0
         X, AX, R, res = ritz.form(space, S, theta, deferred)
-        complete = deferred == 0
         if low:  # the mixed-precision rule (Notes)
             worst = float(res[:required].max())
             if worst <= switch_tol * scale or worst >= 0.5 * best_low or it == maxiter:
@@ -425,10 +440,8 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
             best_low = min(best_low, worst)
         conv = (res <= tol * scale) & (not low)
         n_conv = int(np.count_nonzero(conv[:required]))
-        restart = space.size + b > krylov_blocks * b or space.size + b > p
-        if not complete and (n_conv == required or restart):  # the result or the restart needs every pair
-            X, AX, R, res = ritz.form(space, S, theta, 0)
-            complete = True
+        if not ritz.complete and (n_conv == required or _restart_due(space.size, b, krylov_blocks, p)):
+            X, AX, R, res = ritz.form(space, S, theta, 0)  # the result or the restart needs every pair
             conv = res <= tol * scale
             n_conv = int(np.count_nonzero(conv[:required]))
         if progress is not None:
@@ -438,10 +451,7 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
             if not cut:
                 break
             b = min(p, b + k)  # the whole block sits in one cluster, which may go on: enlarge it
-        if restart or space.size + b > krylov_blocks * b or space.size + b > p:  # (b may have grown)
-            if not complete:
-                X, AX, R, res = ritz.form(space, S, theta, 0)
-                complete = True
+        if _restart_due(space.size, b, krylov_blocks, p):  # b grows only once every pair is formed
             # thick restart: keep the Ritz vectors and their images, no product needed
             space.reset(X, AX)
             H = np.diag(theta)
@@ -454,7 +464,7 @@ def block_eigsh(matmat: MatMat, p: int, k: int, *, X0: np.ndarray | None = None,
             V = _fill_random(V, min(active.size, p - space.size), p, rng, space.basis)
         if V.shape[1] == 0:
             break
-    if not complete:  # stopped by maxiter or a lost rank with the deferred run not formed
+    if not ritz.complete:  # stopped by maxiter or a lost rank with the deferred run not formed
         X, AX, R, res = ritz.form(space, S, theta, 0)
     scale = max(abs(theta[0]), np.finfo(float).tiny) if theta.size else 1.0
     keep = slice(0, k)

@@ -40,6 +40,7 @@ from .._validation import (
 )
 from ..fim.exact import fisher_matrix
 from ..fim.full import (
+    HERMITE_DEGREES,
     DistributedFullFisherOperator,
     FullFisherOperator,
     check_network,
@@ -496,16 +497,18 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
         required = kk
     route = full_spectrum_route(P, k, method=method, distributed=client is not None)  # checks method
     degree = _full_seed_degree(seed_degree, route, required, d, P)
-    # the degree-2 Hermite features (the start and the clusters' spans), formed after the route's memory checks
-    features = functools.cache(lambda: full_hermite_features(W, v))
+    # both formed on first use, after the route's memory checks: the degree-4 preconditioner, and the degree-2
+    # features (the start and the clusters' spans), which with degree 4 are the preconditioner's leading rows
+    # (scaled by 1/sqrt(alpha!), the same spans) rather than a second pass
+    preconditioner = functools.cache(lambda: full_series_preconditioner(W, v, 4))
+    n2 = n_full_hermite_features(d, 2)
+    features = functools.cache(lambda: preconditioner().features[:n2].T if degree == 4 else full_hermite_features(W, v))
     all_eigs = None
     op: FullFisherOperator | DistributedFullFisherOperator | None = None
 
     def top_pairs(matmat: Callable[[np.ndarray], np.ndarray], label: str) -> tuple[Any, SpectrumResult]:
-        start, M = features(), None
-        if degree == 4:  # after the route's memory checks
-            M = full_series_preconditioner(W, v, 4)
-            start = M.seeds(min(kk + max(4, kk // 8), M.eigenvalues.size))  # the block solver's default width
+        M = preconditioner() if degree == 4 else None
+        start = features() if M is None else M.seeds(min(kk + max(4, kk // 8), M.eigenvalues.size))  # solver's width
         r = block_eigsh(matmat, P, kk, X0=start, tol=tol, maxiter=maxiter, progress=progress, required=required,
                         krylov_blocks=KRYLOV_BLOCKS, preconditioner=M)
         return r, _result(r, P, label, tol, trace, sigma, degree)
@@ -538,7 +541,7 @@ def full_spectrum(W: np.ndarray, v: np.ndarray, k: int | Literal["clusters", "al
     else:
         op = full_fisher_operator(W, v, block=block, client=client)  # returned without the caller's callback
         b = kk + max(4, kk // 8)
-        n_features = n_full_hermite_features(d, 2) + (n_full_hermite_features(d, 4) if degree == 4 else 0)
+        n_features = n_full_hermite_features(d, degree)
         check_memory(8.0 * P * (2 * KRYLOV_BLOCKS * b + 6 * b + n_features) + op.memory_bytes(b),
                      f"the block solver's search space and the {n_features} Hermite features for P = {P}, k = {kk}"
                      + (" (with the degree-4 preconditioner)" if degree == 4 else ""),
@@ -580,7 +583,8 @@ def _full_seed_degree(seed_degree: Any, route: str, required: int | None, d: int
         if required is None or route == "dense" or required <= n_top(d):
             return 2
         return 4 if 8.0 * P * n_full_hermite_features(d, 4) <= available_memory_bytes() / 8 else 2
-    if isinstance(seed_degree, bool) or not isinstance(seed_degree, (int, np.integer)) or seed_degree not in (2, 4):
+    if isinstance(seed_degree, bool) or not isinstance(seed_degree, (int, np.integer)) \
+            or seed_degree not in HERMITE_DEGREES:
         raise ValueError(f"seed_degree must be 'auto', 2 or 4 (the Hermite degree of the start), got {seed_degree!r}.")
     if required is None and seed_degree == 4:
         raise ValueError("seed_degree=4 starts the block solver for top pairs; k='all' takes every eigenvalue by "
