@@ -8,6 +8,7 @@ memory is its own; timings are medians [ranges] over ``--repeats`` runs.
     python benchmarks/bench_full.py --part dense       # dense F at p = 2000, d = 10 against a naive build
     python benchmarks/bench_full.py --part topk --k 100 --p 10000
     python benchmarks/bench_full.py --part autodiff    # products per second against torch.func
+    python benchmarks/bench_full.py --part peer --p 2000  # top 100 against tuned PRIMME (pip install primme)
 
 Goals (issue 12): dense F at p = 2000, d = 10 (P = 22 000) >= 10x faster than a naive per-block NumPy
 build; top 100 at p = 10^4, d = 10 (P = 110 000) matrix-free with residuals <= 1e-8 lambda_max, the
@@ -99,7 +100,7 @@ def tile_floor(d: int, b: int, tile: int = 256, repeats: int = 5) -> dict:
     from relufim._threads import single_threaded_blas
     from relufim.fim import full
 
-    compiled = full._calpha is not None
+    compiled = _compiled_alpha()
 
     def one_side():
         rng = np.random.default_rng(0)
@@ -287,7 +288,65 @@ def part_autodiff(args) -> dict:
     return out
 
 
-PARTS = {"dense": part_dense, "topk": part_topk, "autodiff": part_autodiff}
+def part_peer(args) -> dict:
+    """The top ``k`` against the strongest alternative a user would pick, tuned PRIMME, in one process.
+
+    relufim: the user's call ``full_spectrum(W, v, k, method="matrix-free")`` (its statistics, the
+    readout's spectrum and the clusters included). PRIMME (``maxBlockSize=32``, ``tol`` relative to
+    its estimate of ``||F||``, BLAS on every core): on relufim's own matrix-free operator, and, where
+    the dense ``F`` fits, on the dense ``F`` with its build included. The trials alternate; medians
+    [ranges]. Residuals are checked after the clocks stop.
+    """
+    from relufim._validation import available_memory_bytes
+    from relufim.fim.full import full_fisher_matrix, full_fisher_operator
+    from relufim.theory.curvature import full_spectrum
+
+    d, p, k = args.d, args.p or 2000, args.k
+    P = p * (d + 1)
+    try:
+        import primme
+    except ImportError:  # a benchmark-only baseline, not a dependency
+        return {"part": "peer", "d": d, "p": p, "P": P, "gemm_gflops": gemm_rate(), "peak_rss_gb": peak_rss_gb(),
+                "skipped": "PRIMME is not installed: pip install primme (needs liblapack-dev and libblas-dev)"}
+    W, v = network(d, p)
+    dense = 8.0 * P * P * 2 < 0.5 * available_memory_bytes()  # F and PRIMME's copy of a block of it
+
+    def ours():
+        s = full_spectrum(W, v, k, method="matrix-free", tol=args.tol, maxiter=args.maxiter)
+        return s.result.eigenvalues, s.result.eigenvectors, s.result.matvecs
+
+    def primme_on(build):
+        A = build()
+        w, V, stats = primme.eigsh(A, k=k, which="LA", tol=args.tol, maxBlockSize=32, return_stats=True)
+        order = np.argsort(w)[::-1]
+        return w[order], V[:, order], int(stats["numMatvecs"])
+
+    runs = {"relufim": ours, "primme_operator": lambda: primme_on(lambda: full_fisher_operator(W, v))}
+    if dense:
+        runs["primme_dense"] = lambda: primme_on(lambda: full_fisher_matrix(W, v))
+    times = {name: [] for name in runs}
+    last = {}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            out = run()
+            times[name].append(time.perf_counter() - t0)
+            last[name] = out
+            del out
+    op = full_fisher_operator(W, v)
+    check = {}
+    for name, (w, V, mv) in last.items():
+        res = np.linalg.norm(op @ V - V * w, axis=0).max() / w[0]
+        check[name] = {"max_residual_rel": float(res), "matvecs": mv,
+                       "eigenvalue_difference": float(np.abs(w - last["relufim"][0]).max() / w[0])}
+    ref = statistics.median(times["relufim"])
+    return {"part": "peer", "d": d, "p": p, "P": P, "k": k, "tol": args.tol, "gemm_gflops": gemm_rate(),
+            "times": times, "checks": check,
+            "speedups": {name: statistics.median(t) / ref for name, t in times.items() if name != "relufim"},
+            "peak_rss_gb": peak_rss_gb()}
+
+
+PARTS = {"dense": part_dense, "topk": part_topk, "autodiff": part_autodiff, "peer": part_peer}
 
 
 def report(r: dict) -> None:
@@ -322,6 +381,19 @@ def report(r: dict) -> None:
               f"at the better one-core floor and perfect scaling, {r['ratio_floor_all_cores']:.2f} at the better "
               f"all-core floor (the products alone {r['time_floor_all_cores_s']:.1f} s)")
         print(f"peak memory {r['peak_rss_gb']:.2f} GB (goal < 4)")
+    elif r["part"] == "peer" and "skipped" in r:
+        print(f"skipped: {r['skipped']}")
+    elif r["part"] == "peer":
+        names = {"relufim": "relufim full_spectrum (matrix-free, statistics included)",
+                 "primme_operator": "PRIMME (block 32) on relufim's operator",
+                 "primme_dense": "PRIMME (block 32) on the dense F, build included"}
+        for name, t in r["times"].items():
+            c = r["checks"][name]
+            print(f"top {r['k']}, tol {r['tol']:g}: {names[name]:55s} {summary(t)}; {c['matvecs']} vectors, "
+                  f"max residual {c['max_residual_rel']:.1e} lambda_max, eigenvalues vs relufim "
+                  f"{c['eigenvalue_difference']:.1e}")
+        for name, x in r["speedups"].items():
+            print(f"relufim is {x:.2f}x faster than {names[name]} (medians)")
     else:
         print(f"exact F (matrix-free): {r['exact_products_per_s']:.1f} products/s ({summary(r['exact_s'])} for "
               f"{r['b']} vectors)")
